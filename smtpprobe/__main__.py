@@ -1,0 +1,3 @@
+from smtpprobe.cli import main
+
+main()

@@ -1,0 +1,47 @@
+"""The `smtpprobe` command group.
+
+Subcommands are imported only when invoked: `smtpprobe --help` lists them from the table below
+without importing any (dnspython, cryptography and aiosmtpd each cost tens to hundreds of ms).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from smtpprobe import __version__
+
+# name -> (module:attribute, one-line help shown by `smtpprobe --help`)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "send": ("smtpprobe.cli.send:send", "Send one SMTP transaction and show the transcript (swaks-like)."),
+    "lab": ("smtpprobe.cli.lab:lab", "Run the embedded target server (hardened MX or open profile)."),
+    "demo": ("smtpprobe.cli.demo:demo", "Start the lab in-process and send a message through it."),
+    "audit": ("smtpprobe.cli.audit:audit", "Audit a sender domain's SPF, DKIM and DMARC DNS."),
+    "explain": ("smtpprobe.cli.explain:explain", "Explain an SMTP reply code or a pasted bounce line."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in COMMANDS:
+            return None
+        module_name, attr = COMMANDS[cmd_name][0].split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="smtpprobe")
+def main() -> None:
+    """SMTP compliance-testing client.
+
+    Exit codes are listed in docs/exit-codes.md.
+    """
