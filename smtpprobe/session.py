@@ -1,0 +1,227 @@
+"""One SMTP connection: the only code that touches sockets and TLS. Records a Transcript.
+
+Every wait is bounded: the connect timeout bounds the TCP connect, and each reply (the greeting included)
+must arrive whole within the reply timeout, however slowly its bytes trickle in.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import ssl
+import time
+from collections import deque
+
+from smtpprobe.errors import ProtocolError, Timeout, TransportError, quote_bytes
+from smtpprobe.protocol import ehlo as ehlo_ext
+from smtpprobe.protocol.commands import command
+from smtpprobe.protocol.reader import ReplyReader
+from smtpprobe.protocol.reply import Reply
+from smtpprobe.transcript import Transcript
+
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+class Session:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        timeout: float = 30.0,
+        connect_timeout: float | None = None,
+        local_address: str | None = None,
+        family: int = socket.AF_UNSPEC,
+        tls_verify: bool = False,
+        tls_name: str | None = None,
+        transcript: Transcript | None = None,
+    ):
+        self.host, self.port = host, port
+        self.timeout = timeout
+        self.connect_timeout = connect_timeout or timeout
+        self.local_address = local_address
+        self.family = family
+        self.tls_verify = tls_verify
+        self.tls_name = tls_name or host  # SNI and the name the certificate must carry
+        self.transcript = transcript or Transcript()
+        self.sock: socket.socket | None = None
+        self.tls = None  # TLSInfo once TLS is up
+        self.extensions: dict[str, str] = {}
+        self.peer: tuple[str, int] | None = None
+        self.local: tuple[str, int] | None = None
+        self._reader = ReplyReader()
+        self._replies: deque[Reply] = deque()
+
+    # -- connection ---------------------------------------------------------------------------------------
+    def connect(self, implicit_tls: bool = False) -> None:
+        try:
+            infos = socket.getaddrinfo(self.host.strip("[]"), self.port, self.family, socket.SOCK_STREAM)
+        except socket.gaierror as exc:
+            raise TransportError(f"cannot resolve {self.host}: {exc.strerror}") from None
+        last_error: TransportError | None = None
+        for family, kind, proto, _, address in infos:
+            self.transcript.info(f"Trying {_hostport(address)}...")
+            sock = socket.socket(family, kind, proto)
+            try:
+                if self.local_address:
+                    sock.bind((self.local_address, 0))
+                sock.settimeout(self.connect_timeout)
+                sock.connect(address)
+            except (TimeoutError, socket.timeout):
+                sock.close()
+                last_error = Timeout(f"no TCP connection to {_hostport(address)} within {self.connect_timeout:g}s")
+                continue
+            except OSError as exc:
+                sock.close()
+                last_error = TransportError(f"cannot connect to {_hostport(address)}: {exc.strerror or exc}")
+                continue
+            self.sock, self.peer, self.local = sock, address[:2], sock.getsockname()[:2]
+            self.transcript.info(f"Connected to {address[0]}.")
+            break
+        else:
+            error = last_error or TransportError(f"no address for {self.host}")
+            self.transcript.error(str(error))
+            raise error
+        if implicit_tls:
+            self.start_tls()
+
+    def start_tls(self) -> None:
+        """TLS handshake on the open connection (after a 220 to STARTTLS, or at once for port 465)."""
+        from smtpprobe.tls import handshake
+
+        assert self.sock is not None
+        if self._replies or self._reader.in_progress:
+            # Bytes that arrived before the handshake were sent in plaintext after STARTTLS: an injection.
+            self.transcript.error("data arrived in plaintext before the TLS handshake (STARTTLS injection?)")
+        try:
+            self.sock, self.tls = handshake(self.sock, self.tls_name, self.tls_verify, self.timeout)
+        except Exception as exc:
+            self.transcript.error(str(exc))
+            raise
+        for line in self.tls.summary_lines():
+            self.transcript.info(line)
+        self._reader = ReplyReader()  # nothing read before TLS may be trusted after it
+        self._replies.clear()
+        self.extensions = {}
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            finally:
+                self.sock = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- sending ------------------------------------------------------------------------------------------
+    def send(self, data: bytes, shown: str | None = None, secret: str | None = None) -> None:
+        """Send bytes as they are. `shown` replaces them in the transcript (a redacted AUTH line, say),
+        `secret` keeps the real text for --show-secrets."""
+        if self.sock is None:
+            raise TransportError("not connected")
+        for line in [shown] if shown is not None else _display_lines(data):
+            self.transcript.sent(line, tls=self.tls is not None, secret=secret)
+        try:
+            self.sock.settimeout(self.timeout)
+            self.sock.sendall(data)
+        except (TimeoutError, socket.timeout):
+            raise self._fail(Timeout(f"server did not accept our data within {self.timeout:g}s")) from None
+        except OSError as exc:
+            raise self._fail(TransportError(f"connection lost while sending: {exc.strerror or exc}")) from None
+
+    def command(self, line: str, shown: str | None = None, secret: str | None = None) -> Reply:
+        verb, _, arg = line.partition(" ")
+        self.send(command(verb, arg), shown=shown, secret=secret)
+        return self.read_reply()
+
+    def ehlo(self, name: str) -> Reply:
+        reply = self.command(f"EHLO {name}")
+        if reply.category == 2:
+            self.extensions = ehlo_ext.extensions(reply)
+        return reply
+
+    # -- receiving ----------------------------------------------------------------------------------------
+    def read_reply(self, timeout: float | None = None) -> Reply:
+        """The next reply, whole, within `timeout` seconds (default: the session's reply timeout)."""
+        limit = self.timeout if timeout is None else timeout
+        deadline = time.monotonic() + limit
+        while not self._replies:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                partial = self._reader.in_progress
+                got = f" (received so far: {quote_bytes(partial)})" if partial else ""
+                raise self._fail(Timeout(f"no complete reply within {limit:g}s{got}"))
+            data = self._recv(remaining)
+            if data is None:  # timed out: the deadline check above raises
+                continue
+            if not data:
+                partial = self._reader.in_progress
+                mid = f" in the middle of a reply: {quote_bytes(partial)}" if partial else ""
+                raise self._fail(TransportError(f"server closed the connection{mid}"))
+            try:
+                self._replies.extend(self._reader.feed(data))
+            except ProtocolError as exc:
+                raise self._fail(exc) from None
+        reply = self._replies.popleft()
+        self._record(reply)
+        return reply
+
+    def wait_closed(self, timeout: float) -> bool:
+        """True when the server closes the connection within `timeout` (what it sends meanwhile is read
+        and recorded)."""
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            try:
+                self.read_reply(timeout=remaining)
+            except Timeout:
+                return False
+            except TransportError:
+                return True
+        return False
+
+    def _recv(self, timeout: float) -> bytes | None:
+        assert self.sock is not None
+        try:
+            self.sock.settimeout(timeout)
+            return self.sock.recv(65536)
+        except (TimeoutError, socket.timeout):
+            return None
+        except ssl.SSLError as exc:
+            raise self._fail(TransportError(f"TLS error while reading: {exc.reason or exc}")) from None
+        except OSError as exc:
+            raise self._fail(TransportError(f"connection lost: {exc.strerror or exc}")) from None
+
+    def _record(self, reply: Reply) -> None:
+        refused = reply.category in (4, 5)
+        for line in reply.wire_lines():
+            self.transcript.received(line, tls=self.tls is not None, refused=refused)
+        if reply.lf_only:
+            self.transcript.info("reply line ended in a bare LF (RFC 5321 §2.3.8 requires CRLF); tolerated")
+
+    def _fail(self, error: Exception) -> Exception:
+        self.transcript.error(str(error))
+        return error
+
+
+def _display_lines(data: bytes) -> list[str]:
+    r"""How sent bytes appear in the transcript: one entry per CRLF-ended line, with any other control
+    character (a bare LF, a NUL) shown escaped, so rule-breaking probes are visible as such."""
+    parts = data.split(b"\r\n")
+    if parts and parts[-1] == b"":
+        parts.pop()
+    shown = []
+    for part in parts:
+        text = part.decode("utf-8", errors="backslashreplace")
+        shown.append(_CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode(), text))
+    if not data.endswith(b"\r\n") and shown:
+        shown[-1] += "  (no CRLF)"
+    return shown
+
+
+def _hostport(address: tuple) -> str:
+    host, port = address[0], address[1]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

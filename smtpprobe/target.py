@@ -1,0 +1,26 @@
+"""Parsing `--server HOST[:PORT]` the ways users write it: host, host:port, [v6]:port, a bare v6 address."""
+
+from __future__ import annotations
+
+from smtpprobe.errors import UsageError
+
+
+def parse_server(text: str, default_port: int) -> tuple[str, int]:
+    text = text.strip()
+    if not text:
+        raise UsageError("--server: empty host")
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep:
+            raise UsageError(f"--server {text!r}: missing ']'")
+        return host, _port(rest[1:], text) if rest.startswith(":") else default_port
+    if text.count(":") == 1:
+        host, port = text.split(":")
+        return host, _port(port, text)
+    return text, default_port  # a name, an IPv4 address, or an IPv6 address without a port
+
+
+def _port(value: str, text: str) -> int:
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise UsageError(f"--server {text!r}: port must be a number from 1 to 65535")
+    return int(value)

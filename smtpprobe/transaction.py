@@ -1,0 +1,210 @@
+"""One mail transaction, stage by stage, as `smtpprobe send` runs it (swaks' flow, our exit codes).
+
+A refused stage raises StageFailure carrying that stage's exit code, after a polite QUIT.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+from dataclasses import dataclass, field
+from typing import Literal
+
+from smtpprobe.errors import SmtpProbeError, StageFailure, TLSFailure, UsageError
+from smtpprobe.exitcodes import Exit
+from smtpprobe.protocol import commands
+from smtpprobe.protocol.ehlo import auth_mechanisms
+from smtpprobe.protocol.reply import Reply
+from smtpprobe.sasl import MECHANISMS
+from smtpprobe.session import Session
+from smtpprobe.transcript import REDACTED
+
+STAGES = ("connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt", "data", "dot")
+TlsMode = Literal["none", "starttls", "optional", "implicit"]
+
+
+@dataclass
+class Transaction:
+    helo: str
+    sender: str
+    recipients: list[str]
+    message: bytes | None = None  # built lazily by the caller when DATA is reached
+    tls: TlsMode = "none"
+    force_helo: bool = False
+    auth_mechanism: str | None = None
+    auth_user: str = ""
+    auth_password: str = ""
+    allow_plaintext_auth: bool = False
+    quit_after: str | None = None
+    pipeline: bool = False
+    accepted: list[str] = field(default_factory=list)  # recipients the server took
+
+
+class _QuitAfter(Exception):
+    pass
+
+
+def run(session: Session, tx: Transaction) -> None:
+    """Drive the session through the transaction. Returns normally when it went as asked."""
+    try:
+        _stages(session, tx)
+    except _QuitAfter:
+        pass
+    except StageFailure as exc:
+        session.transcript.error(str(exc))  # said before the QUIT, where it happened
+        raise
+    finally:  # after success, a --quit-after stop or a refused stage; not after a broken connection
+        if sys.exc_info()[0] in (None, StageFailure):
+            _quit(session)
+
+
+def _stages(s: Session, tx: Transaction) -> None:
+    s.connect(implicit_tls=tx.tls == "implicit")
+    _stop(tx, "connect", close_only=True, session=s)
+    greeting = s.read_reply()
+    _expect(greeting, (2,), "banner", Exit.BANNER, "the server refused the connection")
+    _stop(tx, "banner")
+    _greet(s, tx)
+    if tx.tls in ("starttls", "optional"):
+        if _starttls(s, tx):
+            _greet(s, tx, after_tls=True)
+    _stop(tx, "tls")
+    if tx.auth_mechanism:
+        _authenticate(s, tx)
+    _stop(tx, "auth")
+    if tx.pipeline and "PIPELINING" in s.extensions and tx.quit_after not in ("mail", "rcpt"):
+        _pipelined_envelope(s, tx)
+    else:
+        if tx.pipeline:
+            s.transcript.info("server does not advertise PIPELINING; sending commands one at a time")
+        _envelope(s, tx)
+        _stop(tx, "rcpt")
+        _expect(s.command("DATA"), (3,), "data", Exit.DATA, "DATA refused")
+    _send_data(s, tx)
+
+
+def _stop(tx: Transaction, stage: str, close_only: bool = False, session: Session | None = None) -> None:
+    if tx.quit_after == stage:
+        if close_only and session is not None:
+            session.close()
+        raise _QuitAfter
+
+
+def _expect(reply: Reply, categories: tuple[int, ...], stage: str, code: int, what: str) -> Reply:
+    if reply.category not in categories:
+        raise StageFailure(stage, f"{what}: {reply}", code)
+    return reply
+
+
+def _greet(s: Session, tx: Transaction, after_tls: bool = False) -> None:
+    if not tx.force_helo:
+        reply = s.ehlo(tx.helo)
+        if reply.category == 2:
+            if not after_tls:
+                _stop(tx, "ehlo")
+            return
+        s.transcript.info("EHLO refused, falling back to HELO")
+    _expect(s.command(f"HELO {tx.helo}"), (2,), "ehlo", Exit.HELO, "HELO refused")
+    if not after_tls:
+        _stop(tx, "ehlo")
+
+
+def _starttls(s: Session, tx: Transaction) -> bool:
+    if "STARTTLS" not in s.extensions:
+        if tx.tls == "optional":
+            s.transcript.info("STARTTLS not advertised; continuing without TLS (--tls-optional)")
+            return False
+        raise StageFailure("tls", "STARTTLS required (--tls) but the server does not advertise it", Exit.TLS)
+    reply = s.command("STARTTLS")
+    if reply.category != 2:
+        if tx.tls == "optional":
+            s.transcript.info("STARTTLS refused; continuing without TLS (--tls-optional)")
+            return False
+        raise StageFailure("tls", f"STARTTLS refused: {reply}", Exit.TLS)
+    try:
+        s.start_tls()
+    except TLSFailure as exc:
+        s.close()  # the connection is in an unknown state: no QUIT
+        raise StageFailure("tls", str(exc), Exit.TLS) from None
+    return True
+
+
+def _authenticate(s: Session, tx: Transaction) -> None:
+    mech = tx.auth_mechanism.upper()  # type: ignore[union-attr]
+    if s.tls is None and not tx.allow_plaintext_auth:
+        raise StageFailure(
+            "auth", "refusing to send credentials over a plaintext connection (use --tls, or --allow-plaintext-auth)",
+            Exit.AUTH,
+        )
+    offered = auth_mechanisms(s.extensions)
+    if mech not in offered:
+        raise StageFailure("auth", f"server does not offer AUTH {mech} (offers: {' '.join(offered) or 'none'})", Exit.AUTH)
+    steps = MECHANISMS[mech](tx.auth_user, tx.auth_password)
+    initial = next(steps)
+    line = f"AUTH {mech}" + (f" {initial}" if initial else "")
+    reply = s.command(line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line)
+    while reply.code == 334:
+        challenge = _decode_challenge(reply)
+        try:
+            response = steps.send(challenge)
+        except StopIteration:
+            response = "*"  # nothing more to say: cancel (RFC 4954 §4)
+        s.send(f"{response}\r\n".encode(), shown=REDACTED, secret=response)
+        reply = s.read_reply()
+    _expect(reply, (2,), "auth", Exit.AUTH, "authentication failed")
+
+
+def _decode_challenge(reply: Reply) -> bytes:
+    try:
+        return base64.b64decode(reply.lines[0].strip(), validate=True)
+    except ValueError:
+        return b""
+
+
+def _envelope(s: Session, tx: Transaction) -> None:
+    _expect(s.command(f"MAIL FROM:<{tx.sender}>"), (2,), "mail", Exit.MAIL, "sender refused")
+    _stop(tx, "mail")
+    for rcpt in tx.recipients:
+        if s.command(f"RCPT TO:<{rcpt}>").category == 2:
+            tx.accepted.append(rcpt)
+    if not tx.accepted:
+        raise StageFailure("rcpt", "no recipient was accepted", Exit.RCPT)
+
+
+def _pipelined_envelope(s: Session, tx: Transaction) -> None:
+    """MAIL, every RCPT and DATA in one write (RFC 2920), then the replies in order."""
+    batch = commands.mail_from(tx.sender) + b"".join(commands.rcpt_to(r) for r in tx.recipients) + b"DATA\r\n"
+    s.send(batch)
+    mail = s.read_reply()
+    rcpts = [s.read_reply() for _ in tx.recipients]
+    data = s.read_reply()
+    _expect(mail, (2,), "mail", Exit.MAIL, "sender refused")
+    tx.accepted += [r for r, reply in zip(tx.recipients, rcpts) if reply.category == 2]
+    if not tx.accepted:
+        if data.code == 354:  # the server is waiting for a message we must not send: end it empty
+            s.send(b".\r\n")
+            s.read_reply()
+        raise StageFailure("rcpt", "no recipient was accepted", Exit.RCPT)
+    _expect(data, (3,), "data", Exit.DATA, "DATA refused")
+
+
+def _send_data(s: Session, tx: Transaction) -> None:
+    if tx.quit_after == "data":  # the server now waits for a message: a QUIT would become its text
+        s.close()
+        raise _QuitAfter
+    if tx.message is None:
+        raise UsageError("no message to send")
+    s.send(commands.data_payload(tx.message))
+    _expect(s.read_reply(), (2,), "dot", Exit.DATA, "message refused after end of data")
+
+
+def _quit(s: Session) -> None:
+    """QUIT and read the goodbye, if the connection still stands; failures here change nothing."""
+    if s.sock is None:
+        return
+    try:
+        s.command("QUIT")
+    except SmtpProbeError:
+        pass
+    finally:
+        s.close()
