@@ -12,7 +12,7 @@ import ssl
 import time
 from collections import deque
 
-from smtpprobe.errors import ProtocolError, Timeout, TransportError, quote_bytes
+from smtpprobe.errors import ProtocolError, Timeout, TLSFailure, TransportError, quote_bytes
 from smtpprobe.protocol import ehlo as ehlo_ext
 from smtpprobe.protocol.commands import command
 from smtpprobe.protocol.reader import ReplyReader
@@ -91,8 +91,10 @@ class Session:
 
         assert self.sock is not None
         if self._replies or self._reader.in_progress:
-            # Bytes that arrived before the handshake were sent in plaintext after STARTTLS: an injection.
-            self.transcript.error("data arrived in plaintext before the TLS handshake (STARTTLS injection?)")
+            # Bytes after the 220 to STARTTLS came in plaintext, to be read as if inside TLS: an injection
+            # (CVE-2011-0411's response variant). Refuse rather than trust or silently drop them.
+            raise self._fail(TLSFailure("the server sent plaintext after its 220 to STARTTLS (response injection); "
+                                        "refusing to start TLS"))
         try:
             self.sock, self.tls = handshake(self.sock, self.tls_name, self.tls_verify, self.timeout)
         except Exception as exc:

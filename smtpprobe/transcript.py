@@ -44,7 +44,9 @@ class Transcript:
         self._add("info", text)
 
     def error(self, text: str) -> None:
-        self._add("error", text)
+        """Record an error once: layers that re-raise it (session, transaction, CLI) may each report it."""
+        if not any(e.kind == "error" and e.text == text for e in self.events):
+            self._add("error", text)
 
     def to_json(self, show_secrets: bool = False) -> list[dict]:
         out = []

@@ -72,8 +72,7 @@ def send(**opts) -> None:
         transaction.run(session, tx)
     except SmtpProbeError as exc:
         error = exc
-        if not any(e.kind == "error" and e.text == str(exc) for e in transcript.events):
-            transcript.error(str(exc))
+        transcript.error(str(exc))
     finally:
         session.close()
     if opts["as_json"]:
