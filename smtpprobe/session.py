@@ -34,6 +34,7 @@ class Session:
         family: int = socket.AF_UNSPEC,
         tls_verify: bool = False,
         tls_name: str | None = None,
+        tls_ca_file: str | None = None,
         transcript: Transcript | None = None,
     ):
         self.host, self.port = host, port
@@ -43,6 +44,7 @@ class Session:
         self.family = family
         self.tls_verify = tls_verify
         self.tls_name = tls_name or host  # SNI and the name the certificate must carry
+        self.tls_ca_file = tls_ca_file
         self.transcript = transcript or Transcript()
         self.sock: socket.socket | None = None
         self.tls = None  # TLSInfo once TLS is up
@@ -96,7 +98,7 @@ class Session:
             raise self._fail(TLSFailure("the server sent plaintext after its 220 to STARTTLS (response injection); "
                                         "refusing to start TLS"))
         try:
-            self.sock, self.tls = handshake(self.sock, self.tls_name, self.tls_verify, self.timeout)
+            self.sock, self.tls = handshake(self.sock, self.tls_name, self.tls_verify, self.timeout, self.tls_ca_file)
         except Exception as exc:
             self.transcript.error(str(exc))
             raise

@@ -42,9 +42,17 @@ class TLSInfo:
         return lines
 
 
-def handshake(sock: socket.socket, server_name: str | None, verify: bool, timeout: float) -> tuple[ssl.SSLSocket, TLSInfo]:
-    """Wrap a connected socket in TLS (client side). Raises TLSFailure or Timeout."""
-    context = ssl.create_default_context()
+def handshake(
+    sock: socket.socket, server_name: str | None, verify: bool, timeout: float, ca_file: str | None = None
+) -> tuple[ssl.SSLSocket, TLSInfo]:
+    """Wrap a connected socket in TLS (client side). Raises TLSFailure or Timeout.
+    `ca_file` replaces the system trust store (a private CA, a test CA)."""
+    try:
+        context = ssl.create_default_context(cafile=ca_file)
+    except OSError as exc:
+        raise TLSFailure(f"cannot read CA file {ca_file}: {exc.strerror or exc}") from None
+    except ssl.SSLError as exc:
+        raise TLSFailure(f"CA file {ca_file} holds no usable certificate: {_ssl_reason(exc)}") from None
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -59,10 +67,10 @@ def handshake(sock: socket.socket, server_name: str | None, verify: bool, timeou
         raise TLSFailure(f"TLS handshake failed: {_ssl_reason(exc)}") from None
     except OSError as exc:
         raise TLSFailure(f"TLS handshake failed: connection {exc.strerror or exc}") from None
-    return tls_sock, describe(tls_sock, server_name, verified=verify)
+    return tls_sock, describe(tls_sock, server_name, verified=verify, ca_file=ca_file)
 
 
-def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool) -> TLSInfo:
+def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, ca_file: str | None = None) -> TLSInfo:
     name, version, bits = tls_sock.cipher() or ("?", "?", None)
     info = TLSInfo(version=tls_sock.version() or version, cipher=name, bits=bits)
     chain = _peer_chain(tls_sock)
@@ -81,7 +89,7 @@ def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool) -
         info.chain_verified = info.name_verified = True
         return info
     info.name_verified = bool(server_name) and _name_matches(server_name, info.sans)
-    info.chain_verified, chain_error = _verify_chain(certs)
+    info.chain_verified, chain_error = _verify_chain(certs, ca_file)
     if not info.chain_verified:
         info.verify_error = chain_error
     elif not info.name_verified:
@@ -101,7 +109,7 @@ def _peer_chain(tls_sock: ssl.SSLSocket) -> list[bytes]:
     return [leaf] if leaf else []
 
 
-def _verify_chain(certs: list) -> tuple[bool, str | None]:
+def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
     from cryptography import x509
     from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, Store, VerificationError
 
@@ -113,7 +121,7 @@ def _verify_chain(certs: list) -> tuple[bool, str | None]:
         return False, "self-signed certificate"
     paths = ssl.get_default_verify_paths()
     try:
-        with open(paths.cafile or paths.openssl_cafile, "rb") as f:
+        with open(ca_file or paths.cafile or paths.openssl_cafile, "rb") as f:
             store = Store(x509.load_pem_x509_certificates(f.read()))
     except (OSError, ValueError) as exc:
         return False, f"no trust store to verify against ({exc})"

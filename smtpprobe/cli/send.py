@@ -26,6 +26,7 @@ from smtpprobe.transaction import STAGES
 @click.option("--tls-optional", "tls", flag_value="optional", help="Use STARTTLS when offered.")
 @click.option("--tls-on-connect", "tls", flag_value="implicit", help="Implicit TLS (port 465, RFC 8314).")
 @click.option("--tls-verify", is_flag=True, help="Fail when the certificate chain or name does not verify.")
+@click.option("--tls-ca-file", metavar="PEM", help="Trust these CA certificates instead of the system's.")
 @click.option("--tls-sni", metavar="NAME", help="Name for SNI and certificate checks (default: the server).")
 @click.option("--auth", "auth_mechanism", type=click.Choice(["PLAIN", "LOGIN", "CRAM-MD5"], case_sensitive=False))
 @click.option("--auth-user", "-au", metavar="USER")
@@ -66,7 +67,8 @@ def send(**opts) -> None:
         transcript.listener = lambda event: _echo(renderer.lines(event), event.kind == "error")
     family = socket.AF_INET if opts["ipv4"] else socket.AF_INET6 if opts["ipv6"] else socket.AF_UNSPEC
     session = Session(server, port, timeout=opts["timeout"], local_address=opts["local_address"], family=family,
-                      tls_verify=opts["tls_verify"], tls_name=opts["tls_sni"], transcript=transcript)
+                      tls_verify=opts["tls_verify"], tls_name=opts["tls_sni"], tls_ca_file=opts["tls_ca_file"],
+                      transcript=transcript)
     error: SmtpProbeError | None = None
     try:
         transaction.run(session, tx)
