@@ -127,8 +127,9 @@ class Session:
         `secret` keeps the real text for --show-secrets."""
         if self.sock is None:
             raise TransportError("not connected")
+        ms = self.transcript.now()  # one write, one moment: a pipelined batch shows as such
         for line in [shown] if shown is not None else _display_lines(data):
-            self.transcript.sent(line, tls=self.tls is not None, secret=secret)
+            self.transcript.sent(line, tls=self.tls is not None, secret=secret, ms=ms)
         try:
             self.sock.settimeout(self.timeout)
             self.sock.sendall(data)

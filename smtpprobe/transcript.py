@@ -27,15 +27,18 @@ class Transcript:
     started: float = field(default_factory=time.monotonic)
     listener: Callable[[Event], None] | None = None  # sees each event as it happens (live output)
 
-    def _add(self, kind: Kind, text: str, **flags: object) -> None:
-        ms = round((time.monotonic() - self.started) * 1000, 1)
+    def now(self) -> float:
+        return round((time.monotonic() - self.started) * 1000, 1)
+
+    def _add(self, kind: Kind, text: str, ms: float | None = None, **flags: object) -> None:
+        ms = self.now() if ms is None else ms
         event = Event(ms, kind, text, **flags)  # type: ignore[arg-type]
         self.events.append(event)
         if self.listener is not None:
             self.listener(event)
 
-    def sent(self, text: str, tls: bool = False, secret: str | None = None) -> None:
-        self._add("sent", text, tls=tls, secret=secret)
+    def sent(self, text: str, tls: bool = False, secret: str | None = None, ms: float | None = None) -> None:
+        self._add("sent", text, ms=ms, tls=tls, secret=secret)
 
     def received(self, text: str, tls: bool = False, refused: bool = False) -> None:
         self._add("received", text, tls=tls, refused=refused)
