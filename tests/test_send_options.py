@@ -112,3 +112,11 @@ def test_missing_attachment_is_a_usage_error_before_connecting(auth_target, tmp_
     assert run.code == Exit.USAGE
     assert run.err_lines == [f"smtpprobe: --attach {tmp_path / 'nope.pdf'}: No such file or directory"]
     assert run.out == ""
+
+
+def test_pipeline_falls_back_when_not_advertised(hostile_server):
+    server = hostile_server("never_offers_starttls")  # no PIPELINING either; refuses every command with 502
+    run = smtpprobe("send", "--server", f"127.0.0.1:{server.port}", "--to", "a@b.test", "--pipeline", "--timeout", "5")
+    assert "=== server does not advertise PIPELINING; sending commands one at a time" in run.out
+    assert run.code == Exit.MAIL
+    assert run.err_lines == ["*** sender refused: 502 5.5.2 Error: command not recognized"]

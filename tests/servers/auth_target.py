@@ -1,5 +1,5 @@
-"""A plain-text aiosmtpd server that offers AUTH PLAIN, LOGIN and CRAM-MD5 without TLS and keeps what it
-receives: for testing send's AUTH, pipelining and message options (the lab offers AUTH only over TLS)."""
+"""A plain-text aiosmtpd server that offers AUTH PLAIN, LOGIN and CRAM-MD5 without TLS, advertises
+PIPELINING, and keeps what it receives: for testing send's AUTH, pipelining and message options (the lab offers AUTH only over TLS)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,11 @@ def auth_target() -> Iterator[AuthTarget]:
     target = AuthTarget(port=free_port())
 
     class Handler:
+        async def handle_EHLO(self, server, session, envelope, hostname, responses):
+            session.host_name = hostname
+            # aiosmtpd reads commands in order from a stream, so it can pipeline; it just does not say so.
+            return responses[:-1] + ["250-PIPELINING", responses[-1]]
+
         async def handle_DATA(self, server, session, envelope):
             target.messages.append(envelope)
             return "250 2.0.0 Ok: queued"
