@@ -108,7 +108,7 @@ def starttls_response_injection(conn, stop):
 
 
 def never_offers_starttls(conn, stop):
-    _greet_and_ehlo(conn, [b"PIPELINING", b"8BITMIME"])
+    _greet_and_ehlo(conn, [b"8BITMIME", b"SIZE 1000000"])
     while (line := _read_line(conn)) and not stop.is_set():
         if line.upper().startswith(b"QUIT"):
             conn.sendall(b"221 2.0.0 Bye\r\n")
