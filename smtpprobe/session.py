@@ -69,7 +69,7 @@ class Session:
                     sock.bind((self.local_address, 0))
                 sock.settimeout(self.connect_timeout)
                 sock.connect(address)
-            except (TimeoutError, socket.timeout):
+            except TimeoutError:
                 sock.close()
                 last_error = Timeout(f"no TCP connection to {_hostport(address)} within {self.connect_timeout:g}s")
                 continue
@@ -133,7 +133,7 @@ class Session:
         try:
             self.sock.settimeout(self.timeout)
             self.sock.sendall(data)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             raise self._fail(Timeout(f"server did not accept our data within {self.timeout:g}s")) from None
         except OSError as exc:
             raise self._fail(TransportError(f"connection lost while sending: {exc.strerror or exc}")) from None
@@ -193,7 +193,7 @@ class Session:
         try:
             self.sock.settimeout(timeout)
             return self.sock.recv(65536)
-        except (TimeoutError, socket.timeout):
+        except TimeoutError:
             return None
         except ssl.SSLError as exc:
             raise self._fail(TransportError(f"TLS error while reading: {exc.reason or exc}")) from None

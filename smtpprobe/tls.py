@@ -11,9 +11,9 @@ import ipaddress
 import socket
 import ssl
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from smtpprobe.errors import TLSFailure, Timeout, quote_bytes
+from smtpprobe.errors import Timeout, TLSFailure, quote_bytes
 
 
 @dataclass
@@ -61,7 +61,7 @@ def handshake(
         tls_sock = context.wrap_socket(sock, server_hostname=server_name.strip("[]") if server_name else None)
     except ssl.SSLCertVerificationError as exc:
         raise TLSFailure(f"TLS certificate verification failed: {exc.verify_message}") from None
-    except (TimeoutError, socket.timeout):
+    except TimeoutError:
         raise Timeout(f"TLS handshake did not finish within {timeout:g}s") from None
     except ssl.SSLError as exc:
         raise TLSFailure(f"TLS handshake failed: {_ssl_reason(exc)}") from None
@@ -114,7 +114,7 @@ def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
     from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, Store, VerificationError
 
     leaf, intermediates = certs[0], certs[1:]
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if leaf.not_valid_after_utc < now:
         return False, f"certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
     if leaf.issuer == leaf.subject:

@@ -56,9 +56,9 @@ def send(**opts) -> None:
       smtpprobe send --server mx.example.org --to a@example.org --tls --quit-after rcpt
       smtpprobe send --server smtp.example.org:465 --tls-on-connect --auth PLAIN --auth-user me --to a@b.c
     """
+    from smtpprobe import transaction
     from smtpprobe.session import Session
     from smtpprobe.transcript import TextRenderer, Transcript
-    from smtpprobe import transaction
 
     tx, server, port = _plan(opts)
     transcript = Transcript()

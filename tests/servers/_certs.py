@@ -18,7 +18,7 @@ def _name(cn: str) -> x509.Name:
 
 def make_ca(directory: Path) -> tuple[Path, x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(_name("smtpprobe test CA")).issuer_name(_name("smtpprobe test CA"))
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
@@ -39,7 +39,7 @@ def make_server_cert(
 ) -> tuple[Path, Path]:
     """A server certificate for `names` (DNS names or IPs), signed by `issuer`, or self-signed without one."""
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     sans = [x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() or ":" in n else x509.DNSName(n) for n in names]
     issuer_cert, issuer_key = issuer if issuer else (None, key)
     builder = (
