@@ -31,6 +31,8 @@ class ListenerSpec:
     def describe(self) -> str:
         tls = "implicit TLS" if self.implicit_tls else ("STARTTLS required" if self.require_starttls else "STARTTLS")
         auth = ", AUTH required" if self.auth_required else ""
+        if self.auth and not self.auth_require_tls and not self.implicit_tls:
+            auth += ", AUTH without TLS"
         return f"{self.name} ({tls}{auth})"
 
 

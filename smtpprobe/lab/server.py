@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import shutil
 import ssl
 import tempfile
 import threading
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -53,12 +55,17 @@ class Listening:
 
 
 class LabServer:
-    def __init__(self, config: LabConfig | None = None):
+    def __init__(
+        self,
+        config: LabConfig | None = None,
+        on_message: Callable[[ReceivedMessage], None] | None = None,
+    ):
+        """`on_message` is called on the lab's thread for each accepted message (keep it quick)."""
         self.config = config or LabConfig()
         self.listening: dict[str, Listening] = {}
         self.cert_path: Path | None = None
         self.key_path: Path | None = None
-        self._store = MessageStore(self.config.keep_messages, self.config.maildir)
+        self._store = MessageStore(self.config.keep_messages, self.config.maildir, on_message)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._servers: list[asyncio.AbstractServer] = []
@@ -149,7 +156,7 @@ class LabServer:
             self._cleanup_tempdir()
             error = failure[0]
             if isinstance(error, OSError):
-                raise LabStartError(str(error)) from None
+                raise LabStartError(error.strerror or str(error)) from None
             raise error
         return self
 
@@ -228,7 +235,8 @@ class LabServer:
         except OSError as error:
             await self._close_all()
             where = f"{config.host}:{ports[name]}" if ":" not in config.host else f"[{config.host}]:{ports[name]}"
-            raise OSError(f"cannot listen on {where} ({name}): {error.strerror or error}") from None
+            reason = os.strerror(error.errno) if error.errno else str(error)  # asyncio's text is long
+            raise OSError(error.errno, f"cannot listen on {where} ({name}): {reason}") from None
 
     async def _close_all(self) -> None:
         for server in self._servers:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +33,13 @@ class ReceivedMessage:
 class MessageStore:
     """Thread-safe: the lab's loop thread adds, the caller's thread reads `messages`."""
 
-    def __init__(self, keep: int = 1000, maildir: Path | None = None):
+    def __init__(
+        self,
+        keep: int = 1000,
+        maildir: Path | None = None,
+        on_message: Callable[[ReceivedMessage], None] | None = None,
+    ):
+        self.on_message = on_message
         self._messages: deque[ReceivedMessage] = deque(maxlen=keep or None)
         self._keep = keep
         self._lock = threading.Lock()
@@ -48,6 +56,11 @@ class MessageStore:
         if self._keep:
             with self._lock:
                 self._messages.append(message)
+        if self.on_message is not None:
+            try:
+                self.on_message(message)
+            except Exception:  # a watcher's bug must not turn an accepted message into a 500
+                logging.getLogger(__name__).exception("on_message callback failed")
 
     @property
     def messages(self) -> list[ReceivedMessage]:
