@@ -22,7 +22,9 @@ def test_attributes_after_start(lab_hardened: LabServer) -> None:
     assert lab_hardened.hostname == "mx.lab.test"
     assert lab_hardened.domains == ("lab.test",)
     assert lab_hardened.users == {"user": "password"}
-    assert lab_hardened.cert_path is not None and lab_hardened.cert_path.read_text().startswith("-----BEGIN CERT")
+    assert lab_hardened.cert_path is not None and lab_hardened.cert_path.read_text().startswith(
+        "-----BEGIN CERT"
+    )
     assert str(lab_hardened.listening["mx"]) == f"mx (STARTTLS) on 127.0.0.1:{lab_hardened.port}"
 
 
@@ -69,7 +71,9 @@ def test_maildir_one_file_per_message(tmp_path) -> None:
     files = sorted(maildir.iterdir())
     assert len(files) == 2 and all(f.suffix == ".eml" for f in files)
     text = files[0].read_bytes()
-    assert text.startswith(b"Return-Path: <>\r\nX-Lab-Rcpt-To: <a@lab.test>\r\nX-Lab-Rcpt-To: <b@lab.test>\r\n")
+    assert text.startswith(
+        b"Return-Path: <>\r\nX-Lab-Rcpt-To: <a@lab.test>\r\nX-Lab-Rcpt-To: <b@lab.test>\r\n"
+    )
     assert {b"body 0" in f.read_bytes() for f in files} == {True, False}
 
 
@@ -96,8 +100,9 @@ def test_custom_domain_hostname_users() -> None:
             assert d.cmd("RCPT TO:<x@lab.test>") == "554 5.7.1 <x@lab.test>: Relay access denied"
         context = ssl.create_default_context(cafile=str(lab.cert_path))
         # smtplib would greet with getfqdn(), an IP literal on hosts without an FQDN: name it.
-        with smtplib.SMTP_SSL("127.0.0.1", lab.smtps_port, context=context, timeout=10,
-                              local_hostname="client.example.org") as s:
+        with smtplib.SMTP_SSL(
+            "127.0.0.1", lab.smtps_port, context=context, timeout=10, local_hostname="client.example.org"
+        ) as s:
             s.login("alice", "pw")
 
 

@@ -93,8 +93,17 @@ FREE = ("--port", "0", "--submission-port", "0", "--smtps-port", "0")
 
 
 def test_listening_lines_talk_then_ctrl_c(run_lab, tmp_path: Path) -> None:
-    lab = run_lab(*FREE, "--maildir", str(tmp_path), "--domain", "one.test", "--domain", "two.test",
-                  "--user", "alice:secret")
+    lab = run_lab(
+        *FREE,
+        "--maildir",
+        str(tmp_path),
+        "--domain",
+        "one.test",
+        "--domain",
+        "two.test",
+        "--user",
+        "alice:secret",
+    )
     text = "\n".join(lab.lines)
     assert "lab: hardened profile, hostname mx.lab.test" in text
     assert "lab: local domains: one.test, two.test" in text
@@ -103,7 +112,7 @@ def test_listening_lines_talk_then_ctrl_c(run_lab, tmp_path: Path) -> None:
     assert "lab: limits: 10 connections per client, rate limit off" in text
     ports = lab.ports()
     assert set(ports) == {"mx", "submission", "smtps"} and all(ports.values())
-    assert re.search(r"^lab: mx \(STARTTLS\) on 127\.0\.0\.1:\d+$", text, re.M)
+    assert re.search(r"^lab: mx \(STARTTLS\) on 127\.0\.0\.1:\d+$", text, re.MULTILINE)
 
     with smtplib.SMTP("127.0.0.1", ports["mx"], timeout=10, local_hostname="client.example.org") as s:
         s.sendmail("a@example.org", ["bob@two.test"], "Subject: cli\r\n\r\nhello\r\n")
@@ -126,8 +135,13 @@ def test_sigterm_stops_cleanly(run_lab) -> None:
 
 
 def run_once(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "smtpprobe", "lab", *args], capture_output=True, text=True,
-                          timeout=30)
+    return subprocess.run(
+        [sys.executable, "-m", "smtpprobe", "lab", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
 
 
 def test_port_in_use_exit_3_one_line() -> None:

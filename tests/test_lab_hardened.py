@@ -61,7 +61,9 @@ def test_ehlo_advertises_starttls_not_auth_on_mx(lab_hardened: LabServer) -> Non
         ("[127.0.0.1]", "554 5.7.1 <[127.0.0.1]>: Helo command rejected: IP-literal HELO not accepted here"),
     ],
 )
-def test_helo_rejected_at_helo_time(lab_hardened: LabServer, verb: str, name: str, expected: str | None) -> None:
+def test_helo_rejected_at_helo_time(
+    lab_hardened: LabServer, verb: str, name: str, expected: str | None
+) -> None:
     with mx(lab_hardened) as d:
         reply = d.cmd(f"{verb} {name}".rstrip())
         assert reply == (expected or f"501 Syntax: {verb} hostname")
@@ -156,15 +158,23 @@ def test_certificate_names(lab_hardened: LabServer) -> None:
     """Verifies for the lab hostname and for localhost/127.0.0.1; not for another name."""
     context = tls_context(lab_hardened)
     for name in ("mx.lab.test", "localhost", "127.0.0.1"):
-        with smtplib.SMTP_SSL(name if name != "mx.lab.test" else "127.0.0.1", lab_hardened.smtps_port,
-                              context=context, timeout=10) as s:
+        with smtplib.SMTP_SSL(
+            name if name != "mx.lab.test" else "127.0.0.1",
+            lab_hardened.smtps_port,
+            context=context,
+            timeout=10,
+        ) as s:
             if name == "mx.lab.test":
-                assert s.sock.getpeercert()["subject"] == ((("commonName", "mx.lab.test"),),
-                                                           (("organizationName", "smtpprobe lab"),))
+                assert s.sock.getpeercert()["subject"] == (
+                    (("commonName", "mx.lab.test"),),
+                    (("organizationName", "smtpprobe lab"),),
+                )
             assert s.noop()[0] == 250
-    with socket.create_connection(("127.0.0.1", lab_hardened.smtps_port), timeout=10) as sock:
-        with pytest.raises(ssl.SSLCertVerificationError, match="mismatch"):
-            context.wrap_socket(sock, server_hostname="other.example")
+    with (
+        socket.create_connection(("127.0.0.1", lab_hardened.smtps_port), timeout=10) as sock,
+        pytest.raises(ssl.SSLCertVerificationError, match="mismatch"),
+    ):
+        context.wrap_socket(sock, server_hostname="other.example")
 
 
 def plain(user: str, password: str) -> str:
@@ -175,7 +185,7 @@ def test_submission_requires_starttls_before_mail_and_auth(lab_hardened: LabServ
     with Dialog("127.0.0.1", lab_hardened.submission_port) as d:
         assert d.reply()[0] == 220
         d.send(EHLO + "\r\n")
-        code, lines = d.reply()
+        _, lines = d.reply()
         assert "STARTTLS" in lines and not any(line.startswith("AUTH") for line in lines)
         must = "530 5.7.0 Must issue a STARTTLS command first"
         assert d.cmd("MAIL FROM:<a@example.org>") == must
@@ -190,7 +200,7 @@ def test_submission_auth_over_tls(lab_hardened: LabServer) -> None:
         assert d.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS"
         d.starttls(tls_context(lab_hardened))
         d.send(EHLO + "\r\n")
-        code, lines = d.reply()
+        _, lines = d.reply()
         assert "AUTH PLAIN LOGIN" in lines and "STARTTLS" not in lines
         assert d.cmd("MAIL FROM:<a@example.org>") == "530 5.7.0 Authentication required"
         bad = "535 5.7.8 Authentication credentials invalid"
@@ -207,8 +217,9 @@ def test_submission_auth_over_tls(lab_hardened: LabServer) -> None:
 
 def test_smtps_implicit_tls_login_and_relay(lab_hardened: LabServer) -> None:
     marker = uuid.uuid4().hex
-    with smtplib.SMTP_SSL("127.0.0.1", lab_hardened.smtps_port, context=tls_context(lab_hardened),
-                          timeout=10) as s:
+    with smtplib.SMTP_SSL(
+        "127.0.0.1", lab_hardened.smtps_port, context=tls_context(lab_hardened), timeout=10
+    ) as s:
         code, text = s.ehlo("client.example.org")
         assert code == 250 and b"AUTH PLAIN LOGIN" in text and b"STARTTLS" not in text
         assert s.docmd("MAIL FROM:<user@lab.test>") == (530, b"5.7.0 Authentication required")

@@ -21,8 +21,13 @@ def session(port: int) -> Dialog:
 def test_no_helo_needed_and_relays_anything(lab_open: LabServer) -> None:
     with session(lab_open.port) as d:
         assert d.cmd("MAIL FROM:<a@example.org>") == "250 2.1.0 Ok"
-        for rcpt in ("<victim@example.net>", "<victim%example.net@lab.test>", "<@lab.test:victim@example.net>",
-                     '<"victim@example.net"@lab.test>', "<example.net!victim@lab.test>"):
+        for rcpt in (
+            "<victim@example.net>",
+            "<victim%example.net@lab.test>",
+            "<@lab.test:victim@example.net>",
+            '<"victim@example.net"@lab.test>',
+            "<example.net!victim@lab.test>",
+        ):
             assert d.cmd(f"RCPT TO:{rcpt}") == "250 2.1.5 Ok"
         assert d.cmd("DATA").startswith("354 ")
         d.send("Subject: open relay\r\n\r\nx\r\n.\r\n")
@@ -38,7 +43,7 @@ def test_any_helo_accepted(lab_open: LabServer, name: str) -> None:
 def test_auth_offered_and_accepted_without_tls(lab_open: LabServer) -> None:
     with session(lab_open.submission_port) as d:
         d.send("EHLO client.example.org\r\n")
-        code, lines = d.reply()
+        _, lines = d.reply()
         assert "AUTH PLAIN LOGIN" in lines and "STARTTLS" in lines
         auth = base64.b64encode(b"\0user\0password").decode()
         assert d.cmd("AUTH PLAIN " + auth) == "235 2.7.0 Authentication successful"

@@ -25,7 +25,10 @@ DOMAINS = ("lab.test",)
         ("-lead.example", "501 5.5.2 <-lead.example>: Helo command rejected: Invalid name"),
         ("192.0.2.1", "501 5.5.2 <192.0.2.1>: Helo command rejected: Invalid name"),
         ("[127.0.0.1]", "554 5.7.1 <[127.0.0.1]>: Helo command rejected: IP-literal HELO not accepted here"),
-        ("[IPv6:2001:db8::1]", "554 5.7.1 <[IPv6:2001:db8::1]>: Helo command rejected: IP-literal HELO not accepted here"),
+        (
+            "[IPv6:2001:db8::1]",
+            "554 5.7.1 <[IPv6:2001:db8::1]>: Helo command rejected: IP-literal HELO not accepted here",
+        ),
         ("[999.1.1.1]", "501 5.5.2 <[999.1.1.1]>: Helo command rejected: invalid ip address"),
         ("[IPv6:nope]", "501 5.5.2 <[IPv6:nope]>: Helo command rejected: invalid ip address"),
     ],

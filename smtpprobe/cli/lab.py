@@ -27,9 +27,13 @@ def _say(text: str) -> None:
 @click.option("--submission-port", type=PORT, default=5870, show_default=True, help="Submission (587 role).")
 @click.option("--smtps-port", type=PORT, default=4650, show_default=True, help="Implicit TLS (465 role).")
 @click.option("--profile", type=click.Choice(["hardened", "open"]), default="hardened", show_default=True)
-@click.option("--hostname", default="mx.lab.test", show_default=True, help="Name in banner, EHLO, certificate.")
+@click.option(
+    "--hostname", default="mx.lab.test", show_default=True, help="Name in banner, EHLO, certificate."
+)
 @click.option("--domain", "domains", multiple=True, help="Local domain (repeatable). Default: lab.test.")
-@click.option("--user", "users", multiple=True, help="NAME:PASSWORD for AUTH (repeatable). Default: user:password.")
+@click.option(
+    "--user", "users", multiple=True, help="NAME:PASSWORD for AUTH (repeatable). Default: user:password."
+)
 @click.option(
     "--max-connections-per-client",
     type=click.IntRange(0),

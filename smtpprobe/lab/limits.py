@@ -25,7 +25,9 @@ class ConnectionLimiter:
         self._clock = clock
         self._active: dict[str, int] = defaultdict(int)
         # Only the last count+1 attempts matter, so each client's history stays bounded.
-        self._recent: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=rate.count + 1 if rate else 1))
+        self._recent: dict[str, deque[float]] = defaultdict(
+            lambda: deque(maxlen=rate.count + 1 if rate else 1)
+        )
 
     def admit(self, client: str) -> bool:
         """Count a new connection from `client`; False if it is over a limit (then do not release it).

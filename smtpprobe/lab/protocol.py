@@ -29,7 +29,11 @@ class ListenerSpec:
     auth_required: bool  # MAIL/RCPT/DATA need a successful AUTH (a submission service)
 
     def describe(self) -> str:
-        tls = "implicit TLS" if self.implicit_tls else ("STARTTLS required" if self.require_starttls else "STARTTLS")
+        tls = (
+            "implicit TLS"
+            if self.implicit_tls
+            else ("STARTTLS required" if self.require_starttls else "STARTTLS")
+        )
         auth = ", AUTH required" if self.auth_required else ""
         if self.auth and not self.auth_require_tls and not self.implicit_tls:
             auth += ", AUTH without TLS"

@@ -38,7 +38,7 @@ PATTERNS: list[tuple[re.Pattern[str], str]] = [
 ]
 
 _HAS_ENHANCED = re.compile(r"\d{3}[ -][245]\.\d{1,3}\.\d{1,3}( |$)")
-_CODE = re.compile(r"(\d{3})([ -])(.*)", re.S)
+_CODE = re.compile(r"(\d{3})([ -])(.*)", re.DOTALL)
 
 
 def rewrite(line: str) -> str:

@@ -13,10 +13,10 @@ import shutil
 import ssl
 import tempfile
 import threading
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from smtpprobe.errors import TransportError
 from smtpprobe.lab.config import LabConfig
@@ -114,7 +114,7 @@ class LabServer:
         return listening.port if listening else None
 
     # -- life cycle --------------------------------------------------------------------------
-    def __enter__(self) -> LabServer:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
@@ -136,7 +136,7 @@ class LabServer:
             asyncio.set_event_loop(self._loop)
             try:
                 self._loop.run_until_complete(self._bind_all(ssl_context))
-            except BaseException as error:  # handed to the starting thread, re-raised there
+            except BaseException as error:  # noqa: BLE001 - handed to the starting thread, re-raised there
                 failure.append(error)
                 started.set()
                 self._loop.close()
@@ -168,8 +168,8 @@ class LabServer:
             future = asyncio.run_coroutine_threadsafe(self._close_all(), loop)
             try:
                 future.result(STOP_TIMEOUT)
-            except Exception:  # noqa: BLE001 - stopping must not raise; the loop is stopped anyway
-                pass
+            except Exception:  # stopping must not raise; the loop is stopped anyway
+                logging.getLogger(__name__).debug("lab: closing sessions failed", exc_info=True)
             loop.call_soon_threadsafe(loop.stop)
         thread.join(STOP_TIMEOUT)
         self._thread = None
@@ -234,7 +234,9 @@ class LabServer:
                 self.listening[name] = Listening(name, spec.describe(), config.host, int(bound[1]))
         except OSError as error:
             await self._close_all()
-            where = f"{config.host}:{ports[name]}" if ":" not in config.host else f"[{config.host}]:{ports[name]}"
+            where = (
+                f"{config.host}:{ports[name]}" if ":" not in config.host else f"[{config.host}]:{ports[name]}"
+            )
             reason = os.strerror(error.errno) if error.errno else str(error)  # asyncio's text is long
             raise OSError(error.errno, f"cannot listen on {where} ({name}): {reason}") from None
 
@@ -248,7 +250,7 @@ class LabServer:
         for server in self._servers:
             try:
                 await asyncio.wait_for(server.wait_closed(), STOP_TIMEOUT / 2)
-            except (asyncio.TimeoutError, OSError):
+            except (TimeoutError, OSError):
                 pass
         self._servers.clear()
         # Let connection_lost callbacks and cancelled session tasks finish before the loop stops.

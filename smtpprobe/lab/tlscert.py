@@ -36,7 +36,7 @@ def generate_self_signed(hostname: str, directory: Path) -> tuple[Path, Path]:
     if hostname != "localhost":
         sans.append(x509.DNSName("localhost"))
     sans += [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), x509.IPAddress(ipaddress.ip_address("::1"))]
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     public = key.public_key()
     cert = (
         x509.CertificateBuilder()

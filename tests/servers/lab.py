@@ -8,6 +8,7 @@ a lab of their own with `lab_factory` for that).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Self
 
 import pytest
 
@@ -108,7 +109,7 @@ class Dialog:
         except OSError:
             pass
 
-    def __enter__(self) -> Dialog:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
