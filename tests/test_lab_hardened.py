@@ -238,3 +238,26 @@ def test_smtps_plaintext_client_gets_no_greeting(lab_hardened: LabServer) -> Non
         d.send("EHLO client.example.org\r\n")
         with pytest.raises((TimeoutError, ConnectionError, OSError)):
             d.reply()
+
+
+def test_starttls_command_injection_is_discarded(lab_hardened: LabServer) -> None:
+    """CVE-2011-0411 family: plaintext pipelined after STARTTLS must not be answered inside TLS."""
+    with mx(lab_hardened) as d:
+        d.cmd(EHLO)
+        d.send("STARTTLS\r\nEHLO injected.example.org\r\n")  # one segment
+        assert d.line() == "220 2.0.0 Ready to start TLS"
+        d.starttls(tls_context(lab_hardened))
+        assert d.unsolicited(1.0) is None  # the injected EHLO got no reply inside TLS
+        assert d.cmd("NOOP") == "250 2.0.0 Ok"
+
+
+def test_second_starttls_refused(lab_hardened: LabServer) -> None:
+    with mx(lab_hardened) as d:
+        d.cmd(EHLO)
+        assert d.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS"
+        d.starttls(tls_context(lab_hardened))
+        assert d.cmd("STARTTLS") == "554 5.5.1 Error: TLS already active"
+    context = tls_context(lab_hardened)
+    with Dialog("127.0.0.1", lab_hardened.smtps_port, tls_context=context) as d:
+        d.reply()
+        assert d.cmd("STARTTLS") == "554 5.5.1 Error: TLS already active"

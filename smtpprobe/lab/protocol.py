@@ -131,6 +131,13 @@ class LabSMTP(SMTP):
             return
         await super().smtp_AUTH(arg)
 
+    async def smtp_STARTTLS(self, arg: str) -> None:
+        if self.tls_active:
+            # aiosmtpd would answer 220 and start a second handshake inside TLS (or 454 on smtps).
+            await self.push("554 5.5.1 Error: TLS already active")
+            return
+        await super().smtp_STARTTLS(arg)
+
     @property
     def tls_active(self) -> bool:
         if self._tls_protocol is not None:

@@ -62,6 +62,7 @@ class Dialog:
         if isinstance(tls_context, ssl.SSLContext):
             sock = tls_context.wrap_socket(sock, server_hostname="mx.lab.test")
         self.sock = sock
+        self.timeout = timeout
         self.file = sock.makefile("rb")
 
     def reply(self) -> tuple[int, list[str]]:
@@ -94,6 +95,17 @@ class Dialog:
         assert isinstance(context, ssl.SSLContext)
         self.sock = context.wrap_socket(self.sock, server_hostname="mx.lab.test")
         self.file = self.sock.makefile("rb")
+
+    def unsolicited(self, seconds: float) -> bytes | None:
+        """What the server sends within `seconds` without being asked: None for silence, b"" for a
+        close. Reads the socket directly: a timeout inside the buffered file would poison it."""
+        self.sock.settimeout(seconds)
+        try:
+            return self.sock.recv(4096)
+        except TimeoutError:
+            return None
+        finally:
+            self.sock.settimeout(self.timeout)
 
     def closed_by_peer(self) -> bool:
         """True if the server has closed the connection (EOF within the timeout)."""
