@@ -261,3 +261,15 @@ def test_second_starttls_refused(lab_hardened: LabServer) -> None:
     with Dialog("127.0.0.1", lab_hardened.smtps_port, tls_context=context) as d:
         d.reply()
         assert d.cmd("STARTTLS") == "554 5.5.1 Error: TLS already active"
+
+
+def test_recipient_limit_is_452_after_1000(lab_hardened: LabServer) -> None:
+    """RFC 5321 §4.5.3.1.8/§4.5.3.1.10: at least 100 must be taken; an implementation limit is a 452."""
+    with mx(lab_hardened) as d:
+        d.cmd(EHLO)
+        d.cmd("MAIL FROM:<a@example.org>")
+        d.send("".join(f"RCPT TO:<r{n}@lab.test>\r\n" for n in range(1001)))  # pipelined
+        replies = [d.line() for _ in range(1001)]
+        assert set(replies[:1000]) == {"250 2.1.5 Ok"}
+        assert replies[1000] == "452 4.5.3 Error: too many recipients"
+        assert d.cmd("RSET") == "250 2.0.0 Ok"
