@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.lab import Dialog
+
 pytestmark = pytest.mark.timeout(90)
 LISTEN = re.compile(r"^lab: (\w+) \((.*)\) on (\S+):(\d+)$")
 
@@ -72,6 +74,9 @@ class LabProcess:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
 
 
 @pytest.fixture
@@ -125,11 +130,15 @@ def test_listening_lines_talk_then_ctrl_c(run_lab, tmp_path: Path) -> None:
     assert out.endswith("lab: stopped") and "Traceback" not in out
 
 
-def test_sigterm_stops_cleanly(run_lab) -> None:
+def test_sigterm_stops_cleanly_with_a_session_open(run_lab) -> None:
     lab = run_lab(*FREE, "--profile", "open")
     text = "\n".join(lab.lines)
     assert "lab: open profile" in text and "limits:" not in text
-    code, out, err = lab.finish(signal.SIGTERM)
+    with Dialog("127.0.0.1", lab.ports()["mx"]) as session:
+        assert session.reply()[0] == 220
+        session.cmd("MAIL FROM:<a@example.org>")  # mid-transaction
+        code, out, err = lab.finish(signal.SIGTERM)
+        assert session.closed_by_peer()
     assert (code, err) == (0, "")
     assert out.endswith("lab: stopped")
 

@@ -121,7 +121,7 @@ class LabServer:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
-    def start(self) -> LabServer:
+    def start(self) -> Self:
         if self._thread is not None:
             raise RuntimeError("this LabServer is already started")
         ssl_context = self._prepare_tls()
@@ -185,7 +185,11 @@ class LabServer:
         else:
             self._tempdir = Path(tempfile.mkdtemp(prefix="smtpprobe-lab-"))
             self.cert_path, self.key_path = tlscert.generate_self_signed(self.config.hostname, self._tempdir)
-        return tlscert.server_context(self.cert_path, self.key_path)
+        try:
+            return tlscert.server_context(self.cert_path, self.key_path)
+        except BaseException:
+            self._cleanup_tempdir()
+            raise
 
     def _cleanup_tempdir(self) -> None:
         if self._tempdir is not None:
@@ -234,6 +238,7 @@ class LabServer:
                 self.listening[name] = Listening(name, spec.describe(), config.host, int(bound[1]))
         except OSError as error:
             await self._close_all()
+            self.listening.clear()
             where = (
                 f"{config.host}:{ports[name]}" if ":" not in config.host else f"[{config.host}]:{ports[name]}"
             )
