@@ -1,0 +1,131 @@
+"""`smtpprobe lab`: run the embedded target server until Ctrl-C or SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from smtpprobe.errors import SmtpProbeError
+from smtpprobe.exitcodes import Exit
+from smtpprobe.lab.config import DEFAULT_MAX_CONNECTIONS_PER_CLIENT, LabConfig, parse_rate, parse_user
+
+PORT = click.IntRange(0, 65535)
+
+
+def _say(text: str) -> None:
+    click.echo(f"lab: {text}")
+    sys.stdout.flush()  # stdout is a pipe when a test or a script reads the listening lines
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (IPv6: ::1).")
+@click.option("--port", type=PORT, default=2525, show_default=True, help="MX listener (STARTTLS); 0 = free.")
+@click.option("--submission-port", type=PORT, default=5870, show_default=True, help="Submission (587 role).")
+@click.option("--smtps-port", type=PORT, default=4650, show_default=True, help="Implicit TLS (465 role).")
+@click.option("--profile", type=click.Choice(["hardened", "open"]), default="hardened", show_default=True)
+@click.option(
+    "--hostname", default="mx.lab.test", show_default=True, help="Name in banner, EHLO, certificate."
+)
+@click.option("--domain", "domains", multiple=True, help="Local domain (repeatable). Default: lab.test.")
+@click.option(
+    "--user", "users", multiple=True, help="NAME:PASSWORD for AUTH (repeatable). Default: user:password."
+)
+@click.option(
+    "--max-connections-per-client",
+    type=click.IntRange(0),
+    default=DEFAULT_MAX_CONNECTIONS_PER_CLIENT,
+    show_default=True,
+    help="Concurrent connections per client address before 421 (0 = unlimited).",
+)
+@click.option("--rate-limit", metavar="N/SECONDS", help="New connections per client per window before 421.")
+@click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), help="Write each message here.")
+@click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="PEM certificate (with --key).")
+@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), help="PEM private key.")
+def lab(
+    host: str,
+    port: int,
+    submission_port: int,
+    smtps_port: int,
+    profile: str,
+    hostname: str,
+    domains: tuple[str, ...],
+    users: tuple[str, ...],
+    max_connections_per_client: int,
+    rate_limit: str | None,
+    maildir: Path | None,
+    cert: Path | None,
+    key: Path | None,
+) -> None:
+    """Run the embedded target server: a hardened MX (default) or an open one.
+
+    Mail is never delivered: it is discarded, or written one file per message with --maildir.
+    Stops on Ctrl-C or SIGTERM.
+    """
+    try:
+        config = LabConfig(
+            profile=profile,  # type: ignore[arg-type]
+            host=host,
+            port=port,
+            submission_port=submission_port,
+            smtps_port=smtps_port,
+            hostname=hostname,
+            domains=domains or LabConfig.domains,
+            users=dict(parse_user(u) for u in users) if users else {"user": "password"},
+            max_connections_per_client=max_connections_per_client,
+            rate_limit=parse_rate(rate_limit) if rate_limit else None,
+            maildir=maildir,
+            keep_messages=0,  # a long-running lab must not grow; --maildir keeps mail if wanted
+            cert=cert,
+            key=key,
+        )
+        _serve(config)
+    except SmtpProbeError as error:
+        click.echo(f"smtpprobe lab: {error}", err=True)
+        sys.exit(int(error.exit_code))
+
+
+def _serve(config: LabConfig) -> None:
+    from smtpprobe.lab.server import LabServer
+
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: object) -> None:
+        stop.set()
+
+    def on_message(message: object) -> None:
+        from smtpprobe.lab.store import ReceivedMessage
+
+        assert isinstance(message, ReceivedMessage)
+        to = ", ".join(f"<{r}>" for r in message.rcpt_tos)
+        sender = "<>" if message.mail_from == "<>" else f"<{message.mail_from}>"
+        _say(f"{message.listener}: {message.queue_id} from {sender} to {to}, {len(message.data)} bytes")
+
+    # Handlers first: a Ctrl-C while the lab starts must also end quietly.
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    server = LabServer(config, on_message=on_message)
+    try:
+        server.start()
+        _say(f"{config.profile} profile, hostname {config.hostname}")
+        for listening in server.listening.values():
+            _say(str(listening))
+        _say(f"local domains: {', '.join(config.domains)}")
+        _say("AUTH users: " + ", ".join(f"{name}/{password}" for name, password in config.users.items()))
+        origin = "your own" if config.cert else "self-signed"
+        _say(f"TLS certificate ({origin}): {server.cert_path}")
+        if config.hardened:
+            limit = config.max_connections_per_client or "unlimited"
+            _say(f"limits: {limit} connections per client, rate limit {config.rate_limit or 'off'}")
+        _say(f"mail is written to {config.maildir}" if config.maildir else "mail is discarded")
+        _say("press Ctrl-C to stop")
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    _say("stopped")
+    sys.exit(Exit.OK)

@@ -1,0 +1,178 @@
+"""`smtpprobe lab` as a user runs it: a subprocess, its listening lines, Ctrl-C, SIGTERM, errors."""
+
+from __future__ import annotations
+
+import queue
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers.lab import Dialog
+
+pytestmark = pytest.mark.timeout(90)
+LISTEN = re.compile(r"^lab: (\w+) \((.*)\) on (\S+):(\d+)$")
+
+
+class LabProcess:
+    def __init__(self, *args: str):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "smtpprobe", "lab", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._queue.put(line.rstrip("\n"))
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 30.0) -> str:
+        deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                line = self._queue.get(timeout=left)
+            except queue.Empty:
+                break
+            if line is None:
+                break
+            self.lines.append(line)
+            if re.search(pattern, line):
+                return line
+        raise AssertionError(f"no line matching {pattern!r}; got {self.lines!r}")
+
+    def ports(self) -> dict[str, int]:
+        return {m[1]: int(m[4]) for line in self.lines if (m := LISTEN.match(line))}
+
+    def finish(self, sig: int) -> tuple[int, str, str]:
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        rest: list[str] = []
+        while (line := self._queue.get(timeout=5)) is not None:
+            rest.append(line)
+        assert self.proc.stderr is not None
+        return self.proc.returncode, "\n".join(self.lines + rest), self.proc.stderr.read()
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+        for pipe in (self.proc.stdout, self.proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture
+def run_lab() -> Iterator:
+    started: list[LabProcess] = []
+
+    def start(*args: str) -> LabProcess:
+        process = LabProcess(*args)
+        started.append(process)
+        process.wait_for(r"^lab: press Ctrl-C to stop$")
+        return process
+
+    yield start
+    for process in started:
+        process.kill()
+
+
+FREE = ("--port", "0", "--submission-port", "0", "--smtps-port", "0")
+
+
+def test_listening_lines_talk_then_ctrl_c(run_lab, tmp_path: Path) -> None:
+    lab = run_lab(
+        *FREE,
+        "--maildir",
+        str(tmp_path),
+        "--domain",
+        "one.test",
+        "--domain",
+        "two.test",
+        "--user",
+        "alice:secret",
+    )
+    text = "\n".join(lab.lines)
+    assert "lab: hardened profile, hostname mx.lab.test" in text
+    assert "lab: local domains: one.test, two.test" in text
+    assert "lab: AUTH users: alice/secret" in text
+    assert f"lab: mail is written to {tmp_path}" in text
+    assert "lab: limits: 10 connections per client, rate limit off" in text
+    ports = lab.ports()
+    assert set(ports) == {"mx", "submission", "smtps"} and all(ports.values())
+    assert re.search(r"^lab: mx \(STARTTLS\) on 127\.0\.0\.1:\d+$", text, re.MULTILINE)
+
+    with smtplib.SMTP("127.0.0.1", ports["mx"], timeout=10, local_hostname="client.example.org") as s:
+        s.sendmail("a@example.org", ["bob@two.test"], "Subject: cli\r\n\r\nhello\r\n")
+    received = lab.wait_for(r"^lab: mx: ")
+    assert re.fullmatch(r"lab: mx: \w+ from <a@example.org> to <bob@two.test>, \d+ bytes", received)
+    assert len(list(tmp_path.iterdir())) == 1
+
+    code, out, err = lab.finish(signal.SIGINT)
+    assert (code, err) == (0, "")
+    assert out.endswith("lab: stopped") and "Traceback" not in out
+
+
+def test_sigterm_stops_cleanly_with_a_session_open(run_lab) -> None:
+    lab = run_lab(*FREE, "--profile", "open")
+    text = "\n".join(lab.lines)
+    assert "lab: open profile" in text and "limits:" not in text
+    with Dialog("127.0.0.1", lab.ports()["mx"]) as session:
+        assert session.reply()[0] == 220
+        session.cmd("MAIL FROM:<a@example.org>")  # mid-transaction
+        code, out, err = lab.finish(signal.SIGTERM)
+        assert session.closed_by_peer()
+    assert (code, err) == (0, "")
+    assert out.endswith("lab: stopped")
+
+
+def run_once(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "smtpprobe", "lab", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
+
+
+def test_port_in_use_exit_3_one_line() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_once("--port", str(port), "--submission-port", "0", "--smtps-port", "0")
+    assert result.returncode == 3
+    assert result.stdout == ""
+    assert result.stderr == f"smtpprobe lab: cannot listen on 127.0.0.1:{port} (mx): Address already in use\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--rate-limit", "lots"), "--rate-limit wants N/SECONDS"),
+        (("--user", "nopassword"), "--user wants NAME:PASSWORD"),
+        (("--cert", "/nonexistent.pem"), "--cert and --key go together"),
+    ],
+)
+def test_bad_options_exit_2_one_line(args: tuple[str, ...], message: str) -> None:
+    result = run_once(*FREE, *args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
