@@ -117,8 +117,6 @@ def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
     now = datetime.now(UTC)
     if leaf.not_valid_after_utc < now:
         return False, f"certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
-    if leaf.issuer == leaf.subject:
-        return False, "self-signed certificate"
     paths = ssl.get_default_verify_paths()
     try:
         with open(ca_file or paths.cafile or paths.openssl_cafile, "rb") as f:
@@ -135,6 +133,8 @@ def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
         verifier = PolicyBuilder().store(store).time(now).build_server_verifier(subject)
         verifier.verify(leaf, intermediates)
     except VerificationError as exc:
+        if leaf.issuer == leaf.subject:  # and not itself in the trust store
+            return False, "self-signed certificate"
         return False, f"chain does not verify: {exc}"
     return True, None
 

@@ -164,11 +164,13 @@ def _decode_challenge(reply: Reply) -> bytes:
 def _envelope(s: Session, tx: Transaction) -> None:
     _expect(s.command(f"MAIL FROM:<{tx.sender}>"), (2,), "mail", Exit.MAIL, "sender refused")
     _stop(tx, "mail")
+    replies = []
     for rcpt in tx.recipients:
-        if s.command(f"RCPT TO:<{rcpt}>").category == 2:
+        replies.append(s.command(f"RCPT TO:<{rcpt}>"))
+        if replies[-1].category == 2:
             tx.accepted.append(rcpt)
     if not tx.accepted:
-        raise StageFailure("rcpt", "no recipient was accepted", Exit.RCPT)
+        raise StageFailure("rcpt", f"no recipient was accepted: {replies[-1]}", Exit.RCPT)
 
 
 def _pipelined_envelope(s: Session, tx: Transaction) -> None:
@@ -184,7 +186,7 @@ def _pipelined_envelope(s: Session, tx: Transaction) -> None:
         if data.code == 354:  # the server is waiting for a message we must not send: end it empty
             s.send(b".\r\n")
             s.read_reply()
-        raise StageFailure("rcpt", "no recipient was accepted", Exit.RCPT)
+        raise StageFailure("rcpt", f"no recipient was accepted: {rcpts[-1]}", Exit.RCPT)
     _expect(data, (3,), "data", Exit.DATA, "DATA refused")
 
 

@@ -56,19 +56,25 @@ def send(**opts) -> None:
       smtpprobe send --server mx.example.org --to a@example.org --tls --quit-after rcpt
       smtpprobe send --server smtp.example.org:465 --tls-on-connect --auth PLAIN --auth-user me --to a@b.c
     """
+    tx, server, port = _plan(opts)
+    family = socket.AF_INET if opts["ipv4"] else socket.AF_INET6 if opts["ipv6"] else socket.AF_UNSPEC
+    session_options = dict(timeout=opts["timeout"], local_address=opts["local_address"], family=family,
+                           tls_verify=opts["tls_verify"], tls_name=opts["tls_sni"], tls_ca_file=opts["tls_ca_file"])
+    sys.exit(execute(server, port, tx, session_options, opts["as_json"], opts["show_time"], opts["show_secrets"]))
+
+
+def execute(server: str, port: int, tx, session_options: dict, as_json: bool = False, show_time: bool = False,
+            show_secrets: bool = False) -> int:
+    """Run the transaction, printing the transcript live (or JSON at the end); return the exit code."""
     from smtpprobe import transaction
     from smtpprobe.session import Session
     from smtpprobe.transcript import TextRenderer, Transcript
 
-    tx, server, port = _plan(opts)
     transcript = Transcript()
-    if not opts["as_json"]:
-        renderer = TextRenderer(opts["show_time"], sys.stdout.isatty(), opts["show_secrets"])
+    if not as_json:
+        renderer = TextRenderer(show_time, sys.stdout.isatty(), show_secrets)
         transcript.listener = lambda event: _echo(renderer.lines(event), event.kind == "error")
-    family = socket.AF_INET if opts["ipv4"] else socket.AF_INET6 if opts["ipv6"] else socket.AF_UNSPEC
-    session = Session(server, port, timeout=opts["timeout"], local_address=opts["local_address"], family=family,
-                      tls_verify=opts["tls_verify"], tls_name=opts["tls_sni"], tls_ca_file=opts["tls_ca_file"],
-                      transcript=transcript)
+    session = Session(server, port, transcript=transcript, **session_options)
     error: SmtpProbeError | None = None
     try:
         transaction.run(session, tx)
@@ -77,11 +83,11 @@ def send(**opts) -> None:
         transcript.error(str(exc))
     finally:
         session.close()
-    if opts["as_json"]:
-        click.echo(json.dumps(_result(server, port, session, transcript, tx, error, opts["show_secrets"]), indent=2))
+    if as_json:
+        click.echo(json.dumps(_result(server, port, session, transcript, tx, error, show_secrets), indent=2))
     elif error is None:
         transcript.info("Connection closed with remote host.")
-    sys.exit(int(error.exit_code) if error else 0)
+    return int(error.exit_code) if error else 0
 
 
 def _plan(opts: dict):
