@@ -48,8 +48,9 @@ def explain(text: tuple[str, ...], as_json: bool) -> None:
 
 
 def _read_stdin() -> str:
-    stream = click.get_text_stream("stdin")
-    data = stream.read(_MAX_INPUT + 1)
+    data = sys.stdin.read(_MAX_INPUT + 1)
     if len(data) > _MAX_INPUT:
-        raise UsageError(f"standard input is longer than {_MAX_INPUT // 1024} KiB: paste only the reply or bounce")
+        raise UsageError(
+            f"standard input is longer than {_MAX_INPUT // 1024} KiB: paste only the reply or bounce"
+        )
     return data

@@ -88,7 +88,12 @@ class Explanation:
             "standard": self.standard,
             "basic": None
             if self.code is None
-            else {"code": self.code, "meaning": self.basic_meaning, "rfc": self.basic_rfc, "digits": list(self.digits)},
+            else {
+                "code": self.code,
+                "meaning": self.basic_meaning,
+                "rfc": self.basic_rfc,
+                "digits": list(self.digits),
+            },
             "enhanced_code": None
             if self.enhanced is None
             else {
@@ -169,7 +174,11 @@ def explain_parsed(p: Parsed) -> Explanation:
         estd = eentry is not None and eentry.standard
         if eentry is not None:
             edet, erfc = eentry.meaning, eentry.rfc or None
-        parts = [ecls or f"class {c}", esub or f"unknown subject {s}", edet or f"detail {d} (not in the IANA registry)"]
+        parts = [
+            ecls or f"class {c}",
+            esub or f"unknown subject {s}",
+            edet or f"detail {d} (not in the IANA registry)",
+        ]
         emeaning = " · ".join(parts)
         if eentry is not None and not eentry.standard:
             notes.append(
@@ -188,7 +197,9 @@ def explain_parsed(p: Parsed) -> Explanation:
                 f"basic code; the server's reply is inconsistent."
             )
         elif code is not None and str(code)[0] == "3":
-            notes.append(f"A 3yz reply carries no enhanced status code (RFC 2034); {enhanced} is unexpected here.")
+            notes.append(
+                f"A 3yz reply carries no enhanced status code (RFC 2034); {enhanced} is unexpected here."
+            )
 
     # --- severity
     lead = str(code)[0] if code is not None else (enhanced[0] if enhanced else "5")

@@ -22,7 +22,9 @@ _TOKEN_CODE_RE = re.compile(_CODE + r"(?=[ -][^\d]|[ -]?$|;)")
 _ENH_ALONE_RE = re.compile(r"(?<![\d.])" + _ENH + r"(?!\.?\d)")
 _TOKEN_IS_BARE_CODE_RE = re.compile(r"^\s*(\d{3})\s*$")
 # Phrases that introduce a quoted reply in bounces and logs ("said:", "SMTP error ...:").
-_QUOTE_RE = re.compile(r"(?:said|said to|error|reply|response|responded|diagnostic-code|smtp;)\s*:?\s*(\d{3})\b", re.I)
+_QUOTE_RE = re.compile(
+    r"(?:said|said to|error|reply|response|responded|diagnostic-code|smtp;)\s*:?\s*(\d{3})\b", re.IGNORECASE
+)
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,9 @@ def parse(raw: str) -> Parsed:
     """Find the first reply code (and its enhanced code) in `raw`. Raises UsageError when there is none."""
     text = raw.strip()
     if not text:
-        raise UsageError("nothing to explain: give a reply code (550), an enhanced code (5.7.1) or a reply line")
+        raise UsageError(
+            "nothing to explain: give a reply code (550), an enhanced code (5.7.1) or a reply line"
+        )
     bare = _TOKEN_IS_BARE_CODE_RE.match(text)
     if bare and not _plausible(bare.group(1)):
         raise UsageError(f"{bare.group(1)} is not an SMTP reply code: the first digit must be 2, 3, 4 or 5")

@@ -58,7 +58,9 @@ def render_text(exp: Explanation, width: int = _WIDTH) -> str:
 
 def _wrap(label: str, text: str, width: int) -> str:
     prefix = f"{label:<9} "
-    return textwrap.fill(text, width, initial_indent=prefix, subsequent_indent=" " * 10, break_on_hyphens=False)
+    return textwrap.fill(
+        text, width, initial_indent=prefix, subsequent_indent=" " * 10, break_on_hyphens=False
+    )
 
 
 def _bullet(bullet: str, text: str, width: int) -> str:

@@ -130,7 +130,9 @@ def _read(name: str) -> dict[str, Any]:
 
 def _server_files() -> list[str]:
     root = resources.files("smtpprobe.knowledge.data")
-    return sorted(p.name for p in root.iterdir() if p.name.startswith("servers-") and p.name.endswith(".toml"))
+    return sorted(
+        p.name for p in root.iterdir() if p.name.startswith("servers-") and p.name.endswith(".toml")
+    )
 
 
 @functools.cache
@@ -139,7 +141,10 @@ def load() -> Knowledge:
     basic_doc = _read("basic.toml")
     enh_doc = _read("enhanced.toml")
     basic = {int(k): _basic(k, v) for k, v in _table(basic_doc, "codes", "basic.toml").items()}
-    enhanced = {k: _enhanced(k, v, True, "enhanced.toml") for k, v in _table(enh_doc, "details", "enhanced.toml").items()}
+    enhanced = {
+        k: _enhanced(k, v, True, "enhanced.toml")
+        for k, v in _table(enh_doc, "details", "enhanced.toml").items()
+    }
     vendor = {k: _enhanced(k, v, False, "enhanced.toml") for k, v in enh_doc.get("vendor", {}).items()}
     entries: list[ServerEntry] = []
     seen: dict[str, str] = {}
