@@ -182,7 +182,7 @@ def explain_parsed(p: Parsed) -> Explanation:
         emeaning = " · ".join(parts)
         if eentry is not None and not eentry.standard:
             notes.append(
-                f"{enhanced} is not in the IANA registry (RFC 5248): it is {eentry.provider}'s own code; "
+                f"{enhanced} is not in the IANA registry (RFC 5248): it is a vendor code of {eentry.provider}; "
                 f"read it by class and subject ({ecls}, {esub or 'unknown subject'})."
             )
         elif eentry is None:
