@@ -17,12 +17,13 @@ from smtpprobe.audit.resolver import Resolver
 R = "RFC 6376"
 
 
-def _dnsfunc(resolver: Resolver):  # noqa: ANN202 - dkimpy's callback signature
+def _dnsfunc(resolver: Resolver, failures: list[str]):  # noqa: ANN202 - dkimpy's callback signature
     import dkim
 
     def get_txt(name: bytes, timeout: float = 5) -> bytes | None:
         lookup = resolver.lookup_sync(name.decode("ascii", "replace"), "TXT")
-        if lookup.failed:
+        if lookup.failed:  # dkimpy catches this itself and returns False: remember it was temporary
+            failures.append(f"{lookup.name}: {lookup.describe()}")
             raise dkim.DnsTimeoutError(lookup.describe())
         records = lookup.txt()
         return records[0] if records else None
@@ -54,10 +55,11 @@ def verify_message(resolver: Resolver, message: bytes) -> tuple[list[dict[str, A
     for idx, value in enumerate(sigs):
         tags = signature_tags(value)
         label = f"signature d={tags.get('d', '?')} s={tags.get('s', '?')}"
+        failures: list[str] = []
         try:
-            ok = d.verify(idx=idx, dnsfunc=_dnsfunc(resolver))
-            outcome = "pass" if ok else "fail"
-            reason = "" if ok else "signature did not verify"
+            ok = d.verify(idx=idx, dnsfunc=_dnsfunc(resolver, failures))
+            outcome = "pass" if ok else "temperror" if failures else "fail"
+            reason = "" if ok else f"key lookup failed: {failures[0]}" if failures else "signature did not verify"
         except dkim.DnsTimeoutError as exc:
             outcome, reason = "temperror", f"key lookup failed: {exc}"
         except Exception as exc:  # dkimpy raises many types (KeyFormatError, binascii.Error, ...)
