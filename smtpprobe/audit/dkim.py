@@ -70,7 +70,7 @@ def rsa_bits(der: bytes) -> tuple[int | None, str]:
             form = "pkcs1"
         except (ValueError, TypeError):
             return None, "not a valid DER public key"
-    except Exception as exc:  # unsupported algorithms raise UnsupportedAlgorithm
+    except Exception as exc:  # noqa: BLE001 - unsupported algorithms raise UnsupportedAlgorithm
         return None, f"unsupported key: {type(exc).__name__}"
     if not isinstance(key, rsa.RSAPublicKey):
         return None, f"not an RSA key ({type(key).__name__})"

@@ -17,7 +17,7 @@ from smtpprobe.audit.resolver import Resolver
 R = "RFC 6376"
 
 
-def _dnsfunc(resolver: Resolver, failures: list[str]):  # noqa: ANN202 - dkimpy's callback signature
+def _dnsfunc(resolver: Resolver, failures: list[str]):
     import dkim
 
     def get_txt(name: bytes, timeout: float = 5) -> bytes | None:
@@ -46,7 +46,7 @@ def verify_message(resolver: Resolver, message: bytes) -> tuple[list[dict[str, A
     try:
         d = dkim.DKIM(message, minkey=1024, timeout=resolver.timeout)
         sigs = [value for name, value in d.headers if name.lower() == b"dkim-signature"]
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001
         return [], [F.error("dkim.message", f"cannot parse the message: {F.printable(str(exc))}", "", "RFC 5322")]
     if not sigs:
         return [], [F.error("dkim.unsigned", "the message has no DKIM-Signature", "Sign outgoing mail.", R)]
@@ -62,7 +62,7 @@ def verify_message(resolver: Resolver, message: bytes) -> tuple[list[dict[str, A
             reason = "" if ok else f"key lookup failed: {failures[0]}" if failures else "signature did not verify"
         except dkim.DnsTimeoutError as exc:
             outcome, reason = "temperror", f"key lookup failed: {exc}"
-        except Exception as exc:  # dkimpy raises many types (KeyFormatError, binascii.Error, ...)
+        except Exception as exc:  # noqa: BLE001 - dkimpy raises many types (KeyFormatError, binascii.Error, ...)
             outcome, reason = "fail", f"{type(exc).__name__}: {exc}"
         results.append({"domain": tags.get("d"), "selector": tags.get("s"), "algorithm": tags.get("a"),
                         "result": outcome, "reason": reason})

@@ -46,9 +46,9 @@ class Walk:
 
     def org_domain(self) -> str:
         """Approximation without the PSL: where the walk found a non-PSD record, else the last two labels."""
-        if self.found_at and self.record and self.record.tags.get("psd", "").lower() != "y":
-            if self.domain == self.found_at or self.domain.endswith("." + self.found_at):
-                return self.found_at
+        if (self.found_at and self.record and self.record.tags.get("psd", "").lower() != "y"
+                and (self.domain == self.found_at or self.domain.endswith("." + self.found_at))):
+            return self.found_at
         return ".".join(self.domain.split(".")[-2:])
 
 

@@ -159,10 +159,10 @@ class Resolver:
         self._pending[key] = fut
         try:
             result = await self._ask_async(*key)
-        except BaseException as exc:  # cancelled: let waiters ask again
+        except BaseException:  # cancelled: let waiters ask again
             del self._pending[key]
             fut.cancel()
-            raise exc
+            raise
         with self._lock:
             self._done[key] = result
         del self._pending[key]
@@ -178,9 +178,9 @@ class Resolver:
                 self._async.resolve(qname, rdtype, search=False, raise_on_no_answer=False),
                 self.timeout + 1,
             )
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return Lookup(name, rdtype, Status.TIMEOUT, error="timed out")
-        except Exception as exc:  # classified below; nothing escapes as a traceback
+        except Exception as exc:  # noqa: BLE001 - classified below; nothing escapes as a traceback
             return self._classify(name, rdtype, exc)
         return self._classify(name, rdtype, None, answer)
 
@@ -195,7 +195,7 @@ class Resolver:
             answer = self._sync.resolve(dns.name.from_text(key[0]), key[1], search=False,
                                         raise_on_no_answer=False)
             result = self._classify(*key, None, answer)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             result = self._classify(*key, exc)
         with self._lock:
             self._done[key] = result

@@ -39,7 +39,7 @@ class SpfResult:
         return self.__dict__.copy()
 
 
-def _make_lookup(resolver: Resolver):  # noqa: ANN202 - pyspf's callback signature
+def _make_lookup(resolver: Resolver):
     def lookup(name: str, qtype: str, strict: bool = True, timeout: float = 0) -> list[Any]:
         result = resolver.lookup_sync(str(name), qtype)
         if result.failed:
@@ -60,7 +60,7 @@ def evaluate(resolver: Resolver, ip: str, sender: str, helo: str) -> SpfResult:
             q = spf.query(i=ip, s=sender, h=helo, strict=True, timeout=resolver.timeout,
                           querytime=max(resolver.timeout * 4, 20))
             result, code, explanation = q.check()
-        except Exception as exc:  # pyspf bugs on odd records must not become a traceback
+        except Exception as exc:  # noqa: BLE001 - pyspf bugs on odd records must not become a traceback
             return SpfResult("mfrom" if sender else "helo", sender or f"postmaster@{helo}", "temperror", 451,
                              f"pyspf failed: {type(exc).__name__}: {exc}", 0, 0)
         finally:

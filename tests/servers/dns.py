@@ -68,7 +68,7 @@ def _ready(port: int, deadline: float) -> bool:
         try:
             dns.query.udp(dns.message.make_query("good.test", "SOA"), "127.0.0.1", timeout=0.3, port=port)
             return True
-        except Exception:
+        except Exception:  # noqa: BLE001
             time.sleep(0.05)
     return False
 
