@@ -182,3 +182,17 @@ def test_input_validation_raises_only_bad_input(text):
             fn()
         except BadInput:
             pass
+
+
+def test_every_finding_id_is_documented():
+    """docs/audit.md explains each finding id the code can emit."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).parent.parent
+    code = "".join(p.read_text() for p in (root / "smtpprobe" / "audit").glob("*.py"))
+    ids = set(re.findall(r'"((?:spf|dkim|dmarc|host)\.[a-z0-9-]+)"', code))
+    ids |= {f"spf.{k}" for k in ("include-loop", "redirect-loop", "include-no-spf", "redirect-no-spf")}
+    ids |= {f"host.{k}{s}" for k in ("mta-sts", "tls-rpt") for s in ("", "-none", "-invalid", "-multiple")}
+    docs = (root / "docs" / "audit.md").read_text()
+    assert sorted(i for i in ids if f"`{i}`" not in docs) == []

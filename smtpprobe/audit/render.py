@@ -43,7 +43,8 @@ def render_table(report: Report, verbose: bool = False) -> str:
                 rows += [["", "", "  " + line, ""] for line in f.detail.get("tree", [])]
         if rows:
             parts.append(f"\n{group.upper()}\n" + tabulate(rows, headers=["", "id", "finding", "ref"],
-                                                            tablefmt="simple"))
+                                                            tablefmt="simple",
+                                                            preserve_whitespace=True))  # the SPF tree's indent
     errors = sum(f.severity == Severity.ERROR for f in report.findings)
     warnings = sum(f.severity == Severity.WARNING for f in report.findings)
     parts.append(f"\n{errors} error(s), {warnings} warning(s); {report.queries} DNS queries in {report.seconds:.2f}s")
