@@ -13,6 +13,7 @@ from smtpprobe.audit.spf import SpfRecord, is_spf, parse_spf
 
 R = "RFC 7208"
 MAX_NODES = 60  # bounds the walk on hostile trees; a legal tree reaches at most 11 records
+MAX_RESOLVED_TERMS = 15  # per record: enough to see past the limit of 10, bounded on huge records
 
 
 @dataclass
@@ -90,7 +91,7 @@ class SpfWalker:
         node.lookups = len(terms)
         path = ancestors + (domain.lower(),)
         jobs = []
-        for t in terms:
+        for t in terms[:MAX_RESOLVED_TERMS]:
             if t.has_macro or not t.value and t.name in ("include", "exists"):
                 continue  # macros expand per message: counted, not resolved
             if t.name in ("include", "redirect"):
