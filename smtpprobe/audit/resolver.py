@@ -121,7 +121,7 @@ class Resolver:
                 r.port = port
             elif not r.nameservers:
                 raise AuditError("no DNS resolver configured; pass --resolver IP[:PORT]")
-            r.timeout = timeout  # per try
+            r.timeout = max(timeout / 3, 0.1)  # per try: a lost UDP packet is retried within the lifetime
             r.lifetime = timeout  # whole query, retries included
             r.retry_servfail = False
             r.cache = None

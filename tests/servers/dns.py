@@ -50,6 +50,9 @@ def _config(workdir: Path, port: int, dead_primary: int) -> str:
         "  server-count: 1",
         "  tcp-count: 64",
         "  verbosity: 1",
+        # response rate limiting would drop part of an audit's burst of concurrent queries from 127.0.0.1
+        "  rrl-ratelimit: 0",
+        "  rrl-whitelist-ratelimit: 0",
         "remote-control:",
         "  control-enable: no",
     ]
