@@ -138,7 +138,7 @@ def describe_outcome(outcome: Outcome, reply: Reply | None = None, show_extensio
             offered = ", ".join(outcome.extensions) or "nothing"
             shown = f"{reply.code} offering {offered}"
         elif len(lines) > 1:
-            shown += f" (+{len(lines) - 1} more lines)"
+            shown += f" (+{len(lines) - 1} more line{'s' if len(lines) > 2 else ''})"
         parts.append(shown)
     if outcome.failure:
         parts.append(outcome.failure)

@@ -75,8 +75,9 @@ def load_file(path: str | Path) -> list[Scenario]:
     except UnicodeDecodeError as exc:
         raise ScenarioError(name, f"not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
-        line = re.search(r"at line (\d+)", str(exc))
-        raise ScenarioError(name, f"not valid TOML: {exc}", line=int(line.group(1)) if line else None) from None
+        found = re.search(r"at line (\d+)", str(exc))
+        line = int(found.group(1)) if found else (len(text.splitlines()) if "end of document" in str(exc) else None)
+        raise ScenarioError(name, f"not valid TOML: {exc}", line=line) from None
     return parse_document(data, name, text)
 
 
