@@ -42,11 +42,17 @@ class BurstPlan:
     timeout: float = 10.0  # per reply, the greeting included
     connect_timeout: float = 10.0
     helo: str = ""  # "" = this machine's host name
-    sender: str = ""  # "" = burst@<helo>
+    sender: str | None = None  # None = burst@<helo>; "" = the null sender <>
     recipient: str = "postmaster"  # RFC 5321 §4.5.1: a server must accept <postmaster> without a domain
     local_address: str | None = None
     family: int = socket.AF_UNSPEC
     own_server: bool = False  # --i-own-this-server: lift the safety cap (not the hard ceilings)
+
+    def __post_init__(self) -> None:
+        if not self.helo:
+            self.helo = socket.gethostname() or "localhost"
+        if self.sender is None:
+            self.sender = f"burst@{self.helo}"
 
     @property
     def effective_concurrency(self) -> int:

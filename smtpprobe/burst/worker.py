@@ -10,6 +10,7 @@ a reply, and every reply must arrive whole within the reply timeout.
 from __future__ import annotations
 
 import asyncio
+import os
 import ssl
 import time
 from dataclasses import dataclass
@@ -86,7 +87,8 @@ async def run_connection(plan: BurstPlan, attempt: Attempt, counters: Counters, 
     except ssl.SSLError as exc:
         proto.decide("error", f"TLS handshake failed: {exc.reason or exc}")
     except OSError as exc:
-        proto.decide("error", f"connect: {exc.strerror or exc}")
+        # asyncio words it "Connect call failed (addr)"; the errno's own text groups better across targets
+        proto.decide("error", f"connect: {os.strerror(exc.errno) if exc.errno else exc}")
     except asyncio.CancelledError:
         proto.decide("interrupted", "interrupted before the greeting")
         proto.finish(abort=True)

@@ -32,7 +32,7 @@ _STAGES = ("banner", "ehlo", "mail", "rcpt", "quit")
 @click.option("--tls-verify", is_flag=True, help="Count a certificate that does not verify as an error.")
 @click.option("--tls-sni", metavar="NAME", help="Name for SNI (default: the server).")
 @click.option("--helo", "--ehlo", "helo", metavar="NAME", help="Name for EHLO (default: this host's name).")
-@click.option("--from", "-f", "sender", metavar="ADDR", help="MAIL FROM address (default burst@<helo name>).")
+@click.option("--from", "-f", "sender", metavar="ADDR", help="MAIL FROM address; '' for <> (default burst@<helo name>).")
 @click.option("--to", "-t", "recipient", default="postmaster", show_default=True, metavar="ADDR",
               help="RCPT TO address.")
 @click.option("--timeout", default=10.0, show_default=True, type=float, help="Seconds per reply (greeting too).")
@@ -66,13 +66,12 @@ def burst(**opts) -> None:
     server, port = parse_server(opts["server"], opts["port"] or (465 if tls == "implicit" else 25))
     if opts["port"]:
         port = opts["port"]
-    helo = opts["helo"] or socket.gethostname()
     plan = BurstPlan(
         host=server, port=port, connections=opts["connections"], concurrency=opts["concurrency"],
         rate=opts["rate"], hold=opts["hold"], stage=opts["stage"].lower(), tls=tls,
         tls_verify=opts["tls_verify"], tls_name=opts["tls_sni"], timeout=opts["timeout"],
-        connect_timeout=opts["connect_timeout"] or opts["timeout"], helo=helo,
-        sender=opts["sender"] if opts["sender"] is not None else f"burst@{helo}", recipient=opts["recipient"],
+        connect_timeout=opts["connect_timeout"] or opts["timeout"], helo=opts["helo"] or "",
+        sender=opts["sender"], recipient=opts["recipient"],
         local_address=opts["local_address"],
         family=socket.AF_INET if opts["ipv4"] else socket.AF_INET6 if opts["ipv6"] else socket.AF_UNSPEC,
         own_server=opts["own_server"],
