@@ -21,8 +21,23 @@ def test_a_wheel_carries_the_catalogue(tmp_path):
     shutil.copytree(ROOT / "smtpprobe", source / "smtpprobe", symlinks=True, ignore=ignore)
     shutil.copytree(ROOT / "scenarios", source / "scenarios", ignore=ignore)
     assert (source / "smtpprobe" / "catalogue").is_symlink()
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-                          "-w", str(tmp_path / "dist"), str(source)], capture_output=True, text=True, timeout=180)
+    run = subprocess.run(
+        check=False,
+        args=[
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(source),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     (wheel,) = (tmp_path / "dist").glob("smtpprobe-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())

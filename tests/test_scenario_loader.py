@@ -24,9 +24,19 @@ ports = ["mx"]
 """
 
 REQUIRED_IDS = {
-    "missing-helo", "rcpt-before-mail", "data-before-rcpt", "ip-literal-helo", "empty-helo", "non-fqdn-helo",
-    "invalid-helo", "unknown-command", "null-sender-accepted", "postmaster-accepted", "starttls-offered",
-    "submission-requires-tls", "implicit-tls",
+    "missing-helo",
+    "rcpt-before-mail",
+    "data-before-rcpt",
+    "ip-literal-helo",
+    "empty-helo",
+    "non-fqdn-helo",
+    "invalid-helo",
+    "unknown-command",
+    "null-sender-accepted",
+    "postmaster-accepted",
+    "starttls-offered",
+    "submission-requires-tls",
+    "implicit-tls",
 }
 
 
@@ -38,6 +48,7 @@ def write(tmp_path, text: str, name: str = "s.toml"):
 
 # -- the catalogue ---------------------------------------------------------------------------------------
 
+
 def test_catalogue_has_every_required_scenario_and_the_16_relay_tricks():
     scenarios = load_paths([catalogue_path()])
     ids = {s.id for s in scenarios}
@@ -45,9 +56,13 @@ def test_catalogue_has_every_required_scenario_and_the_16_relay_tricks():
     relay = [s for s in scenarios if s.base_id == "open-relay"]
     assert len(relay) == 16 and all(s.id.startswith("open-relay/") for s in relay)
     assert {s.variables["rcpt"] for s in relay} >= {
-        "{foreign_user}@{foreign_domain}", "{foreign_user}%{foreign_domain}@{server_literal}",
-        '"{foreign_user}@{foreign_domain}"', "@{server_name}:{foreign_user}@{foreign_domain}",
-        "{foreign_domain}!{foreign_user}", "{foreign_user}@{foreign_domain}@{server_literal}"}
+        "{foreign_user}@{foreign_domain}",
+        "{foreign_user}%{foreign_domain}@{server_literal}",
+        '"{foreign_user}@{foreign_domain}"',
+        "@{server_name}:{foreign_user}@{foreign_domain}",
+        "{foreign_domain}!{foreign_user}",
+        "{foreign_user}@{foreign_domain}@{server_literal}",
+    }
     assert any(s.variables["mail"] == "" for s in relay)  # the null sender
     # relay probes never send DATA
     assert not any(step.kind in ("data", "data_raw") for s in relay for step in s.steps)
@@ -71,8 +86,12 @@ def test_catalogue_folder_is_the_top_level_scenarios_folder():
 
 # -- the format ------------------------------------------------------------------------------------------
 
+
 def test_a_full_scenario_loads_with_windows_cases_and_an_implicit_connect(tmp_path):
-    path = write(tmp_path, GOOD_HEAD + """
+    path = write(
+        tmp_path,
+        GOOD_HEAD
+        + """
         tags = ["x"]
         exclusive = true
         vars = { who = "nobody" }
@@ -95,7 +114,8 @@ def test_a_full_scenario_loads_with_windows_cases_and_an_implicit_connect(tmp_pa
         expect = { refused = true, enhanced = ["5.7.*"], text = "relay" }
         warn_if = { class = "4xx" }
         timeout = 2.5
-    """)
+    """,
+    )
     one, two = load_file(path)
     assert (one.id, two.id, one.case, one.base_id) == ("demo/one", "demo/two", "one", "demo")
     assert one.variables == {"who": "nobody", "addr": "{who}@{foreign_domain}"}
@@ -111,14 +131,23 @@ def test_a_full_scenario_loads_with_windows_cases_and_an_implicit_connect(tmp_pa
 
 def test_every_step_kind_loads(tmp_path):
     steps = {
-        "send": 'send = "NOOP"', "raw": r'raw = "NOOP\\r\\n"', "pipeline": 'pipeline = ["NOOP", "NOOP"]',
-        "starttls": "starttls = true", "auth": 'auth = { mechanism = "plain", user = "u", password = "p" }',
-        "data": 'data = "Subject: x\\n\\nbody"', "data_raw": r'data_raw = "x\\r\\n.\\r\\n"',
-        "wait_closed": "wait_closed = 1", "pause": "pause = 0.1", "read": "read = 0.5",
+        "send": 'send = "NOOP"',
+        "raw": r'raw = "NOOP\\r\\n"',
+        "pipeline": 'pipeline = ["NOOP", "NOOP"]',
+        "starttls": "starttls = true",
+        "auth": 'auth = { mechanism = "plain", user = "u", password = "p" }',
+        "data": 'data = "Subject: x\\n\\nbody"',
+        "data_raw": r'data_raw = "x\\r\\n.\\r\\n"',
+        "wait_closed": "wait_closed = 1",
+        "pause": "pause = 0.1",
+        "read": "read = 0.5",
     }
     assert set(steps) | {"connect"} == set(KINDS)
-    body = GOOD_HEAD + '\n[[scenario.step]]\nconnect = "starttls"\n' + "".join(
-        f"\n[[scenario.step]]\n{line}\n" for line in steps.values())
+    body = (
+        GOOD_HEAD
+        + '\n[[scenario.step]]\nconnect = "starttls"\n'
+        + "".join(f"\n[[scenario.step]]\n{line}\n" for line in steps.values())
+    )
     (scenario,) = load_file(write(tmp_path, body))
     assert [s.kind for s in scenario.steps] == ["connect", *steps]
     assert scenario.steps[5].arg == {"mechanism": "PLAIN", "user": "u", "password": "p"}
@@ -131,63 +160,197 @@ BAD = [
     # (name, file text, words the message must contain, line or None)
     ("toml-syntax", GOOD_HEAD + "\nports = [\n", ["not valid TOML"], 10),
     ("unknown-top-key", "scenarios = 1\n" + GOOD_HEAD, ["key 'scenarios'", "unknown top-level key"], 1),
-    ("no-scenario", "vars = { a = \"b\" }\n", ["needs at least one [[scenario]]"], None),
-    ("missing-why", GOOD_HEAD.replace('why = "it matters"\n', "") + STEP + 'send = "NOOP"',
-     ["scenario 'demo'", "key 'why'", "missing"], 2),
-    ("unknown-scenario-key", GOOD_HEAD + 'titel = "x"' + STEP + 'send = "NOOP"', ["key 'titel'", "unknown key"], 9),
+    ("no-scenario", 'vars = { a = "b" }\n', ["needs at least one [[scenario]]"], None),
+    (
+        "missing-why",
+        GOOD_HEAD.replace('why = "it matters"\n', "") + STEP + 'send = "NOOP"',
+        ["scenario 'demo'", "key 'why'", "missing"],
+        2,
+    ),
+    (
+        "unknown-scenario-key",
+        GOOD_HEAD + 'titel = "x"' + STEP + 'send = "NOOP"',
+        ["key 'titel'", "unknown key"],
+        9,
+    ),
     ("bad-id", GOOD_HEAD.replace('"demo"', '"Demo Scenario"') + STEP + 'send = "NOOP"', ["key 'id'"], 3),
-    ("bad-basis", GOOD_HEAD.replace('"rfc"', '"policy"') + STEP + 'send = "NOOP"', ["key 'basis'", "'rfc' or"], 5),
+    (
+        "bad-basis",
+        GOOD_HEAD.replace('"rfc"', '"policy"') + STEP + 'send = "NOOP"',
+        ["key 'basis'", "'rfc' or"],
+        5,
+    ),
     ("bad-role", GOOD_HEAD.replace('["mx"]', '["smtp"]') + STEP + 'send = "NOOP"', ["key 'ports'", "mx"], 8),
     ("no-steps", GOOD_HEAD, ["key 'step'", "missing"], 2),
-    ("unknown-step-key", GOOD_HEAD + STEP + 'sned = "NOOP"', ["step 1", "key 'sned'", "unknown step key"], 11),
+    (
+        "unknown-step-key",
+        GOOD_HEAD + STEP + 'sned = "NOOP"',
+        ["step 1", "key 'sned'", "unknown step key"],
+        11,
+    ),
     ("two-actions", GOOD_HEAD + STEP + 'send = "NOOP"\nraw = "x"', ["step 1", "exactly one action"], 10),
     ("no-action", GOOD_HEAD + STEP + 'name = "x"', ["step 1", "exactly one action"], 10),
-    ("late-connect", GOOD_HEAD + STEP + 'send = "NOOP"' + STEP + 'connect = "plain"',
-     ["step 2", "key 'connect'", "only the first step"], 13),
-    ("bad-connect-mode", GOOD_HEAD + STEP + 'connect = "ssl"', ["key 'connect'", "auto, plain, tls, starttls"], 11),
-    ("unknown-expectation", GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { cod = 250 }',
-     ["step 1", "key 'expect.cod'", "unknown expectation"], 12),
-    ("code-as-class", GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { code = "5xx" }',
-     ["key 'expect.code'", "200 to 599"], 12),
-    ("code-out-of-range", GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { code = 700 }', ["key 'expect.code'"], 12),
+    (
+        "late-connect",
+        GOOD_HEAD + STEP + 'send = "NOOP"' + STEP + 'connect = "plain"',
+        ["step 2", "key 'connect'", "only the first step"],
+        13,
+    ),
+    (
+        "bad-connect-mode",
+        GOOD_HEAD + STEP + 'connect = "ssl"',
+        ["key 'connect'", "auto, plain, tls, starttls"],
+        11,
+    ),
+    (
+        "unknown-expectation",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { cod = 250 }',
+        ["step 1", "key 'expect.cod'", "unknown expectation"],
+        12,
+    ),
+    (
+        "code-as-class",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { code = "5xx" }',
+        ["key 'expect.code'", "200 to 599"],
+        12,
+    ),
+    (
+        "code-out-of-range",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { code = 700 }',
+        ["key 'expect.code'"],
+        12,
+    ),
     ("bad-class", GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { class = "5XX" }', ["key 'expect.class'"], 12),
-    ("bad-enhanced", GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { enhanced = "5.7" }', ["key 'expect.enhanced'"], 12),
-    ("bad-regex", GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { text = "(" }',
-     ["key 'expect.text'", "bad regular expression"], 12),
-    ("flag-not-bool", GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { closed = "yes" }', ["key 'expect.closed'"], 12),
-    ("describe-only", GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { describe = "x" }', ["expects nothing"], 12),
-    ("undefined-variable", GOOD_HEAD + STEP + 'send = "RCPT TO:<{recipient}>"',
-     ["step 1", "key 'send'", "undefined variable {recipient}"], 11),
+    (
+        "bad-enhanced",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { enhanced = "5.7" }',
+        ["key 'expect.enhanced'"],
+        12,
+    ),
+    (
+        "bad-regex",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { text = "(" }',
+        ["key 'expect.text'", "bad regular expression"],
+        12,
+    ),
+    (
+        "flag-not-bool",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { closed = "yes" }',
+        ["key 'expect.closed'"],
+        12,
+    ),
+    (
+        "describe-only",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nexpect = { describe = "x" }',
+        ["expects nothing"],
+        12,
+    ),
+    (
+        "undefined-variable",
+        GOOD_HEAD + STEP + 'send = "RCPT TO:<{recipient}>"',
+        ["step 1", "key 'send'", "undefined variable {recipient}"],
+        11,
+    ),
     ("stray-brace", GOOD_HEAD + STEP + 'send = "MAIL FROM:<{sender>"', ["key 'send'", "stray '{'"], 11),
-    ("since-unknown-name", GOOD_HEAD + STEP + 'send = "NOOP"\nsince = "helo"\nexpect = { refused = true }',
-     ["key 'since'", "no earlier step is named 'helo'"], 12),
-    ("since-not-earlier", GOOD_HEAD + STEP + 'send = "NOOP"\nsince = 1\nexpect = { refused = true }',
-     ["key 'since'", "earlier step"], 12),
-    ("since-without-expect", GOOD_HEAD + STEP + 'send = "NOOP"' + STEP + 'send = "NOOP"\nsince = 1',
-     ["step 2", "key 'since'", "needs an `expect`"], 14),
-    ("judged-step-in-window", GOOD_HEAD + STEP + 'send = "A"' + STEP + 'send = "B"\nexpect = { class = "2xx" }'
-     + STEP + 'send = "C"\nsince = 1\nexpect = { refused = true }', ["step 3", "inside this step's window"], 17),
-    ("pipeline-expect-count", GOOD_HEAD + STEP + 'pipeline = ["A", "B"]\nexpect = [{ class = "2xx" }]',
-     ["key 'expect'", "needs 1 table or 2"], 12),
-    ("relay-with-data", GOOD_HEAD + STEP + 'send = "RCPT TO:<{foreign_rcpt}>"' + STEP + 'data = "hi"',
-     ["step 2", "key 'data'", "never send DATA"], 13),
-    ("relay-case-with-data", GOOD_HEAD + 'cases = [{ id = "a", to = "{foreign_user}@x" }]' + STEP
-     + 'send = "RCPT TO:<{to}>"' + STEP + 'data = "hi"', ["never send DATA"], 13),
-    ("duplicate-case", GOOD_HEAD + 'cases = [{ id = "a" }, { id = "a" }]' + STEP + 'send = "NOOP"',
-     ["key 'cases[2].id'", "duplicate case id"], 9),
-    ("case-shadows-builtin", GOOD_HEAD + 'cases = [{ id = "a", helo = "x" }]' + STEP + 'send = "NOOP"',
-     ["key 'cases[1].helo'"], 9),
-    ("var-not-string", GOOD_HEAD + "vars = { n = 3 }" + STEP + 'send = "NOOP"', ["key 'vars.n'", "strings"], 9),
-    ("var-cycle", GOOD_HEAD + 'vars = { a = "{b}", b = "{a}" }' + STEP + 'send = "{a}"', ["key 'vars.a'", "deeper than"], 9),
+    (
+        "since-unknown-name",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nsince = "helo"\nexpect = { refused = true }',
+        ["key 'since'", "no earlier step is named 'helo'"],
+        12,
+    ),
+    (
+        "since-not-earlier",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nsince = 1\nexpect = { refused = true }',
+        ["key 'since'", "earlier step"],
+        12,
+    ),
+    (
+        "since-without-expect",
+        GOOD_HEAD + STEP + 'send = "NOOP"' + STEP + 'send = "NOOP"\nsince = 1',
+        ["step 2", "key 'since'", "needs an `expect`"],
+        14,
+    ),
+    (
+        "judged-step-in-window",
+        GOOD_HEAD
+        + STEP
+        + 'send = "A"'
+        + STEP
+        + 'send = "B"\nexpect = { class = "2xx" }'
+        + STEP
+        + 'send = "C"\nsince = 1\nexpect = { refused = true }',
+        ["step 3", "inside this step's window"],
+        17,
+    ),
+    (
+        "pipeline-expect-count",
+        GOOD_HEAD + STEP + 'pipeline = ["A", "B"]\nexpect = [{ class = "2xx" }]',
+        ["key 'expect'", "needs 1 table or 2"],
+        12,
+    ),
+    (
+        "relay-with-data",
+        GOOD_HEAD + STEP + 'send = "RCPT TO:<{foreign_rcpt}>"' + STEP + 'data = "hi"',
+        ["step 2", "key 'data'", "never send DATA"],
+        13,
+    ),
+    (
+        "relay-case-with-data",
+        GOOD_HEAD
+        + 'cases = [{ id = "a", to = "{foreign_user}@x" }]'
+        + STEP
+        + 'send = "RCPT TO:<{to}>"'
+        + STEP
+        + 'data = "hi"',
+        ["never send DATA"],
+        13,
+    ),
+    (
+        "duplicate-case",
+        GOOD_HEAD + 'cases = [{ id = "a" }, { id = "a" }]' + STEP + 'send = "NOOP"',
+        ["key 'cases[2].id'", "duplicate case id"],
+        9,
+    ),
+    (
+        "case-shadows-builtin",
+        GOOD_HEAD + 'cases = [{ id = "a", helo = "x" }]' + STEP + 'send = "NOOP"',
+        ["key 'cases[1].helo'"],
+        9,
+    ),
+    (
+        "var-not-string",
+        GOOD_HEAD + "vars = { n = 3 }" + STEP + 'send = "NOOP"',
+        ["key 'vars.n'", "strings"],
+        9,
+    ),
+    (
+        "var-cycle",
+        GOOD_HEAD + 'vars = { a = "{b}", b = "{a}" }' + STEP + 'send = "{a}"',
+        ["key 'vars.a'", "deeper than"],
+        9,
+    ),
     ("pause-too-long", GOOD_HEAD + STEP + "pause = 3600", ["key 'pause'", "0 to 30"], 11),
-    ("send-with-newline", GOOD_HEAD + STEP + 'send = "NOOP\\r\\nQUIT"', ["key 'send'", "without CR or LF"], 11),
+    (
+        "send-with-newline",
+        GOOD_HEAD + STEP + 'send = "NOOP\\r\\nQUIT"',
+        ["key 'send'", "without CR or LF"],
+        11,
+    ),
     ("bad-auth-mechanism", GOOD_HEAD + STEP + 'auth = "XOAUTH9"', ["key 'auth.mechanism'", "PLAIN"], 11),
     ("if-missing-on-send", GOOD_HEAD + STEP + 'send = "NOOP"\nif_missing = "skip"', ["key 'if_missing'"], 12),
-    ("warn-if-without-expect", GOOD_HEAD + STEP + 'send = "NOOP"\nwarn_if = { class = "4xx" }',
-     ["key 'warn_if'", "needs an `expect`"], 12),
+    (
+        "warn-if-without-expect",
+        GOOD_HEAD + STEP + 'send = "NOOP"\nwarn_if = { class = "4xx" }',
+        ["key 'warn_if'", "needs an `expect`"],
+        12,
+    ),
     ("timeout-out-of-range", GOOD_HEAD + STEP + 'send = "NOOP"\ntimeout = 0', ["key 'timeout'"], 12),
-    ("step-name-reused", GOOD_HEAD + STEP + 'name = "a"\nsend = "A"' + STEP + 'name = "a"\nsend = "B"',
-     ["step 2", "key 'name'", "unique"], 14),
+    (
+        "step-name-reused",
+        GOOD_HEAD + STEP + 'name = "a"\nsend = "A"' + STEP + 'name = "a"\nsend = "B"',
+        ["step 2", "key 'name'", "unique"],
+        14,
+    ),
 ]
 
 
@@ -226,18 +389,28 @@ def test_cli_bad_file_exits_2_with_one_line_and_no_connection(tmp_path):
     # port 9 (discard) on loopback is never contacted: validation comes first
     run = smtpprobe("run", str(path), "--server", "127.0.0.1:9")
     assert run.code == Exit.USAGE
-    assert run.err_lines == [f"smtpprobe: {path}:11: scenario 'demo', step 1, key 'send': "
-                             "undefined variable {recipient} in 'RCPT TO:<{recipient}>'"]
+    assert run.err_lines == [
+        (
+            f"smtpprobe: {path}:11: scenario 'demo', step 1, key 'send': "
+            "undefined variable {recipient} in 'RCPT TO:<{recipient}>'"
+        )
+    ]
     assert run.out == ""
 
 
-@pytest.mark.parametrize("args, words", [
-    (["--port", "smtp=25"], "role must be one of mx, submission, smtps"),
-    (["--port", "mx=99999"], "port must be a number from 1 to 65535"),
-    (["--only", "no-such-thing"], "no scenario matches --only no-such-thing"),
-    (["--sender", "<a@b>"], "want a bare address"),
-    (["--only", "implicit-tls"], "none of the selected scenarios applies to the selected port roles (mx)"),
-])
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--port", "smtp=25"], "role must be one of mx, submission, smtps"),
+        (["--port", "mx=99999"], "port must be a number from 1 to 65535"),
+        (["--only", "no-such-thing"], "no scenario matches --only no-such-thing"),
+        (["--sender", "<a@b>"], "want a bare address"),
+        (
+            ["--only", "implicit-tls"],
+            "none of the selected scenarios applies to the selected port roles (mx)",
+        ),
+    ],
+)
 def test_cli_bad_options_exit_2(args, words):
     run = smtpprobe("run", "--server", "127.0.0.1", *args)
     assert run.code == Exit.USAGE, run.err
@@ -249,13 +422,21 @@ def test_cli_bad_target_profile(tmp_path):
     profile.write_text('server = "127.0.0.1"\nport = 25\n')
     run = smtpprobe("run", "--target", str(profile))
     assert run.code == Exit.USAGE
-    assert run.err_lines == [f"smtpprobe: {profile}: unknown key 'port' in target profile (allowed: auth_password, "
-                             "auth_user, concurrency, foreign_rcpt, helo, local_rcpt, policy, ports, sender, "
-                             "server, timeout)"]
+    assert run.err_lines == [
+        (
+            f"smtpprobe: {profile}: unknown key 'port' in target profile (allowed: auth_password, "
+            "auth_user, concurrency, foreign_rcpt, helo, local_rcpt, policy, ports, sender, "
+            "server, timeout)"
+        )
+    ]
 
 
 def test_cli_list_shows_the_catalogue_without_a_server():
     run = smtpprobe("run", "--list", "--only", "open-relay,helo")
     assert run.code == 0, run.err
-    assert "open-relay/percent-hack-ip" in run.out and "missing-helo" in run.out and "implicit-tls" not in run.out
+    assert (
+        "open-relay/percent-hack-ip" in run.out
+        and "missing-helo" in run.out
+        and "implicit-tls" not in run.out
+    )
     assert run.out.rstrip().endswith("21 scenarios")

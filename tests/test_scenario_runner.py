@@ -104,9 +104,16 @@ class Scripted:
         self.sock.close()
 
 
-POLITE = {"EHLO": "250-mx.scripted.test\r\n250 PIPELINING", "HELO": "250 mx.scripted.test", "MAIL": "250 2.1.0 Ok",
-          "RCPT": "250 2.1.5 Ok", "RSET": "250 2.0.0 Ok", "NOOP": "250 2.0.0 Ok", "QUIT": "221 2.0.0 Bye",
-          "DATA": "354 go ahead"}
+POLITE = {
+    "EHLO": "250-mx.scripted.test\r\n250 PIPELINING",
+    "HELO": "250 mx.scripted.test",
+    "MAIL": "250 2.1.0 Ok",
+    "RCPT": "250 2.1.5 Ok",
+    "RSET": "250 2.0.0 Ok",
+    "NOOP": "250 2.0.0 Ok",
+    "QUIT": "221 2.0.0 Bye",
+    "DATA": "354 go ahead",
+}
 
 
 @pytest.fixture
@@ -132,8 +139,12 @@ def scenario(tmp_path, steps: str, basis: str = "rfc", extra: str = ""):
 
 
 def target(port: int, policy: str = "rfc", timeout: float = 2.0, **variables: str):
-    return build_target(f"127.0.0.1:{port}", (), {}, {"policy": policy, "timeout": timeout,
-                                                      "helo": "client.example.org", **variables})
+    return build_target(
+        f"127.0.0.1:{port}",
+        (),
+        {},
+        {"policy": policy, "timeout": timeout, "helo": "client.example.org", **variables},
+    )
 
 
 HELO_WINDOW = """
@@ -165,13 +176,22 @@ def test_window_refused_at_rcpt_passes_like_postfix_delay_reject(tmp_path, serve
     result = run_one(sc, "mx", target(s.port))
     assert result.verdict is Verdict.PASS
     assert [c.short for c in result.checks] == [
-        "RCPT TO:<postmaster@mx.scripted.test>: got 504 5.5.2 <bad_name>: Helo command rejected: need "
-        "fully-qualified hostname"]
+        (
+            "RCPT TO:<postmaster@mx.scripted.test>: got 504 5.5.2 <bad_name>: Helo command rejected: need "
+            "fully-qualified hostname"
+        )
+    ]
 
 
-@pytest.mark.parametrize("basis, policy, verdict", [
-    ("hardening", "rfc", Verdict.WARN), ("hardening", "hardened", Verdict.FAIL),
-    ("rfc", "rfc", Verdict.FAIL), ("rfc", "hardened", Verdict.FAIL)])
+@pytest.mark.parametrize(
+    "basis, policy, verdict",
+    [
+        ("hardening", "rfc", Verdict.WARN),
+        ("hardening", "hardened", Verdict.FAIL),
+        ("rfc", "rfc", Verdict.FAIL),
+        ("rfc", "hardened", Verdict.FAIL),
+    ],
+)
 def test_window_never_refused_is_judged_by_basis_and_policy(tmp_path, server, basis, policy, verdict):
     s = server()
     (sc,) = scenario(tmp_path, HELO_WINDOW, basis=basis)
@@ -179,22 +199,30 @@ def test_window_never_refused_is_judged_by_basis_and_policy(tmp_path, server, ba
     assert result.verdict is verdict
     assert result.summary.startswith(
         "Expected a refusal (4xx/5xx, or the connection closed) at or before step 3 (RCPT TO:<postmaster@"
-        "mx.scripted.test>) from step 1 (EHLO bad_name) on, got 250 2.1.5 Ok: it matters to the test [RFC 5321 §0]")
-    assert result.summary.endswith("(a warn under --policy rfc, a fail under --policy hardened)."
-                                   if basis == "hardening" else "].")
+        "mx.scripted.test>) from step 1 (EHLO bad_name) on, got 250 2.1.5 Ok: it matters to the test [RFC 5321 §0]"
+    )
+    assert result.summary.endswith(
+        "(a warn under --policy rfc, a fail under --policy hardened)." if basis == "hardening" else "]."
+    )
     assert "\n" not in result.summary
-    assert result.reason == "RCPT TO:<postmaster@mx.scripted.test>: expected a refusal (4xx/5xx, or the connection " \
-                            "closed), got 250 2.1.5 Ok"
+    assert (
+        result.reason
+        == "RCPT TO:<postmaster@mx.scripted.test>: expected a refusal (4xx/5xx, or the connection "
+        "closed), got 250 2.1.5 Ok"
+    )
 
 
 def test_warn_if_is_checked_before_expect(tmp_path, server):
     s = server(replies={"RCPT": "454 4.7.1 <x@example.net>: Relay access denied"})
-    (sc,) = scenario(tmp_path, """
+    (sc,) = scenario(
+        tmp_path,
+        """
         [[scenario.step]]
         send = "RCPT TO:<x@example.net>"
         expect = { class = "5xx" }
         warn_if = { class = "4xx" }
-    """)
+    """,
+    )
     result = run_one(sc, "mx", target(s.port))
     assert result.verdict is Verdict.WARN
     assert "got 454 4.7.1 <x@example.net>: Relay access denied, which is only worth a warn" in result.summary
@@ -202,17 +230,23 @@ def test_warn_if_is_checked_before_expect(tmp_path, server):
 
 def test_a_refused_setup_step_means_could_not_test(tmp_path, server):
     s = server(replies={"EHLO": "421 4.7.0 too many connections"}, close={"EHLO"})
-    (sc,) = scenario(tmp_path, """
+    (sc,) = scenario(
+        tmp_path,
+        """
         [[scenario.step]]
         send = "EHLO {helo}"
 
         [[scenario.step]]
         send = "RCPT TO:<a@b.example>"
         expect = { code = 503 }
-    """)
+    """,
+    )
     result = run_one(sc, "mx", target(s.port))
     assert result.verdict is Verdict.ERROR
-    assert result.summary == "could not test: EHLO client.example.org (step 1) got 421 4.7.0 too many connections."
+    assert (
+        result.summary
+        == "could not test: EHLO client.example.org (step 1) got 421 4.7.0 too many connections."
+    )
     assert s.commands() == ["EHLO client.example.org"]  # nothing sent after the refusal
 
 
@@ -226,14 +260,17 @@ def test_unreachable_port_is_an_error_marked_unreachable(tmp_path):
 @pytest.mark.parametrize("if_missing, verdict", [("skip", Verdict.SKIP), ("fail", Verdict.FAIL)])
 def test_starttls_not_offered_is_a_skip_or_a_fail(tmp_path, server, if_missing, verdict):
     s = server()
-    (sc,) = scenario(tmp_path, f"""
+    (sc,) = scenario(
+        tmp_path,
+        f"""
         [[scenario.step]]
         send = "EHLO {{helo}}"
 
         [[scenario.step]]
         starttls = true
         if_missing = "{if_missing}"
-    """)
+    """,
+    )
     result = run_one(sc, "mx", target(s.port))
     assert result.verdict is verdict
     assert "STARTTLS not offered in the EHLO reply" in result.summary
@@ -242,7 +279,9 @@ def test_starttls_not_offered_is_a_skip_or_a_fail(tmp_path, server, if_missing, 
 
 def test_a_timeout_on_a_judged_step_is_an_error_and_bounded(tmp_path, server):
     s = server(silent={"NOOP"})
-    (sc,) = scenario(tmp_path, '[[scenario.step]]\nsend = "NOOP"\ntimeout = 0.5\nexpect = { class = "2xx" }\n')
+    (sc,) = scenario(
+        tmp_path, '[[scenario.step]]\nsend = "NOOP"\ntimeout = 0.5\nexpect = { class = "2xx" }\n'
+    )
     started = time.monotonic()
     result = run_one(sc, "mx", target(s.port))
     assert time.monotonic() - started < 4  # 0.5 s wait + a QUIT bounded at 2 s
@@ -252,7 +291,7 @@ def test_a_timeout_on_a_judged_step_is_an_error_and_bounded(tmp_path, server):
 
 def test_silence_expected_by_a_read_step_passes(tmp_path, server):
     s = server()
-    (sc,) = scenario(tmp_path, '[[scenario.step]]\nread = 0.3\nexpect = { silent = true }\n')
+    (sc,) = scenario(tmp_path, "[[scenario.step]]\nread = 0.3\nexpect = { silent = true }\n")
     assert run_one(sc, "mx", target(s.port)).verdict is Verdict.PASS
 
 
@@ -269,11 +308,14 @@ def test_closed_expectation_waits_for_the_hang_up(tmp_path, server):
 
 def test_pipeline_checks_each_reply_in_order(tmp_path, server):
     s = server(replies={"RCPT": "550 5.1.1 unknown"})
-    (sc,) = scenario(tmp_path, """
+    (sc,) = scenario(
+        tmp_path,
+        """
         [[scenario.step]]
         pipeline = ["MAIL FROM:<{sender}>", "RCPT TO:<a@b.example>", "NOOP"]
         expect = [{ code = 250 }, { class = "2xx" }, { code = 250 }]
-    """)
+    """,
+    )
     result = run_one(sc, "mx", target(s.port))
     assert result.verdict is Verdict.FAIL
     assert result.reason == "the pipelined MAIL, RCPT, NOOP: expected a 2xx reply, got 550 5.1.1 unknown"
@@ -283,11 +325,14 @@ def test_pipeline_checks_each_reply_in_order(tmp_path, server):
 
 def test_raw_bytes_go_out_exactly_and_variables_are_filled(tmp_path, server):
     s = server()
-    (sc,) = scenario(tmp_path, r"""
+    (sc,) = scenario(
+        tmp_path,
+        r"""
         [[scenario.step]]
         raw = "NOOP {server_name} {client_literal}\n"
         expect = { code = 250 }
-    """)
+    """,
+    )
     assert run_one(sc, "mx", target(s.port)).verdict is Verdict.PASS
     assert s.received[0] == b"NOOP mx.scripted.test [127.0.0.1]\n"
 
@@ -295,22 +340,30 @@ def test_raw_bytes_go_out_exactly_and_variables_are_filled(tmp_path, server):
 def test_data_step_dot_stuffs_and_terminates(tmp_path, server):
     s = server(replies={"DATA": "354 go ahead", ".": "250 2.0.0 queued", "": "250 ignored"})
     s.replies.update({"SUBJECT:": "250 body", ".HIDDEN": "250 body", "..HIDDEN": "250 body"})
-    (sc,) = scenario(tmp_path, r"""
+    (sc,) = scenario(
+        tmp_path,
+        r"""
         [[scenario.step]]
         data = "Subject: hi\n\n.hidden\n"
         expect = { class = "2xx" }
-    """)
+    """,
+    )
     run_one(sc, "mx", target(s.port))
     assert b"..hidden\r\n" in s.received and b".\r\n" in s.received
 
 
 def test_a_pool_stays_within_its_bound_and_exclusive_scenarios_run_alone(tmp_path, server):
     s = server()
-    body = "".join(HEAD.format(basis="rfc").replace('id = "t"', f'id = "p{i}"')
-                   + '[[scenario.step]]\npause = 0.3\n[[scenario.step]]\nsend = "NOOP"\nexpect = { code = 250 }\n'
-                   for i in range(8))
-    body += HEAD.format(basis="rfc").replace('id = "t"', 'id = "solo"') + "exclusive = true\n" + \
-        '[[scenario.step]]\nsend = "NOOP"\nexpect = { code = 250 }\n'
+    body = "".join(
+        HEAD.format(basis="rfc").replace('id = "t"', f'id = "p{i}"')
+        + '[[scenario.step]]\npause = 0.3\n[[scenario.step]]\nsend = "NOOP"\nexpect = { code = 250 }\n'
+        for i in range(8)
+    )
+    body += (
+        HEAD.format(basis="rfc").replace('id = "t"', 'id = "solo"')
+        + "exclusive = true\n"
+        + '[[scenario.step]]\nsend = "NOOP"\nexpect = { code = 250 }\n'
+    )
     path = tmp_path / "many.toml"
     path.write_text(body)
     scenarios = load_file(path)
@@ -325,13 +378,19 @@ def test_a_pool_stays_within_its_bound_and_exclusive_scenarios_run_alone(tmp_pat
 
 def test_explanations_quote_what_was_sent_and_the_reply(tmp_path, server):
     s = server(replies={"MAIL": "250 2.1.0 Ok"})
-    (sc,) = scenario(tmp_path, """
+    (sc,) = scenario(
+        tmp_path,
+        """
         [[scenario.step]]
         send = "MAIL FROM:<{sender}>"
         expect = { code = 503 }
-    """, basis="hardening")
+    """,
+        basis="hardening",
+    )
     result = run_one(sc, "mx", target(s.port, "hardened", sender="ci@example.org"))
-    assert result.summary == ("Expected 503 to MAIL FROM:<ci@example.org> (step 1), got 250 2.1.0 Ok: it matters to "
-                              "the test [RFC 5321 §0] (a warn under --policy rfc, a fail under --policy hardened).")
+    assert result.summary == (
+        "Expected 503 to MAIL FROM:<ci@example.org> (step 1), got 250 2.1.0 Ok: it matters to "
+        "the test [RFC 5321 §0] (a warn under --policy rfc, a fail under --policy hardened)."
+    )
     texts = [e["text"] for e in result.transcript]
     assert "MAIL FROM:<ci@example.org>" in texts and "250 2.1.0 Ok" in texts

@@ -17,27 +17,60 @@ FORMATS = ("table", "json", "junit")
 @click.command()
 @click.argument("paths", nargs=-1, metavar="[FILES|DIRS]...")
 @click.option("--server", "-s", metavar="HOST[:PORT]", help="Target server (a port here is the mx role's).")
-@click.option("--port", "-p", "ports", multiple=True, metavar="ROLE=PORT",
-              help="Port role to test and its port: mx=25, submission=587, smtps=465; ROLE alone uses the "
-                   "standard port, a bare number is mx. Repeatable. Default: mx only.")
-@click.option("--target", "profile", metavar="FILE", help="Target profile (TOML): server, ports, variables, policy.")
-@click.option("--policy", type=click.Choice(["rfc", "hardened"]), help="Is a lenient answer a warn (rfc, default) "
-                                                                       "or a fail (hardened)?")
-@click.option("--catalogue", "with_catalogue", is_flag=True, help="Run the built-in catalogue as well as FILES.")
-@click.option("--only", multiple=True, metavar="ID|TAG", help="Only scenarios whose id starts so, or with this tag.")
-@click.option("--skip", multiple=True, metavar="ID|TAG", help="Leave out scenarios whose id starts so, or tagged so.")
+@click.option(
+    "--port",
+    "-p",
+    "ports",
+    multiple=True,
+    metavar="ROLE=PORT",
+    help="Port role to test and its port: mx=25, submission=587, smtps=465; ROLE alone uses the "
+    "standard port, a bare number is mx. Repeatable. Default: mx only.",
+)
+@click.option(
+    "--target", "profile", metavar="FILE", help="Target profile (TOML): server, ports, variables, policy."
+)
+@click.option(
+    "--policy",
+    type=click.Choice(["rfc", "hardened"]),
+    help="Is a lenient answer a warn (rfc, default) or a fail (hardened)?",
+)
+@click.option(
+    "--catalogue", "with_catalogue", is_flag=True, help="Run the built-in catalogue as well as FILES."
+)
+@click.option(
+    "--only", multiple=True, metavar="ID|TAG", help="Only scenarios whose id starts so, or with this tag."
+)
+@click.option(
+    "--skip", multiple=True, metavar="ID|TAG", help="Leave out scenarios whose id starts so, or tagged so."
+)
 @click.option("--list", "list_only", is_flag=True, help="List the scenarios (after --only/--skip) and exit.")
-@click.option("--helo", metavar="NAME", help="{helo}: name for EHLO (default: this host's FQDN, or smtpprobe.example.org).")
+@click.option(
+    "--helo",
+    metavar="NAME",
+    help="{helo}: name for EHLO (default: this host's FQDN, or smtpprobe.example.org).",
+)
 @click.option("--sender", metavar="ADDR", help="{sender} (default smtpprobe@{helo}).")
-@click.option("--local-rcpt", metavar="ADDR", help="{local_rcpt}: a recipient the server accepts "
-                                                   "(default postmaster@<name in its greeting>).")
-@click.option("--foreign-rcpt", metavar="ADDR", help="{foreign_rcpt}: an address off the server, for relay tests "
-                                                     "(default relaytest@example.net).")
+@click.option(
+    "--local-rcpt",
+    metavar="ADDR",
+    help="{local_rcpt}: a recipient the server accepts (default postmaster@<name in its greeting>).",
+)
+@click.option(
+    "--foreign-rcpt",
+    metavar="ADDR",
+    help="{foreign_rcpt}: an address off the server, for relay tests (default relaytest@example.net).",
+)
 @click.option("--auth-user", metavar="USER", help="{auth_user}, for scenarios with AUTH steps.")
-@click.option("--auth-password", metavar="PASS", envvar="SMTPPROBE_AUTH_PASSWORD",
-              help="{auth_password} (or env SMTPPROBE_AUTH_PASSWORD).")
+@click.option(
+    "--auth-password",
+    metavar="PASS",
+    envvar="SMTPPROBE_AUTH_PASSWORD",
+    help="{auth_password} (or env SMTPPROBE_AUTH_PASSWORD).",
+)
 @click.option("--format", "-f", "fmt", type=click.Choice(FORMATS), default="table", show_default=True)
-@click.option("--output", "-o", metavar="FILE", help="Write the --format output here; the table still goes to stdout.")
+@click.option(
+    "--output", "-o", metavar="FILE", help="Write the --format output here; the table still goes to stdout."
+)
 @click.option("--concurrency", "-c", type=click.IntRange(1, 32), help="Scenarios run at once (default 4).")
 @click.option("--timeout", type=click.FloatRange(0.1, 600), help="Seconds per reply (default 10).")
 @click.option("--verbose", "-v", is_flag=True, help="Show the transcript of every result that is not a pass.")
@@ -66,15 +99,28 @@ def run(**opts) -> None:
         _list(scenarios, opts["fmt"])
         return
     profile = load_profile(opts["profile"]) if opts["profile"] else {}
-    overrides = {k: opts[k] for k in ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password",
-                                      "policy", "timeout")}
+    overrides = {
+        k: opts[k]
+        for k in (
+            "helo",
+            "sender",
+            "local_rcpt",
+            "foreign_rcpt",
+            "auth_user",
+            "auth_password",
+            "policy",
+            "timeout",
+        )
+    }
     target = build_target(opts["server"], opts["ports"], profile, overrides)
     runnable = [s for s in scenarios if any(role in target.ports for role in s.ports)]
     not_run = [{"id": s.id, "roles": list(s.ports)} for s in scenarios if s not in runnable]
     if not runnable:
         roles = sorted({r for s in scenarios for r in s.ports})
-        raise UsageError(f"none of the selected scenarios applies to the selected port roles "
-                         f"({', '.join(target.ports)}); they need {', '.join(roles)}: add --port ROLE=PORT")
+        raise UsageError(
+            f"none of the selected scenarios applies to the selected port roles "
+            f"({', '.join(target.ports)}); they need {', '.join(roles)}: add --port ROLE=PORT"
+        )
     concurrency = opts["concurrency"] or int(profile.get("concurrency", 4))
     _run_and_report(runnable, target, concurrency, opts, not_run)
 
@@ -84,8 +130,10 @@ def _select(scenarios: list, only: tuple[str, ...], skip: tuple[str, ...]) -> li
     skip = tuple(s for item in skip for s in item.split(",") if s)
     chosen = [s for s in scenarios if (not only or s.matches(only)) and not (skip and s.matches(skip))]
     if not chosen:
-        raise UsageError(f"no scenario matches --only {','.join(only) or '-'} / --skip {','.join(skip) or '-'} "
-                         f"(ids: {', '.join(sorted({s.base_id for s in scenarios}))})")
+        raise UsageError(
+            f"no scenario matches --only {','.join(only) or '-'} / --skip {','.join(skip) or '-'} "
+            f"(ids: {', '.join(sorted({s.base_id for s in scenarios}))})"
+        )
     return chosen
 
 
@@ -93,8 +141,19 @@ def _list(scenarios: list, fmt: str) -> None:
     if fmt == "json":
         import json
 
-        items = [{"id": s.id, "title": s.title, "ports": list(s.ports), "basis": s.basis, "reference": s.reference,
-                  "tags": list(s.tags), "exclusive": s.exclusive, "source": s.source} for s in scenarios]
+        items = [
+            {
+                "id": s.id,
+                "title": s.title,
+                "ports": list(s.ports),
+                "basis": s.basis,
+                "reference": s.reference,
+                "tags": list(s.tags),
+                "exclusive": s.exclusive,
+                "source": s.source,
+            }
+            for s in scenarios
+        ]
         click.echo(json.dumps({"schema": 1, "scenarios": items}, indent=2, ensure_ascii=False))
         return
     from smtpprobe.report.table import render_list
@@ -112,8 +171,15 @@ def _run_and_report(scenarios: list, target, concurrency: int, opts: dict, not_r
     seconds = time.monotonic() - started
     tty = sys.stdout.isatty()
     colour = tty and "NO_COLOR" not in os.environ
-    as_table = table.render(target, results, seconds, colour=colour, width=table.terminal_width() if tty else None,
-                            verbose=opts["verbose"], not_run=not_run)
+    as_table = table.render(
+        target,
+        results,
+        seconds,
+        colour=colour,
+        width=table.terminal_width() if tty else None,
+        verbose=opts["verbose"],
+        not_run=not_run,
+    )
     rendered = {
         "table": lambda: table.render(target, results, seconds, verbose=opts["verbose"], not_run=not_run),
         "json": lambda: json_report.render(target, results, seconds, not_run),

@@ -12,7 +12,9 @@ from smtpprobe.scenario.verdict import Result, counts, exit_code
 SCHEMA = 1
 
 
-def document(target: Target, results: list[Result], seconds: float, not_run: list[dict] | None = None) -> dict:
+def document(
+    target: Target, results: list[Result], seconds: float, not_run: list[dict] | None = None
+) -> dict:
     return {
         "schema": SCHEMA,
         "tool": {"name": "smtpprobe", "version": __version__},

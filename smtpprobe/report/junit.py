@@ -19,16 +19,23 @@ def render(target: Target, results: list[Result], seconds: float) -> str:
     _counts(root, results)
     for role in dict.fromkeys(r.role for r in results):
         mine = [r for r in results if r.role == role]
-        suite = ET.SubElement(root, "testsuite", name=f"smtpprobe.{role}",
-                              time=f"{sum(r.seconds for r in mine):.3f}")
+        suite = ET.SubElement(
+            root, "testsuite", name=f"smtpprobe.{role}", time=f"{sum(r.seconds for r in mine):.3f}"
+        )
         _counts(suite, mine)
         props = ET.SubElement(suite, "properties")
         host = f"[{target.host}]" if ":" in target.host else target.host
         ET.SubElement(props, "property", name="target", value=f"{host}:{target.ports[role]}")
         ET.SubElement(props, "property", name="policy", value=target.policy)
         for result in mine:
-            case = ET.SubElement(suite, "testcase", classname=f"smtpprobe.{role}", name=result.id,
-                                 time=f"{result.seconds:.3f}", file=result.source)
+            case = ET.SubElement(
+                suite,
+                "testcase",
+                classname=f"smtpprobe.{role}",
+                name=result.id,
+                time=f"{result.seconds:.3f}",
+                file=result.source,
+            )
             body = "\n".join(transcript_lines(result.transcript))
             if result.verdict is Verdict.FAIL:
                 ET.SubElement(case, "failure", message=result.summary, type="fail").text = body

@@ -20,8 +20,21 @@ from smtpprobe.scenario.target import Target, build_target
 from smtpprobe.scenario.verdict import Result, Verdict, counts, exit_code
 
 __all__ = [
-    "DEFAULT_PORTS", "PORT_ROLES", "Expectation", "Result", "Scenario", "Step", "Target", "Verdict",
-    "build_target", "catalogue_path", "counts", "exit_code", "load_file", "load_paths", "run_all",
+    "DEFAULT_PORTS",
+    "PORT_ROLES",
+    "Expectation",
+    "Result",
+    "Scenario",
+    "Step",
+    "Target",
+    "Verdict",
+    "build_target",
+    "catalogue_path",
+    "counts",
+    "exit_code",
+    "load_file",
+    "load_paths",
+    "run_all",
 ]
 
 

@@ -62,7 +62,9 @@ def _closed(ctx: Context, outcome: Outcome, exc: Exception) -> None:
     ctx.session.close()
 
 
-def _send(ctx: Context, outcome: Outcome, data: bytes, shown: str | None = None, secret: str | None = None) -> bool:
+def _send(
+    ctx: Context, outcome: Outcome, data: bytes, shown: str | None = None, secret: str | None = None
+) -> bool:
     try:
         ctx.session.send(data, shown=shown, secret=secret)
         return True
@@ -94,7 +96,9 @@ def connect(ctx: Context, step: Step) -> Outcome:
         ctx.unreachable = True
         outcome.failure = str(exc)
         return outcome
-    ctx.env.learn(server_ip=session.peer[0] if session.peer else "", client_ip=session.local[0] if session.local else "")
+    ctx.env.learn(
+        server_ip=session.peer[0] if session.peer else "", client_ip=session.local[0] if session.local else ""
+    )
     if mode == "tls" and not _tls(ctx, outcome):
         return outcome
     greeting = _read(ctx, outcome, ctx.step_timeout(step))
@@ -201,9 +205,8 @@ def auth(ctx: Context, step: Step) -> Outcome:
 def _data(ctx: Context, step: Step, payload: Callable[[str], bytes]) -> Outcome:
     outcome = Outcome()
     reply = _command(ctx, outcome, "DATA", ctx.step_timeout(step))
-    if reply is not None and reply.code == 354:
-        if _send(ctx, outcome, payload(ctx.env.fill(str(step.arg)))):
-            _read(ctx, outcome, ctx.step_timeout(step))
+    if reply is not None and reply.code == 354 and _send(ctx, outcome, payload(ctx.env.fill(str(step.arg)))):
+        _read(ctx, outcome, ctx.step_timeout(step))
     return outcome
 
 
@@ -235,8 +238,17 @@ def read(ctx: Context, step: Step) -> Outcome:
 
 
 ACTIONS: dict[str, Callable[[Context, Step], Outcome]] = {
-    "connect": connect, "send": send, "raw": raw, "pipeline": pipeline, "starttls": starttls, "auth": auth,
-    "data": data, "data_raw": data_raw, "wait_closed": wait_closed, "pause": pause, "read": read,
+    "connect": connect,
+    "send": send,
+    "raw": raw,
+    "pipeline": pipeline,
+    "starttls": starttls,
+    "auth": auth,
+    "data": data,
+    "data_raw": data_raw,
+    "wait_closed": wait_closed,
+    "pause": pause,
+    "read": read,
 }
 
 

@@ -14,11 +14,22 @@ class SpecError(ValueError):
 
 
 class ScenarioError(UsageError):
-    def __init__(self, file: str, message: str, *, scenario: str | None = None, step: int | None = None,
-                 key: str | None = None, line: int | None = None):
+    def __init__(
+        self,
+        file: str,
+        message: str,
+        *,
+        scenario: str | None = None,
+        step: int | None = None,
+        key: str | None = None,
+        line: int | None = None,
+    ):
         self.file, self.scenario, self.step, self.key, self.line = file, scenario, step, key, line
-        where = [f"scenario {scenario!r}" if scenario else None, f"step {step}" if step else None,
-                 f"key {key!r}" if key else None]
+        where = [
+            f"scenario {scenario!r}" if scenario else None,
+            f"step {step}" if step else None,
+            f"key {key!r}" if key else None,
+        ]
         located = f"{file}:{line}" if line else file
         context = ", ".join(w for w in where if w)
         super().__init__(f"{located}: {context + ': ' if context else ''}{message}")

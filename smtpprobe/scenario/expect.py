@@ -33,8 +33,13 @@ class Outcome:
     def terminal(self) -> bool:
         """The step ended the conversation or was refused: no setup step may continue after this."""
         reply = self.reply
-        return (self.closed or self.timed_out or self.failure is not None or self.missing is not None
-                or (reply is not None and reply.category in (4, 5)))
+        return (
+            self.closed
+            or self.timed_out
+            or self.failure is not None
+            or self.missing is not None
+            or (reply is not None and reply.category in (4, 5))
+        )
 
     @property
     def refused(self) -> bool:
@@ -72,7 +77,9 @@ def matches(expect: Expectation, outcome: Outcome, reply: Reply | None = None) -
         offered = outcome.extensions
         if offered is None:
             return False
-        if any(k not in offered for k in expect.advertises) or any(k in offered for k in expect.not_advertises):
+        if any(k not in offered for k in expect.advertises) or any(
+            k in offered for k in expect.not_advertises
+        ):
             return False
     return True
 
@@ -145,7 +152,9 @@ def describe_outcome(outcome: Outcome, reply: Reply | None = None, show_extensio
     elif outcome.timed_out and reply is None:
         parts.append(f"no reply within {outcome.waited:g}s")
     if outcome.closed:
-        parts.append("the connection closed" if reply is not None else "the connection closed without a reply")
+        parts.append(
+            "the connection closed" if reply is not None else "the connection closed without a reply"
+        )
     return ", then ".join(parts) if parts else "nothing"
 
 

@@ -36,8 +36,12 @@ class Locator:
         starts = self._find(_STEP, *block)
         if not 1 <= number <= len(starts):
             return None
-        nxt = [i for i in range(starts[number - 1] + 1, block[1]) if _HEADER.match(self.lines[i])
-               and not re.match(r"^\s*\[\s*scenario\s*\.\s*step\s*\.", self.lines[i])]
+        nxt = [
+            i
+            for i in range(starts[number - 1] + 1, block[1])
+            if _HEADER.match(self.lines[i])
+            and not re.match(r"^\s*\[\s*scenario\s*\.\s*step\s*\.", self.lines[i])
+        ]
         return starts[number - 1], nxt[0] if nxt else block[1]
 
     def _key_in(self, key: str, start: int, end: int) -> int | None:

@@ -46,8 +46,12 @@ class Step:
     arg: object  # the action's value: a template string, a list of them, seconds, a mode, a table
     number: int  # 1-based, as written in the file
     name: str | None = None
-    expect: Expectation | tuple[Expectation, ...] | None = None  # a tuple only for `pipeline`: one per command
-    warn_if: Expectation | None = None  # checked before `expect`: an answer worth only a warn, whatever the policy
+    expect: Expectation | tuple[Expectation, ...] | None = (
+        None  # a tuple only for `pipeline`: one per command
+    )
+    warn_if: Expectation | None = (
+        None  # checked before `expect`: an answer worth only a warn, whatever the policy
+    )
     since: int | None = None  # window start (step number): "refused at or before this step, from step N on"
     timeout: float | None = None  # seconds for this step's reply (default: the run's --timeout)
     if_missing: Literal["skip", "fail", "try"] = "skip"  # starttls/auth when the server does not offer it

@@ -32,13 +32,22 @@ class ScenarioFailed(Exception):
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("smtpprobe", "smtpprobe scenario files")
     group.addoption("--smtpprobe-server", metavar="HOST[:PORT]", help="target server for scenario files")
-    group.addoption("--smtpprobe-port", action="append", default=[], metavar="ROLE=PORT",
-                    help="port role and port (mx=25, submission=587, smtps=465); repeatable; default mx")
-    group.addoption("--smtpprobe-target", metavar="FILE", help="target profile (TOML), as for smtpprobe run --target")
+    group.addoption(
+        "--smtpprobe-port",
+        action="append",
+        default=[],
+        metavar="ROLE=PORT",
+        help="port role and port (mx=25, submission=587, smtps=465); repeatable; default mx",
+    )
+    group.addoption(
+        "--smtpprobe-target", metavar="FILE", help="target profile (TOML), as for smtpprobe run --target"
+    )
     group.addoption("--smtpprobe-policy", choices=["rfc", "hardened"], help="rfc (default) or hardened")
     for name in ("helo", "sender", "local-rcpt", "foreign-rcpt", "auth-user", "auth-password"):
         group.addoption(f"--smtpprobe-{name}", metavar="VALUE", help=f"{{{name.replace('-', '_')}}}")
-    group.addoption("--smtpprobe-timeout", type=float, metavar="SECONDS", help="seconds per reply (default 10)")
+    group.addoption(
+        "--smtpprobe-timeout", type=float, metavar="SECONDS", help="seconds per reply (default 10)"
+    )
     group.addoption("--smtpprobe-catalogue", action="store_true", help="also collect the built-in catalogue")
 
 
@@ -70,8 +79,19 @@ def _target(config: pytest.Config):
         return cached
     option = config.getoption
     profile = load_profile(option("smtpprobe_target")) if option("smtpprobe_target") else {}
-    overrides = {name: option(f"smtpprobe_{name}") for name in
-                 ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password", "policy", "timeout")}
+    overrides = {
+        name: option(f"smtpprobe_{name}")
+        for name in (
+            "helo",
+            "sender",
+            "local_rcpt",
+            "foreign_rcpt",
+            "auth_user",
+            "auth_password",
+            "policy",
+            "timeout",
+        )
+    }
     try:
         target = build_target(option("smtpprobe_server"), tuple(option("smtpprobe_port")), profile, overrides)
     except SmtpProbeError as exc:  # reported as this file's collection error, in one line
@@ -91,7 +111,9 @@ class ScenarioFile(pytest.File):
         for scenario in load_file(self.path):
             for role in scenario.ports:
                 if role in target.ports:  # type: ignore[attr-defined]
-                    yield ScenarioItem.from_parent(self, name=f"{scenario.id}[{role}]", scenario=scenario, role=role)
+                    yield ScenarioItem.from_parent(
+                        self, name=f"{scenario.id}[{role}]", scenario=scenario, role=role
+                    )
 
     def repr_failure(self, excinfo, style=None):  # type: ignore[override]
         if isinstance(excinfo.value, SmtpProbeError):
@@ -116,7 +138,9 @@ class ScenarioItem(pytest.Item):
         if result.verdict is Verdict.SKIP:
             pytest.skip(result.summary)
         if result.verdict is Verdict.WARN:
-            warnings.warn(SmtpProbeWarning(f"{self.scenario.id} on {self.role}: {result.summary}"), stacklevel=1)
+            warnings.warn(
+                SmtpProbeWarning(f"{self.scenario.id} on {self.role}: {result.summary}"), stacklevel=1
+            )
         if result.verdict in (Verdict.FAIL, Verdict.ERROR):
             raise ScenarioFailed(result)
 
@@ -125,7 +149,9 @@ class ScenarioItem(pytest.Item):
             from smtpprobe.report.transcript_text import transcript_lines
 
             result = excinfo.value.result
-            return "\n".join([f"{result.verdict.value}: {result.summary}", "", *transcript_lines(result.transcript)])
+            return "\n".join(
+                [f"{result.verdict.value}: {result.summary}", "", *transcript_lines(result.transcript)]
+            )
         return super().repr_failure(excinfo, style)
 
     def reportinfo(self):

@@ -25,8 +25,13 @@ from smtpprobe.transcript import Transcript
 DEFAULT_CONCURRENCY = 4
 
 
-def run_all(scenarios: list[Scenario], target: Target, *, concurrency: int = DEFAULT_CONCURRENCY,
-            on_result: Callable[[Result], None] | None = None) -> list[Result]:
+def run_all(
+    scenarios: list[Scenario],
+    target: Target,
+    *,
+    concurrency: int = DEFAULT_CONCURRENCY,
+    on_result: Callable[[Result], None] | None = None,
+) -> list[Result]:
     """Every scenario on every selected port where it applies; results in catalogue order. Exclusive
     scenarios run last, one at a time, with nothing else open."""
     jobs = [(s, role) for s in scenarios for role in s.ports if role in target.ports]
@@ -39,7 +44,9 @@ def run_all(scenarios: list[Scenario], target: Target, *, concurrency: int = DEF
 
     pool = ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="scenario")
     try:
-        futures = {pool.submit(run_one, s, role, target): i for i, (s, role) in enumerate(jobs) if not s.exclusive}
+        futures = {
+            pool.submit(run_one, s, role, target): i for i, (s, role) in enumerate(jobs) if not s.exclusive
+        }
         for future in as_completed(futures):
             done(futures[future], future.result())
     except BaseException:
@@ -56,9 +63,12 @@ def run_one(scenario: Scenario, role: str, target: Target) -> Result:
     started = time.monotonic()
     transcript = Transcript()
     port = target.ports[role]
-    session = Session(target.host, port, timeout=target.timeout, connect_timeout=target.timeout,
-                      transcript=transcript)
-    ctx = Context(session, Environment(target.variables, scenario.variables, target.host), role, target.timeout)
+    session = Session(
+        target.host, port, timeout=target.timeout, connect_timeout=target.timeout, transcript=transcript
+    )
+    ctx = Context(
+        session, Environment(target.variables, scenario.variables, target.host), role, target.timeout
+    )
     checks: list[Check] = []
     try:
         _drive(scenario, ctx, target.policy, checks)
@@ -74,10 +84,23 @@ def run_one(scenario: Scenario, role: str, target: Target) -> Result:
     if len(problems) > 1:
         summary += " Also: " + "; ".join(p.short for p in problems[1:]) + "."
         reason += f" (+{len(problems) - 1} more)"
-    return Result(scenario.id, scenario.title, role, port, verdict, summary, reason, scenario.basis,
-                  scenario.reference,
-                  scenario.tags, checks, time.monotonic() - started, transcript.to_json(),
-                  unreachable=ctx.unreachable, source=scenario.source)
+    return Result(
+        scenario.id,
+        scenario.title,
+        role,
+        port,
+        verdict,
+        summary,
+        reason,
+        scenario.basis,
+        scenario.reference,
+        scenario.tags,
+        checks,
+        time.monotonic() - started,
+        transcript.to_json(),
+        unreachable=ctx.unreachable,
+        source=scenario.source,
+    )
 
 
 def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -> None:
@@ -86,15 +109,25 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
     for step in scenario.steps:
         if step.number <= skip_through:
             continue
-        ctx.session.transcript.info(f"step {step.number}: {step.kind}" + (f" ({step.name})" if step.name else "")
-                                    if step.number else "connect (implicit first step)")
+        ctx.session.transcript.info(
+            f"step {step.number}: {step.kind}" + (f" ({step.name})" if step.name else "")
+            if step.number
+            else "connect (implicit first step)"
+        )
         outcome = ACTIONS[step.kind](ctx, step)
         outcome.tls = ctx.session.tls is not None and ctx.session.sock is not None
         holder = step if step.judged else window_of.get(step.number)
-        if holder is not None and (step.judged or ex.matches(holder.expect, outcome)  # type: ignore[arg-type]
-                                   or outcome.terminal):
-            if isinstance(holder.expect, Expectation) and holder.expect.wants_close_check() and not outcome.closed \
-                    and not ex.matches(holder.expect, outcome):
+        if holder is not None and (
+            step.judged
+            or ex.matches(holder.expect, outcome)  # type: ignore[arg-type]
+            or outcome.terminal
+        ):
+            if (
+                isinstance(holder.expect, Expectation)
+                and holder.expect.wants_close_check()
+                and not outcome.closed
+                and not ex.matches(holder.expect, outcome)
+            ):
                 check_closed(ctx, outcome, ctx.step_timeout(holder))
             check = _judge(scenario, holder, step, outcome, ctx, policy)
             checks.append(check)
@@ -107,14 +140,22 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
         if outcome.missing:
             if step.if_missing == "fail":
                 text = f"{_what(step, ctx)} needs it: {outcome.missing}"
-                checks.append(Check(step.number, judged(step.basis or scenario.basis, policy),
-                                    f"{_cap(text)}: {_sentence(step.why or scenario.why)}", text))
+                checks.append(
+                    Check(
+                        step.number,
+                        judged(step.basis or scenario.basis, policy),
+                        f"{_cap(text)}: {_sentence(step.why or scenario.why)}",
+                        text,
+                    )
+                )
             else:
                 text = f"not applicable: {outcome.missing}"
                 checks.append(Check(step.number, Verdict.SKIP, text, text))
             return
         if outcome.terminal:
-            text = f"could not test: {_what(step, ctx)} (step {step.number}) got {ex.describe_outcome(outcome)}"
+            text = (
+                f"could not test: {_what(step, ctx)} (step {step.number}) got {ex.describe_outcome(outcome)}"
+            )
             checks.append(Check(step.number, Verdict.ERROR, text + ".", text))
             return
 
@@ -123,14 +164,18 @@ def _ended(outcome: ex.Outcome) -> bool:
     return outcome.closed or outcome.timed_out or outcome.failure is not None
 
 
-def _judge(scenario: Scenario, holder: Step, at: Step, outcome: ex.Outcome, ctx: Context, policy: str) -> Check:
+def _judge(
+    scenario: Scenario, holder: Step, at: Step, outcome: ex.Outcome, ctx: Context, policy: str
+) -> Check:
     """The verdict of a judged step (or of its window), with the sentence that explains it."""
     if outcome.missing and holder.if_missing != "fail":
         text = f"not applicable: {outcome.missing}"
         return Check(at.number, Verdict.SKIP, text, text)
     expectations = holder.expect
     if isinstance(expectations, tuple):  # a pipeline: one expectation per reply, in order
-        pairs = [(e, outcome.replies[i] if i < len(outcome.replies) else None) for i, e in enumerate(expectations)]
+        pairs = [
+            (e, outcome.replies[i] if i < len(outcome.replies) else None) for i, e in enumerate(expectations)
+        ]
     else:
         pairs = [(expectations, None)]  # type: ignore[list-item]
     why = _sentence(holder.why or scenario.why)
@@ -138,16 +183,23 @@ def _judge(scenario: Scenario, holder: Step, at: Step, outcome: ex.Outcome, ctx:
     if holder.warn_if is not None and not outcome.missing and ex.matches(holder.warn_if, outcome):
         expected = ex.describe(pairs[0][0]) if len(pairs) == 1 else "the expected replies"  # type: ignore[arg-type]
         short = f"{sent}: expected {expected}, got {ex.describe_outcome(outcome)}"
-        return Check(at.number, Verdict.WARN, f"Expected {expected} {_where(holder, at, ctx, scenario)}, got "
-                                              f"{ex.describe_outcome(outcome)}, which is only worth a warn: {why}",
-                     short)
+        return Check(
+            at.number,
+            Verdict.WARN,
+            f"Expected {expected} {_where(holder, at, ctx, scenario)}, got "
+            f"{ex.describe_outcome(outcome)}, which is only worth a warn: {why}",
+            short,
+        )
     failed = next(((e, r) for e, r in pairs if outcome.missing or not ex.matches(e, outcome, r)), None)  # type: ignore[arg-type]
     if failed is None:
         got = ex.describe_outcome(outcome)
         return Check(at.number, Verdict.PASS, f"{sent}: got {got}", f"{sent}: got {got}")
     expectation, reply = failed
-    got = ex.describe_outcome(outcome, reply,  # type: ignore[arg-type]
-                              show_extensions=bool(expectation.advertises or expectation.not_advertises))
+    got = ex.describe_outcome(
+        outcome,
+        reply,  # type: ignore[arg-type]
+        show_extensions=bool(expectation.advertises or expectation.not_advertises),
+    )
     where = _where(holder, at, ctx, scenario)
     if ctx.unreachable or (outcome.timed_out and not outcome.replies and expectation.silent is None):
         text = f"could not test: {sent} (step {at.number}) got {got}"
@@ -156,8 +208,12 @@ def _judge(scenario: Scenario, holder: Step, at: Step, outcome: ex.Outcome, ctx:
     basis = holder.basis or scenario.basis
     lenient = " (a warn under --policy rfc, a fail under --policy hardened)" if basis == "hardening" else ""
     reference = holder.reference or scenario.reference
-    return Check(at.number, judged(basis, policy),
-                 f"Expected {ex.describe(expectation)} {where}, got {got}: {why[:-1]} [{reference}]{lenient}.", short)
+    return Check(
+        at.number,
+        judged(basis, policy),
+        f"Expected {ex.describe(expectation)} {where}, got {got}: {why[:-1]} [{reference}]{lenient}.",
+        short,
+    )
 
 
 def _where(holder: Step, at: Step, ctx: Context, scenario: Scenario) -> str:
@@ -165,8 +221,10 @@ def _where(holder: Step, at: Step, ctx: Context, scenario: Scenario) -> str:
         return f"to {_what(holder, ctx)} (step {holder.number})"
     start = next(s for s in scenario.steps if s.number == holder.since)
     seen = f", here at step {at.number} ({_what(at, ctx)})" if at.number != holder.number else ""
-    return (f"at or before step {holder.number} ({_what(holder, ctx)}) from step {start.number} "
-            f"({_what(start, ctx)}) on{seen}")
+    return (
+        f"at or before step {holder.number} ({_what(holder, ctx)}) from step {start.number} "
+        f"({_what(start, ctx)}) on{seen}"
+    )
 
 
 def _what(step: Step, ctx: Context) -> str:
@@ -174,8 +232,11 @@ def _what(step: Step, ctx: Context) -> str:
     try:
         if step.kind == "connect":
             mode = AUTO_MODE[ctx.role] if step.arg == "auto" else step.arg
-            return {"plain": "the greeting", "tls": "the TLS handshake and greeting",
-                    "starttls": "the greeting, EHLO and STARTTLS"}[str(mode)]
+            return {
+                "plain": "the greeting",
+                "tls": "the TLS handshake and greeting",
+                "starttls": "the greeting, EHLO and STARTTLS",
+            }[str(mode)]
         if step.kind == "send":
             return ctx.env.fill(str(step.arg))
         if step.kind == "pipeline":
@@ -184,9 +245,14 @@ def _what(step: Step, ctx: Context) -> str:
             return f"raw bytes {ctx.env.fill(str(step.arg))[:60]!r}"
         if step.kind == "auth":
             return f"AUTH {step.arg['mechanism']}"  # type: ignore[index]
-        return {"starttls": "STARTTLS", "data": "the message after DATA", "data_raw": "raw message bytes after DATA",
-                "wait_closed": "waiting for the server to close", "pause": "a pause",
-                "read": "waiting for a reply"}[step.kind]
+        return {
+            "starttls": "STARTTLS",
+            "data": "the message after DATA",
+            "data_raw": "raw message bytes after DATA",
+            "wait_closed": "waiting for the server to close",
+            "pause": "a pause",
+            "read": "waiting for a reply",
+        }[step.kind]
     except TemplateError:
         return step.kind
 

@@ -67,10 +67,12 @@ def parse_auth(value: object) -> dict[str, str]:
         raise SpecError("auth", "must be a mechanism name or a table {mechanism, user, password}")
     unknown = set(value) - {"mechanism", "user", "password"}
     if unknown:
-        raise SpecError(f"auth.{sorted(unknown)[0]}", "unknown key (allowed: mechanism, user, password)")
+        raise SpecError(f"auth.{min(unknown)}", "unknown key (allowed: mechanism, user, password)")
     mechanism = str(value.get("mechanism", "")).upper()
     if mechanism not in MECHANISMS:
-        raise SpecError("auth.mechanism", f"must be one of {', '.join(MECHANISMS)}, got {value.get('mechanism')!r}")
+        raise SpecError(
+            "auth.mechanism", f"must be one of {', '.join(MECHANISMS)}, got {value.get('mechanism')!r}"
+        )
     return {
         "mechanism": mechanism,
         "user": _text("auth.user", value.get("user", "{auth_user}")),
@@ -128,4 +130,5 @@ def templates(kind: str, arg: object) -> list[str]:
 
 def _type(value: object) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", list: "a list", dict: "a table"}.get(
-        type(value), type(value).__name__)
+        type(value), type(value).__name__
+    )

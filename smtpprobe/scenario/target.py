@@ -29,8 +29,19 @@ from smtpprobe.scenario.verdict import POLICIES
 
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_FOREIGN = "relaytest@example.net"  # RFC 2606: a domain that is never the target's own
-PROFILE_KEYS = {"server", "policy", "helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password",
-                "timeout", "concurrency", "ports"}
+PROFILE_KEYS = {
+    "server",
+    "policy",
+    "helo",
+    "sender",
+    "local_rcpt",
+    "foreign_rcpt",
+    "auth_user",
+    "auth_password",
+    "timeout",
+    "concurrency",
+    "ports",
+}
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
@@ -45,8 +56,13 @@ class Target:
     def public(self) -> dict:
         """For reports: without the AUTH password."""
         shown = {k: ("<redacted>" if k == "auth_password" and v else v) for k, v in self.variables.items()}
-        return {"host": self.host, "ports": dict(self.ports), "policy": self.policy, "timeout": self.timeout,
-                "variables": shown}
+        return {
+            "host": self.host,
+            "ports": dict(self.ports),
+            "policy": self.policy,
+            "timeout": self.timeout,
+            "variables": shown,
+        }
 
 
 def default_helo() -> str:
@@ -68,7 +84,9 @@ def parse_port_spec(text: str) -> tuple[str, int]:
         elif role in PORT_ROLES:
             return role, DEFAULT_PORTS[role]
     if role not in PORT_ROLES:
-        raise UsageError(f"--port {text!r}: role must be one of {', '.join(PORT_ROLES)} (ROLE=PORT, ROLE or PORT)")
+        raise UsageError(
+            f"--port {text!r}: role must be one of {', '.join(PORT_ROLES)} (ROLE=PORT, ROLE or PORT)"
+        )
     port = port.strip()
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"--port {text!r}: port must be a number from 1 to 65535")
@@ -84,10 +102,14 @@ def load_profile(path: str) -> dict:
         raise UsageError(f"{path}: target profile is not valid TOML: {exc}") from None
     for key, value in data.items():
         if key not in PROFILE_KEYS:
-            raise UsageError(f"{path}: unknown key {key!r} in target profile (allowed: {', '.join(sorted(PROFILE_KEYS))})")
+            raise UsageError(
+                f"{path}: unknown key {key!r} in target profile (allowed: {', '.join(sorted(PROFILE_KEYS))})"
+            )
         if key == "ports":
-            if not isinstance(value, dict) or any(r not in PORT_ROLES or isinstance(p, bool) or not isinstance(p, int)
-                                                  or not 0 < p < 65536 for r, p in value.items()):
+            if not isinstance(value, dict) or any(
+                r not in PORT_ROLES or isinstance(p, bool) or not isinstance(p, int) or not 0 < p < 65536
+                for r, p in value.items()
+            ):
                 raise UsageError(f"{path}: key 'ports' must be a table like {{ mx = 25, submission = 587 }}")
         elif key in ("timeout", "concurrency"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -116,8 +138,11 @@ def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict,
         ports["mx"] = port
     if not ports:
         ports = {"mx": DEFAULT_PORTS["mx"]}
-    values = {k: profile[k] for k in ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password")
-              if k in profile}
+    values = {
+        k: profile[k]
+        for k in ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password")
+        if k in profile
+    }
     values.update({k: v for k, v in overrides.items() if v is not None and k not in ("policy", "timeout")})
     helo = values.get("helo") or default_helo()
     variables = {
@@ -129,14 +154,20 @@ def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict,
         "auth_password": values.get("auth_password", ""),
     }
     for key in ("sender", "local_rcpt", "foreign_rcpt"):
-        if key != "local_rcpt" or values.get(key):
-            if "@" not in variables[key] or any(c in variables[key] for c in "<> \r\n"):
-                raise UsageError(f"--{key.replace('_', '-')} {variables[key]!r}: want a bare address like user@example.org")
+        value = variables[key]
+        if (key != "local_rcpt" or values.get(key)) and (
+            "@" not in value or any(c in value for c in "<> \r\n")
+        ):
+            raise UsageError(
+                f"--{key.replace('_', '-')} {value!r}: want a bare address like user@example.org"
+            )
     if any(c in helo for c in " \r\n"):
         raise UsageError(f"--helo {helo!r}: a name without spaces or line breaks")
     for key in ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password"):
         if key in values:
-            variables[key] = variables[key].replace("{", "{{").replace("}", "}}")  # user text is not a template
+            variables[key] = (
+                variables[key].replace("{", "{{").replace("}", "}}")
+            )  # user text is not a template
     policy = overrides.get("policy") or profile.get("policy") or "rfc"
     timeout = float(overrides.get("timeout") or profile.get("timeout") or DEFAULT_TIMEOUT)
     return Target(host, ports, variables, policy, timeout)

@@ -34,7 +34,9 @@ CONNECTION_VARIABLES: dict[str, str] = {
     "server_literal": "the server's address literal: [192.0.2.1] or [IPv6:2001:db8::1]",
     "client_literal": "our address literal on this connection",
 }
-BUILTIN: frozenset[str] = frozenset(OPTION_VARIABLES) | frozenset(DERIVED_VARIABLES) | frozenset(CONNECTION_VARIABLES)
+BUILTIN: frozenset[str] = (
+    frozenset(OPTION_VARIABLES) | frozenset(DERIVED_VARIABLES) | frozenset(CONNECTION_VARIABLES)
+)
 
 NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
@@ -102,8 +104,13 @@ class Environment:
     taught us (server name, addresses)."""
 
     def __init__(self, options: Mapping[str, str], scenario_vars: Mapping[str, str], host: str):
-        self.values: dict[str, str] = {"server_name": host, "server_ip": host, "client_ip": "",
-                                       **options, **scenario_vars}
+        self.values: dict[str, str] = {
+            "server_name": host,
+            "server_ip": host,
+            "client_ip": "",
+            **options,
+            **scenario_vars,
+        }
 
     def learn(self, **facts: str) -> None:
         self.values.update({k: v for k, v in facts.items() if v})
@@ -112,7 +119,9 @@ class Environment:
         if name in self.values:
             return self.values[name]
         if name in DERIVED_VARIABLES:
-            base = {"sender": "sender", "local": "local_rcpt", "foreign": "foreign_rcpt"}[name.rsplit("_", 1)[0]]
+            base = {"sender": "sender", "local": "local_rcpt", "foreign": "foreign_rcpt"}[
+                name.rsplit("_", 1)[0]
+            ]
             local, _, domain = self.fill(f"{{{base}}}").rpartition("@")
             return local if name.endswith("_user") else domain
         if name == "server_literal":

@@ -75,8 +75,10 @@ class Result:
             "reference": self.reference,
             "tags": list(self.tags),
             "seconds": round(self.seconds, 3),
-            "checks": [{"step": c.step, "verdict": c.verdict.value, "explanation": c.explanation, "reason": c.short}
-                       for c in self.checks],
+            "checks": [
+                {"step": c.step, "verdict": c.verdict.value, "explanation": c.explanation, "reason": c.short}
+                for c in self.checks
+            ],
             "source": self.source,
             "transcript": self.transcript,
         }
