@@ -8,7 +8,7 @@ from smtpprobe.errors import UsageError
 from smtpprobe.exitcodes import Exit
 from smtpprobe.protocol.reader import ReplyReader
 from smtpprobe.scenario.expect import Outcome, describe, describe_outcome, matches
-from smtpprobe.scenario.loader import parse_expectation
+from smtpprobe.scenario.expect_spec import parse_expectation
 from smtpprobe.scenario.target import build_target, parse_port_spec
 from smtpprobe.scenario.variables import Environment, TemplateError, address_literal, check, fill, names
 from smtpprobe.scenario.verdict import Result, Verdict, exit_code, judged

@@ -12,15 +12,14 @@ from pathlib import Path
 
 from smtpprobe.scenario import variables
 from smtpprobe.scenario.errors import ScenarioError, SpecError
-from smtpprobe.scenario.expect import ENHANCED_PATTERN
+from smtpprobe.scenario.expect_spec import strings as _strings
 from smtpprobe.scenario.lines import Locator
-from smtpprobe.scenario.model import BASES, PORT_ROLES, Expectation, Scenario, Step
-from smtpprobe.scenario.steps import KINDS, templates
+from smtpprobe.scenario.model import BASES, ID, PORT_ROLES, Scenario, Step
+from smtpprobe.scenario.step_spec import MAX_STEPS, parse_steps
+from smtpprobe.scenario.steps import templates
 
 MAX_FILE_BYTES = 2_000_000
-MAX_STEPS = 200
 MAX_CASES = 500
-ID = re.compile(r"[a-z0-9][a-z0-9._-]*")
 FILE_KEYS = {"scenario", "vars"}
 SCENARIO_KEYS = {
     "id",
@@ -34,21 +33,6 @@ SCENARIO_KEYS = {
     "vars",
     "cases",
     "step",
-}
-STEP_KEYS = {"name", "expect", "warn_if", "since", "timeout", "if_missing", "basis", "reference", "why"}
-EXPECT_KEYS = {
-    "code",
-    "class",
-    "enhanced",
-    "text",
-    "refused",
-    "closed",
-    "silent",
-    "tls",
-    "advertises",
-    "not_advertises",
-    "any_of",
-    "describe",
 }
 FOREIGN = {"foreign_rcpt", "foreign_user", "foreign_domain"}
 
@@ -178,7 +162,7 @@ def _scenario(
         raise fail("step", "needs at least one [[scenario.step]] table")
     if len(raw_steps) > MAX_STEPS:
         raise fail("step", f"more than {MAX_STEPS} steps")
-    steps = _steps(raw_steps, fail, locate, index)
+    steps = parse_steps(raw_steps, fail, locate, index)
     defined = {**own_vars, **{k: "" for case in cases for k in case[1]}}
     _check_templates(steps, cases, own_vars, fail)
     uses_foreign = any(
@@ -290,196 +274,3 @@ def _check_templates(steps: list[Step], cases, own_vars: dict[str, str], fail) -
                 except variables.TemplateError as exc:
                     suffix = f" (case {case_id!r})" if case_id else ""
                     raise fail(step.kind, f"{exc}{suffix}", step.number) from None
-
-
-def _steps(raw_steps: list[dict], fail, locate: Locator, scenario_index: int) -> list[Step]:
-    names: dict[str, int] = {}
-    steps: list[Step] = []
-    for number, raw in enumerate(raw_steps, 1):
-        actions = [k for k in raw if k in KINDS]
-        unknown = [k for k in raw if k not in KINDS and k not in STEP_KEYS]
-        if unknown:
-            raise fail(
-                unknown[0],
-                f"unknown step key (actions: {', '.join(KINDS)}; options: {', '.join(sorted(STEP_KEYS))})",
-                number,
-            )
-        if len(actions) != 1:
-            raise fail(
-                ", ".join(actions) or "step",
-                f"a step needs exactly one action ({', '.join(KINDS)}), got {len(actions)}",
-                number,
-            )
-        kind = actions[0]
-        try:
-            step = _step(kind, raw, number, names)
-        except SpecError as exc:
-            raise fail(exc.key, str(exc), number) from None
-        if step.name:
-            names[step.name] = number
-        steps.append(Step(**{**step.__dict__, "line": locate.step_line(scenario_index, number)}))
-    if steps[0].kind != "connect":
-        steps.insert(0, Step("connect", "auto", 0))  # step 0: the numbers stay as written
-    _check_windows(steps, fail)
-    return steps
-
-
-def _step(kind: str, raw: dict, number: int, names: dict[str, int]) -> Step:
-    arg = KINDS[kind](raw[kind])
-    if kind == "connect" and number != 1:
-        raise SpecError("connect", "only the first step may connect (one scenario = one connection)")
-    name = raw.get("name")
-    if name is not None and (not isinstance(name, str) or not ID.fullmatch(name) or name in names):
-        raise SpecError("name", "must be a unique lower-case name (letters, digits, '.', '_', '-')")
-    expect: Expectation | tuple[Expectation, ...] | None = None
-    if "expect" in raw:
-        value = raw["expect"]
-        if kind == "pipeline" and isinstance(value, list):
-            if len(value) != len(arg):  # type: ignore[arg-type]
-                raise SpecError(
-                    "expect",
-                    f"a pipeline of {len(arg)} commands needs 1 table or {len(arg)}, "  # type: ignore[arg-type]
-                    f"got {len(value)}",
-                )
-            expect = tuple(parse_expectation(v, "expect") for v in value)
-        else:
-            expect = parse_expectation(value, "expect")
-    warn_if = parse_expectation(raw["warn_if"], "warn_if") if "warn_if" in raw else None
-    if warn_if is not None and expect is None:
-        raise SpecError("warn_if", "needs an `expect` on the same step")
-    since = _since(raw.get("since"), number, names)
-    if since is not None and not isinstance(expect, Expectation):
-        raise SpecError("since", "needs an `expect` table on the same step")
-    timeout = None
-    if "timeout" in raw:
-        timeout = _num("timeout", raw["timeout"], 0.1, 600)
-    if_missing = raw.get("if_missing", "skip")
-    if (
-        if_missing not in ("skip", "fail", "try")
-        or ("if_missing" in raw and kind not in ("starttls", "auth", "connect"))
-        or (if_missing == "try" and kind != "auth")
-    ):
-        raise SpecError(
-            "if_missing",
-            "must be 'skip' or 'fail' on a starttls, auth or connect step "
-            "('try' on auth: send it even when not offered)",
-        )
-    basis = raw.get("basis")
-    if basis is not None and basis not in BASES:
-        raise SpecError("basis", f"must be 'rfc' or 'hardening', got {basis!r}")
-    for key in ("reference", "why"):
-        if key in raw and (not isinstance(raw[key], str) or not raw[key].strip()):
-            raise SpecError(key, "must be a non-empty string")
-    return Step(
-        kind,
-        arg,
-        number,
-        name=name,
-        expect=expect,
-        warn_if=warn_if,
-        since=since,
-        timeout=timeout,
-        if_missing=if_missing,
-        basis=basis,
-        reference=raw.get("reference"),
-        why=raw.get("why"),
-    )
-
-
-def _since(value: object, number: int, names: dict[str, int]) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, str):
-        if value not in names:
-            raise SpecError("since", f"no earlier step is named {value!r}")
-        return names[value]
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value < number:
-        raise SpecError("since", f"must name or number an earlier step (1 to {number - 1}), got {value!r}")
-    return value
-
-
-def _check_windows(steps: list[Step], fail) -> None:
-    for step in steps:
-        if step.since is None:
-            continue
-        for inner in steps:
-            if step.since <= inner.number < step.number and inner.judged:
-                raise fail(
-                    "since",
-                    f"step {inner.number} has its own expect inside this step's window "
-                    f"(steps {step.since} to {step.number})",
-                    step.number,
-                )
-
-
-def parse_expectation(value: object, key: str) -> Expectation:
-    if not isinstance(value, dict) or not value:
-        raise SpecError(key, 'must be a table such as { code = 503 } or { class = "5xx" }')
-    for k in value:
-        if k not in EXPECT_KEYS:
-            raise SpecError(f"{key}.{k}", f"unknown expectation (allowed: {', '.join(sorted(EXPECT_KEYS))})")
-    fields: dict[str, object] = {}
-    if "code" in value:
-        codes = value["code"] if isinstance(value["code"], list) else [value["code"]]
-        if not codes or any(
-            isinstance(c, bool) or not isinstance(c, int) or not 200 <= c <= 599 for c in codes
-        ):
-            raise SpecError(
-                f"{key}.code",
-                f"must be a reply code from 200 to 599 or a list of them, got {value['code']!r}",
-            )
-        fields["codes"] = tuple(codes)
-    if "class" in value:
-        classes = value["class"] if isinstance(value["class"], list) else [value["class"]]
-        if not classes or any(c not in ("2xx", "3xx", "4xx", "5xx") for c in classes):
-            raise SpecError(
-                f"{key}.class", f'must be "2xx", "3xx", "4xx", "5xx" or a list, got {value["class"]!r}'
-            )
-        fields["classes"] = tuple(int(c[0]) for c in classes)
-    if "enhanced" in value:
-        patterns = _strings(f"{key}.enhanced", value["enhanced"])
-        if not patterns or any(not ENHANCED_PATTERN.fullmatch(p) for p in patterns):
-            raise SpecError(
-                f"{key}.enhanced", f'must be codes like "5.7.1" or "5.7.*", got {value["enhanced"]!r}'
-            )
-        fields["enhanced"] = tuple(patterns)
-    if "text" in value:
-        if not isinstance(value["text"], str):
-            raise SpecError(f"{key}.text", "must be a regular expression string")
-        try:
-            fields["text"] = re.compile(value["text"], re.IGNORECASE)
-        except re.error as exc:
-            raise SpecError(f"{key}.text", f"bad regular expression: {exc}") from None
-    for flag in ("refused", "closed", "silent", "tls"):
-        if flag in value:
-            if not isinstance(value[flag], bool):
-                raise SpecError(f"{key}.{flag}", "must be true or false")
-            fields[flag] = value[flag]
-    for name in ("advertises", "not_advertises"):
-        if name in value:
-            fields[name] = tuple(s.upper() for s in _strings(f"{key}.{name}", value[name]))
-    if "any_of" in value:
-        options = value["any_of"]
-        if not isinstance(options, list) or not options:
-            raise SpecError(f"{key}.any_of", "must be a list of expectation tables")
-        fields["any_of"] = tuple(parse_expectation(o, f"{key}.any_of") for o in options)
-    if "describe" in value:
-        if not isinstance(value["describe"], str) or not value["describe"].strip():
-            raise SpecError(f"{key}.describe", "must be a non-empty string")
-        fields["describe"] = value["describe"].strip()
-    if set(value) == {"describe"}:
-        raise SpecError(key, "says what to describe but expects nothing")
-    return Expectation(**fields)  # type: ignore[arg-type]
-
-
-def _strings(key: str, value: object) -> list[str]:
-    items = value if isinstance(value, list) else [value]
-    if not all(isinstance(i, str) and i for i in items):
-        raise SpecError(key, f"must be a string or a list of strings, got {value!r}")
-    return list(items)  # type: ignore[arg-type]
-
-
-def _num(key: str, value: object, low: float, high: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
-        raise SpecError(key, f"must be a number from {low:g} to {high:g}, got {value!r}")
-    return float(value)

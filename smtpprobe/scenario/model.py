@@ -15,6 +15,7 @@ DEFAULT_PORTS: dict[str, int] = {"mx": 25, "submission": 587, "smtps": 465}
 Basis = Literal["rfc", "hardening"]
 BASES: tuple[str, ...] = ("rfc", "hardening")
 CONNECT_MODES: tuple[str, ...] = ("auto", "plain", "tls", "starttls")
+ID = re.compile(r"[a-z0-9][a-z0-9._-]*")  # scenario, case and step names
 
 
 @dataclass(frozen=True)
