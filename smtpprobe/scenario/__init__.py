@@ -5,9 +5,10 @@
     target = build_target("127.0.0.1", ("mx=2525",), {}, {"policy": "hardened"})
     results = run_all(scenarios, target)          # list[Result], each with .verdict and .summary
 
-Modules: model (data), loader (+ lines, errors: TOML in, validated scenarios out), variables, steps
-(kinds and their validation), actions (what steps do on a Session), expect (matching, wording),
-runner (windows, verdicts, the thread pool), verdict (results, exit code), target (ports, profile).
+Modules: model (data); loader, step_spec, expect_spec, lines, errors (TOML in, validated scenarios out);
+variables; steps (step kinds and their values); actions (what steps do on a Session); expect (matching,
+wording); runner (windows, verdicts, the thread pool); verdict (results, exit code); target (ports,
+profile); pytest_plugin (scenario files as pytest items).
 """
 
 from __future__ import annotations
