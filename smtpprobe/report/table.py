@@ -58,7 +58,7 @@ def render(
     out = [f"Target {target.host} ({ports}), policy {target.policy}", "", table, ""]
     tally = counts(results)
     out.append(
-        f"{tally['total']} results: "
+        f"{tally['total']} result{'' if tally['total'] == 1 else 's'}: "
         + ", ".join(f"{tally[v.value]} {v.value}" for v in ORDER)
         + f" in {seconds:.1f}s"
     )
