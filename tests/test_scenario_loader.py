@@ -440,3 +440,19 @@ def test_cli_list_shows_the_catalogue_without_a_server():
         and "implicit-tls" not in run.out
     )
     assert run.out.rstrip().endswith("21 scenarios")
+
+
+def test_docs_example_loads_and_every_kind_and_key_is_documented(tmp_path):
+    import re
+    from pathlib import Path
+
+    from smtpprobe.scenario.expect_spec import EXPECT_KEYS
+    from smtpprobe.scenario.loader import SCENARIO_KEYS
+    from smtpprobe.scenario.step_spec import STEP_KEYS
+
+    doc = (Path(__file__).parent.parent / "docs" / "scenarios.md").read_text()
+    first = re.search(r"```toml\n(.*?)```", doc, re.DOTALL).group(1)
+    scenarios = load_file(write(tmp_path, first))
+    assert [s.id for s in scenarios] == ["vrfy-does-not-confirm", "size-limit-enforced"]
+    for key in set(KINDS) | STEP_KEYS | EXPECT_KEYS | SCENARIO_KEYS - {"step"}:
+        assert f"| `{key}` |" in doc, key

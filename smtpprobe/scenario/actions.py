@@ -57,8 +57,8 @@ def _read(ctx: Context, outcome: Outcome, timeout: float) -> Reply | None:
 
 def _closed(ctx: Context, outcome: Outcome, exc: Exception) -> None:
     outcome.closed = True
-    if not str(exc).startswith("server closed the connection"):
-        outcome.failure = str(exc)  # a reset or a broken pipe: closed, less politely
+    if str(exc) != "server closed the connection":
+        outcome.failure = str(exc)  # a reset, a broken pipe, a close in the middle of a reply: say which
     ctx.session.close()
 
 

@@ -151,7 +151,9 @@ def describe_outcome(outcome: Outcome, reply: Reply | None = None, show_extensio
         parts.append(outcome.failure)
     elif outcome.timed_out and reply is None:
         parts.append(f"no reply within {outcome.waited:g}s")
-    if outcome.closed:
+    if outcome.closed and not (
+        outcome.failure and ("closed" in outcome.failure or "lost" in outcome.failure)
+    ):
         parts.append(
             "the connection closed" if reply is not None else "the connection closed without a reply"
         )
