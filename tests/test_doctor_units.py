@@ -134,3 +134,13 @@ def test_hostile_reply_text_is_escaped_in_html_and_markdown():
     fences = [line for line in md.splitlines() if line.startswith("```")]
     assert len(fences) % 2 == 0  # the reply's ``` did not open or close a block
     assert f"- Reply: `` 550 {evil} ``" in md  # whole, in a double-backtick span
+
+
+def test_the_same_refusal_on_two_ports_is_one_problem():
+    first = _probe(554, "5.7.1 <[192.0.2.25]>: Helo command rejected: IP-literal HELO not accepted here",
+                   "ehlo")
+    second = _probe(554, first.reply.text, "ehlo")
+    second.plan = PortPlan("smtps", 465)
+    v = judge([], [first, second], {})
+    assert len(v.yours) == 1
+    assert v.yours[0].summary == "mx.example.net ports 25, 465 refused the EHLO/HELO"

@@ -30,6 +30,7 @@ class Item:
     meaning: str | None = None  # the knowledge base's reading of it
     commands: list[str] = field(default_factory=list)  # smtpprobe commands that check it further
     ref: str = ""
+    ports: list[int] = field(default_factory=list)  # the ports a refusal came from
 
 
 @dataclass
@@ -94,8 +95,16 @@ def _judge_refusal(v: Verdict, p: Probe, where: str, values: dict[str, str]) -> 
     side = exp.side or ("sender" if enhanced in _SENDER_ENHANCED else "either")
     title = exp.matches[0].title if exp.matches else (exp.enhanced_meaning or exp.basic_meaning or "")
     stage = (p.failed_stage or "").upper()
-    item = Item(where, f"refused.{p.failed_stage}", f"{p.target} port {p.plan.port} refused {_WHAT.get(stage, stage)}",
-                reply=str(reply), meaning=title,
+    what = _WHAT.get(stage, stage)
+    for items in (v.yours, v.theirs, v.unclear):  # the same refusal on several ports: one item naming them all
+        for seen in items:
+            if seen.id == f"refused.{p.failed_stage}" and seen.reply == str(reply):
+                seen.ports.append(p.plan.port)
+                seen.source += f", {where}"
+                seen.summary = f"{p.target} ports {', '.join(map(str, seen.ports))} refused {what}"
+                return
+    item = Item(where, f"refused.{p.failed_stage}", f"{p.target} port {p.plan.port} refused {what}",
+                reply=str(reply), meaning=title, ports=[p.plan.port],
                 commands=[fill_placeholders(c, values) for c in exp.commands[:4]])
     if side == "sender":
         item.fix = list(exp.causes[:4]) + list(exp.checks[:2])
