@@ -28,6 +28,7 @@ code{background:#f1f3f4;padding:.05rem .3rem;border-radius:3px}
 pre{background:#f8f9fa;border:1px solid #e0e3e7;padding:.6rem .8rem;overflow-x:auto;white-space:pre}
 ul.verified{list-style:none;padding-left:0}ul.verified li::before{content:"\\2713 ";color:#1e8e3e;font-weight:700}
 details{margin:.5rem 0}summary{cursor:pointer;font-weight:600}
+pre.cmd{white-space:pre-wrap;word-break:break-all}
 .sent{color:#1a4f9c}.refused{color:#b3261e;font-weight:600}.info{color:#667}.err{color:#b3261e}
 """
 
@@ -60,7 +61,7 @@ def render_html(r: DoctorReport) -> str:
             out += [f"<details{open_}><summary>{escape(X.probe_title(p))}</summary><pre>"]
             out += [_line(line) for line in X.transcript_lines(p)]
             out.append("</pre></details>")
-    out += ["<h2>Reproduce</h2>", f"<pre>{escape(X.command_line(r))}</pre>", "</body></html>", ""]
+    out += ["<h2>Reproduce</h2>", f'<pre class="cmd">{escape(X.command_line(r))}</pre>', "</body></html>", ""]
     return "\n".join(out)
 
 

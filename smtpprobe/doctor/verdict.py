@@ -105,7 +105,7 @@ def _judge_refusal(v: Verdict, p: Probe, where: str, values: dict[str, str]) -> 
                 return
     item = Item(where, f"refused.{p.failed_stage}", f"{p.target} port {p.plan.port} refused {what}",
                 reply=str(reply), meaning=title, ports=[p.plan.port],
-                commands=[fill_placeholders(c, values) for c in exp.commands[:4]])
+                commands=[fill_placeholders(c, _with_port(c, values, p.plan.port)) for c in exp.commands[:4]])
     if side == "sender":
         item.fix = list(exp.causes[:4]) + list(exp.checks[:2])
         v.yours.append(item)
@@ -120,6 +120,14 @@ def _judge_refusal(v: Verdict, p: Probe, where: str, values: dict[str, str]) -> 
 _WHAT = {"BANNER": "the connection (greeting)", "EHLO": "the EHLO/HELO", "TLS": "STARTTLS", "AUTH": "the login",
          "MAIL": "the sender (MAIL FROM)", "RCPT": "the recipient (RCPT TO)", "DATA": "DATA",
          "DOT": "the message (after the final dot)"}
+def _with_port(command: str, values: dict[str, str], port: int) -> dict[str, str]:
+    """HOST becomes HOST:PORT for a port other than 25, unless the command names its own --port."""
+    if port == 25 or "--port" in command or "HOST" not in values:
+        return values
+    host = values["HOST"]
+    return {**values, "HOST": f"[{host}]:{port}" if ":" in host else f"{host}:{port}"}
+
+
 _PLACEHOLDERS = ("HOST", "DOMAIN", "IP", "NAME", "SEL")
 
 
