@@ -65,7 +65,8 @@ def render(
     if not_run:
         roles = sorted({role for item in not_run for role in item["roles"]})
         out.append(
-            f"{len(not_run)} scenarios not run: they apply only to port roles not selected "
+            f"{len(not_run)} scenario{'' if len(not_run) == 1 else 's'} not run: "
+            "they apply only to port roles not selected "
             f"({', '.join(roles)}); add --port ROLE=PORT"
         )
     if verbose:
