@@ -7,8 +7,10 @@ With `verify=True` OpenSSL enforces both and a bad certificate fails the handsha
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
+import threading
 import ssl
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -111,8 +113,7 @@ def _peer_chain(tls_sock: ssl.SSLSocket) -> list[bytes]:
 
 
 def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
-    from cryptography import x509
-    from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, Store, VerificationError
+    from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, VerificationError
 
     leaf, intermediates = certs[0], certs[1:]
     now = datetime.now(UTC)
@@ -120,13 +121,10 @@ def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
         return False, f"certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
     paths = ssl.get_default_verify_paths()
     try:
-        with open(ca_file or paths.cafile or paths.openssl_cafile, "rb") as f, warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # some system CA certificates carry deprecated encodings
-            store_certs = x509.load_pem_x509_certificates(f.read())
-        store = Store(store_certs)
+        trusted, store = _trust_store(ca_file or paths.cafile or paths.openssl_cafile)
     except (OSError, ValueError) as exc:
         return False, f"no trust store to verify against ({exc})"
-    if leaf in store_certs:  # the user trusts this very certificate (pinned, or a self-signed lab's own)
+    if leaf in trusted:  # the user trusts this very certificate (pinned, or a self-signed lab's own)
         return True, None
     # The name is checked apart (_name_matches), so verify the chain for a name the certificate carries.
     names = _sans(leaf)
@@ -142,6 +140,27 @@ def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
             return False, "self-signed certificate"
         return False, f"chain does not verify: {exc}"
     return True, None
+
+
+_store_lock = threading.Lock()
+
+
+@functools.cache
+def _trust_store_unlocked(path: str) -> tuple[list, object]:
+    from cryptography import x509
+    from cryptography.x509.verification import Store
+
+    with open(path, "rb") as f, warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # some system CA certificates carry deprecated encodings
+        certs = x509.load_pem_x509_certificates(f.read())
+    return certs, Store(certs)
+
+
+def _trust_store(path: str) -> tuple[list, object]:
+    """The certificates in a PEM bundle, parsed once per process (~20 ms for the system store): a
+    catalogue run makes dozens of TLS connections from several threads."""
+    with _store_lock:  # one parse, and catch_warnings is not thread-safe
+        return _trust_store_unlocked(path)
 
 
 def _sans(cert) -> list[str]:
