@@ -16,7 +16,7 @@ from smtpprobe import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "send": ("smtpprobe.cli.send:send", "Send one SMTP transaction and show the transcript (swaks-like)."),
     "lab": ("smtpprobe.cli.lab:lab", "Run the embedded target server (hardened MX or open profile)."),
-    "demo": ("smtpprobe.cli.demo:demo", "Start the lab in-process and send a message through it."),
+    "demo": ("smtpprobe.cli.demo:demo", "Start the lab in-process, send through it, run the catalogue against it."),
     "audit": ("smtpprobe.cli.audit:audit", "Audit a sender domain's SPF, DKIM and DMARC DNS."),
     "burst": ("smtpprobe.cli.burst:burst", "Open a burst of connections to find a server's connection limits."),
     "explain": ("smtpprobe.cli.explain:explain", "Explain an SMTP reply code or a pasted bounce line."),
