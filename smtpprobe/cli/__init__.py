@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("smtpprobe.cli.demo:demo", "Start the lab in-process and send a message through it."),
     "audit": ("smtpprobe.cli.audit:audit", "Audit a sender domain's SPF, DKIM and DMARC DNS."),
     "explain": ("smtpprobe.cli.explain:explain", "Explain an SMTP reply code or a pasted bounce line."),
+    "repl": ("smtpprobe.cli.repl:repl", "Interactive telnet-style SMTP session with STARTTLS/AUTH help."),
 }
 
 
