@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import socket
 import ssl
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -119,10 +120,14 @@ def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
         return False, f"certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d}"
     paths = ssl.get_default_verify_paths()
     try:
-        with open(ca_file or paths.cafile or paths.openssl_cafile, "rb") as f:
-            store = Store(x509.load_pem_x509_certificates(f.read()))
+        with open(ca_file or paths.cafile or paths.openssl_cafile, "rb") as f, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # some system CA certificates carry deprecated encodings
+            store_certs = x509.load_pem_x509_certificates(f.read())
+        store = Store(store_certs)
     except (OSError, ValueError) as exc:
         return False, f"no trust store to verify against ({exc})"
+    if leaf in store_certs:  # the user trusts this very certificate (pinned, or a self-signed lab's own)
+        return True, None
     # The name is checked apart (_name_matches), so verify the chain for a name the certificate carries.
     names = _sans(leaf)
     if not names:

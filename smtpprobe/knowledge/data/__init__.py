@@ -1,0 +1,1 @@
+"""Knowledge data files (TOML), shipped with the package; see docs/explain.md for the format."""
