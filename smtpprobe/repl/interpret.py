@@ -20,8 +20,7 @@ SLASH: dict[str, tuple[str, str]] = {
     "ehlo": ("[NAME]", "EHLO (default: this host's name); remembers the extensions for /auth"),
     "starttls": ("", "STARTTLS, then the TLS handshake in place; shows version, cipher, certificate"),
     "auth": ("plain|login|cram-md5 [USER] [--plaintext-ok]",
-             "AUTH with a password asked without echo (or SMTPPROBE_AUTH_PASSWORD); refused without TLS "
-             "unless --plaintext-ok"),
+             "AUTH, asking the password without echo; refused without TLS unless --plaintext-ok"),
     "data": ("[FILE]", "DATA, then FILE or the lines you type up to a lone '.', dot-stuffed"),
     "rset": ("", "RSET"),
     "raw": ("TEXT", r"send TEXT with escapes \r \n \t \0 \\ \xNN and no CRLF added (bare-LF probes)"),

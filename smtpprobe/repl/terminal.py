@@ -6,13 +6,13 @@ readline was the other choice: it cannot print from another thread without garbl
 
 from __future__ import annotations
 
-import getpass
 import sys
 from pathlib import Path
 
 from prompt_toolkit import PromptSession
 from prompt_toolkit.completion import Completer, Completion
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
+from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from smtpprobe.repl import interpret
@@ -25,6 +25,14 @@ class _Completer(Completer):
         text = document.text_before_cursor
         for candidate in interpret.completions(text):
             yield Completion(candidate, start_position=-len(text))
+
+
+class _Hidden(Processor):
+    """Shows nothing of what is typed, not even stars (a password prompt without echo). getpass would
+    do the same but writes to the terminal directly, overtaking output still queued by patch_stdout."""
+
+    def apply_transformation(self, ti: TransformationInput) -> Transformation:
+        return Transformation([], source_to_display=lambda i: 0, display_to_source=lambda i: 0)
 
 
 class _SecretFilteringHistory(FileHistory):
@@ -50,6 +58,7 @@ class TerminalConsole:
         self.prompt_session = PromptSession(history=self._history(), completer=_Completer(),
                                             complete_while_typing=False, erase_when_done=True)
         self.line_session: PromptSession = PromptSession(history=InMemoryHistory())
+        self.secret_session: PromptSession = PromptSession(history=InMemoryHistory(), input_processors=[_Hidden()])
 
     def _history(self) -> History:
         path = history_path()
@@ -73,7 +82,7 @@ class TerminalConsole:
             return None
 
     def ask_secret(self, prompt: str) -> str:
-        return getpass.getpass(prompt)
+        return self.secret_session.prompt(prompt)
 
     def run(self, repl: Repl, implicit_tls: bool) -> int:
         self._repl.append(repl)
