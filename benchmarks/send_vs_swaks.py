@@ -70,9 +70,9 @@ def main() -> None:
 
 def start_postfix(tmp: Path):
     sys.path.insert(0, str(ROOT))
-    from tests.servers.postfix import start_postfix as start  # the test bed's own instance manager
+    from tests.servers._postfix_bed import start_postfix as start  # the test bed's own instance manager
 
-    instance = start(tmp, profile="strict")
+    instance = start("strict")
     return f"{instance.host}:{instance.smtp_port}", instance.stop
 
 

@@ -5,7 +5,6 @@ A refused stage raises StageFailure carrying that stage's exit code, after a pol
 
 from __future__ import annotations
 
-import base64
 import sys
 from dataclasses import dataclass, field
 from typing import Literal
@@ -15,7 +14,6 @@ from smtpprobe.exitcodes import Exit
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.ehlo import auth_mechanisms
 from smtpprobe.protocol.reply import Reply
-from smtpprobe.sasl import MECHANISMS
 from smtpprobe.session import Session
 from smtpprobe.transcript import REDACTED
 
@@ -139,6 +137,8 @@ def _authenticate(s: Session, tx: Transaction) -> None:
     offered = auth_mechanisms(s.extensions)
     if mech not in offered:
         raise StageFailure("auth", f"server does not offer AUTH {mech} (offers: {' '.join(offered) or 'none'})", Exit.AUTH)
+    from smtpprobe.sasl import MECHANISMS
+
     steps = MECHANISMS[mech](tx.auth_user, tx.auth_password)
     initial = next(steps)
     line = f"AUTH {mech}" + (f" {initial}" if initial else "")
@@ -155,6 +155,8 @@ def _authenticate(s: Session, tx: Transaction) -> None:
 
 
 def _decode_challenge(reply: Reply) -> bytes:
+    import base64
+
     try:
         return base64.b64decode(reply.lines[0].strip(), validate=True)
     except ValueError:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import json
 import socket
 import sys
 
@@ -84,6 +82,8 @@ def execute(server: str, port: int, tx, session_options: dict, as_json: bool = F
     finally:
         session.close()
     if as_json:
+        import json
+
         click.echo(json.dumps(_result(server, port, session, transcript, tx, error, show_secrets), indent=2))
     elif error is None:
         transcript.info("Connection closed with remote host.")
@@ -109,6 +109,8 @@ def _plan(opts: dict):
         if not domain:
             raise UsageError(f"--to {recipients[0]!r} has no domain to look up an MX for; give --server")
         server, port = best_mx(domain, opts["timeout"]), default_port
+    import getpass
+
     hostname = socket.gethostname()
     helo = opts["helo"] or hostname
     sender = opts["sender"] if opts["sender"] is not None else f"{getpass.getuser()}@{hostname}"

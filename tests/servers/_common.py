@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import socket
 
-import pytest
-
 UNDER_CI = os.environ.get("CI") == "true"
 
 
 def unavailable(reason: str) -> None:
     """A real server the test needs is missing: a skip on a developer's machine, a failure under CI."""
+    import pytest  # imported here so benchmarks can use free_port() and the instance managers without pytest
+
     if UNDER_CI:
         pytest.fail(f"real server unavailable under CI: {reason}")
     pytest.skip(reason)

@@ -1,0 +1,187 @@
+"""One audit: validate input, run independent checks concurrently through one Resolver, collect."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from smtpprobe.audit import findings as F
+from smtpprobe.audit.findings import BadInput
+from smtpprobe.audit.resolver import Resolver
+
+_SELECTOR = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\Z")
+
+
+@dataclass
+class Options:
+    domain: str
+    ip: str | None = None
+    helo: str | None = None
+    sender: str | None = None
+    selectors: list[str] = field(default_factory=list)
+    message: bytes | None = None
+    resolver: str | None = None
+    timeout: float = 5.0
+    dnsbl: list[str] | None = None  # None: the default lists
+
+
+@dataclass
+class Report:
+    domain: str
+    findings: list[F.Finding] = field(default_factory=list)
+    spf: dict[str, Any] = field(default_factory=dict)
+    dkim: list[dict[str, Any]] = field(default_factory=list)
+    dmarc: dict[str, Any] = field(default_factory=dict)
+    host: dict[str, Any] = field(default_factory=dict)
+    queries: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> bool:
+        return any(f.severity == F.Severity.ERROR for f in self.findings)
+
+
+def check_domain(text: str, what: str) -> str:
+    """A DNS name of at least two labels, lower-cased, IDNA-encoded; else BadInput (exit 2)."""
+    name = text.strip().rstrip(".").lower()
+    try:
+        ascii_name = name.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise BadInput(f"{what}: not a valid domain name: {text!r}") from None
+    labels = ascii_name.split(".")
+    if (len(labels) < 2 or len(ascii_name) > 253
+            or any(not re.fullmatch(r"[a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9_])?", label) for label in labels)):
+        raise BadInput(f"{what}: not a valid domain name: {text!r}")
+    return ascii_name
+
+
+def validate(opts: Options) -> Options:
+    opts.domain = check_domain(opts.domain, "DOMAIN")
+    if opts.ip is not None:
+        try:
+            opts.ip = str(ipaddress.ip_address(opts.ip.strip()))
+        except ValueError:
+            raise BadInput(f"--ip: not an IP address: {opts.ip!r}") from None
+    if opts.helo is not None:
+        opts.helo = check_domain(opts.helo, "--helo")
+    if opts.sender is not None:
+        local, at, dom = opts.sender.strip().rpartition("@")
+        if not at or not local or any(c in local for c in " <>\r\n"):
+            raise BadInput(f"--sender: expected local@domain, got {opts.sender!r}")
+        opts.sender = f"{local}@{check_domain(dom, '--sender')}"
+    for sel in opts.selectors:
+        if not _SELECTOR.match(sel):
+            raise BadInput(f"--dkim-selector: not a valid selector: {sel!r}")
+    if not 0 < opts.timeout <= 120:
+        raise BadInput("--timeout: expected 0 < SECONDS <= 120")
+    if opts.dnsbl is not None:
+        opts.dnsbl = [check_domain(z, "--dnsbl") for z in opts.dnsbl]
+    return opts
+
+
+async def _audit(opts: Options, resolver: Resolver) -> Report:
+    from smtpprobe.audit import dkimcheck, dmarccheck, hosts, spfcheck, spfeval
+
+    report = Report(opts.domain)
+    sender = opts.sender or f"postmaster@{opts.domain}"
+    sender_domain = sender.rsplit("@", 1)[1]
+    v6 = bool(opts.ip and ":" in opts.ip)
+
+    async def spf_part() -> tuple[Any, list[F.Finding], list[Any]]:
+        # Walk the trees first (concurrently, warming the cache), then let pyspf evaluate from cache.
+        walks = [spfcheck.audit_spf(resolver, opts.domain, v6)]
+        if sender_domain != opts.domain:
+            walks.append(spfcheck.audit_spf(resolver, sender_domain, v6))
+        if opts.helo and opts.ip:
+            walks.append(spfcheck.audit_spf(resolver, opts.helo, v6))
+        (root, found), *_ = await asyncio.gather(*walks)
+        results = []
+        if opts.ip:
+            results.append(await asyncio.to_thread(spfeval.evaluate, resolver, opts.ip, sender,
+                                                   opts.helo or opts.domain))
+            if opts.helo:
+                results.append(await asyncio.to_thread(spfeval.evaluate, resolver, opts.ip, "", opts.helo))
+        return root, found, results
+
+    async def dmarc_part() -> tuple[Any, Any, list[F.Finding]]:
+        w, sw = await asyncio.gather(dmarccheck.walk(resolver, opts.domain),
+                                     dmarccheck.walk(resolver, sender_domain))
+        return w, sw, dmarccheck.policy_findings(w) + await dmarccheck.report_authorization(resolver, w)
+
+    async def host_part() -> list[F.Finding]:
+        jobs: list[Any] = [hosts.check_mx(resolver, opts.domain), hosts.check_mta_sts(resolver, opts.domain)]
+        if opts.ip:
+            jobs += [hosts.check_ptr(resolver, opts.ip),
+                     hosts.check_dnsbl(resolver, opts.ip, list(opts.dnsbl if opts.dnsbl is not None
+                                                              else hosts.DEFAULT_DNSBLS))]
+        if opts.helo:
+            jobs.append(hosts.check_helo(resolver, opts.helo, opts.ip))
+        results = await asyncio.gather(*jobs)
+        (mx_f, mx), sts_f = results[0], results[1]
+        out, report.host["mx"] = mx_f + sts_f, mx
+        if opts.ip:
+            (ptr_f, ptr), (bl_f, bl) = results[2], results[3]
+            out += ptr_f + bl_f
+            report.host.update(ptr=ptr, dnsbl=bl)
+        if opts.helo:
+            out += results[-1]
+        return out
+
+    async def message_part() -> tuple[list[dict[str, Any]], list[F.Finding]]:
+        if opts.message is None:
+            return [], []
+        from smtpprobe.audit import dkimverify
+        return await asyncio.to_thread(dkimverify.verify_message, resolver, opts.message)
+
+    (root, spf_f, spf_results), (sels, dkim_f), (w, sw, dmarc_f), host_f, (sigs, sig_f) = await asyncio.gather(
+        spf_part(), dkimcheck.audit_dkim(resolver, opts.domain, opts.selectors), dmarc_part(), host_part(),
+        message_part())
+    spf_f += [_result_finding(r) for r in spf_results]
+    if not opts.ip:
+        spf_f.append(F.info("spf.not-evaluated", "pass --ip (and --sender, --helo) to evaluate SPF for a host",
+                            "", "RFC 7208 §4"))
+    mfrom = next((r for r in spf_results if r.identity == "mfrom"), None)
+    passing_d = [s["domain"] for s in sigs if s["result"] == "pass" and s["domain"]]
+    align_f, align = [], {}
+    if opts.sender or opts.ip or sigs:  # alignment needs an envelope or a message to talk about
+        align_f, align = dmarccheck.alignment(w, sw, sender_domain, mfrom.result if mfrom else None, passing_d)
+    report.findings = spf_f + dkim_f + sig_f + dmarc_f + align_f + host_f
+    report.spf = {"record": root.record, "lookups": root.total(), "void_lookups": root.total_void(),
+                  "result": mfrom.result if mfrom else None, "tree": root.to_json(),
+                  "evaluations": [r.to_json() for r in spf_results]}
+    report.dkim = [s.to_json() for s in sels]
+    if sigs:
+        report.host["dkim_signatures"] = sigs  # kept out of `dkim` (a list of selectors, per the schema)
+    report.dmarc = {"record": w.record.text if w.record else None,
+                    "found_at": f"_dmarc.{w.found_at}" if w.found_at else None,
+                    "policy": w.policy(), "policy_tag": w.policy_tag() if w.record else None,
+                    "queried": w.queried, "alignment": align}
+    return report
+
+
+def run_audit(opts: Options) -> Report:
+    opts = validate(opts)
+    resolver = Resolver(opts.resolver, opts.timeout)
+    started = time.monotonic()
+    report = asyncio.run(_audit(opts, resolver))
+    report.queries, report.seconds = resolver.queries, round(time.monotonic() - started, 3)
+    return report
+
+
+def _result_finding(r: Any) -> F.Finding:
+    sev = {"pass": F.Severity.OK, "softfail": F.Severity.WARNING, "neutral": F.Severity.WARNING}.get(
+        r.result, F.Severity.ERROR)
+    fid = "spf.result" if r.identity == "mfrom" else "spf.helo-result"
+    fix = {"temperror": "Fix the DNS of the SPF tree; receivers answer 4xx meanwhile.",
+           "permerror": "Fix the SPF record's errors listed above.",
+           "none": "Publish an SPF record for this name."}.get(
+        r.result, "" if sev == F.Severity.OK else "Add the sending IP to the SPF record (ip4:/ip6:/include:).")
+    if r.identity == "helo" and r.result == "none":
+        sev, fix = F.Severity.WARNING, 'Publish "v=spf1 a -all" at the HELO name (RFC 7208 §2.3).'
+
+    return F.Finding(fid, sev, f"SPF {r.identity} {r.sender}: {r.result} ({F.printable(r.explanation, 100)})",
+                     fix, "RFC 7208 §2.6", {"lookups": r.lookups, "void_lookups": r.void_lookups})

@@ -1,0 +1,69 @@
+"""check_host() with pyspf 2.0.14, routed through the audit's resolver.
+
+Workarounds (pyspf 2.0.14, 2020):
+- its DNS goes through the module-global `spf.DNSLookup` (dnspython's *default* resolver, deprecated
+  `dns.resolver.query`), so we replace that function with one that asks our Resolver (its cache included,
+  which the tree walk has already warmed, and its --resolver IP:PORT and --timeout);
+- SERVFAIL and timeouts must become `spf.TempError`, NXDOMAIN/NODATA an empty list, as it expects;
+- an invalid IP raises PermError from the `query` constructor: we validate the IP before;
+- importing it emits SyntaxWarning/DeprecationWarning on Python >= 3.12: silenced at import.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+from smtpprobe.audit.resolver import Resolver
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    import spf  # pyspf
+
+_lock = threading.Lock()  # spf.DNSLookup is process-global: one evaluation at a time
+
+
+@dataclass
+class SpfResult:
+    identity: str  # "mfrom" or "helo"
+    sender: str
+    result: str
+    code: int
+    explanation: str
+    lookups: int
+    void_lookups: int
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def _make_lookup(resolver: Resolver):
+    def lookup(name: str, qtype: str, strict: bool = True, timeout: float = 0) -> list[Any]:
+        result = resolver.lookup_sync(str(name), qtype)
+        if result.failed:
+            raise spf.TempError(f"DNS {result.describe()} for {name} {qtype}")
+        if qtype in ("TXT", "SPF"):
+            return [((name, qtype), list(strings)) for strings in result.records]
+        return [((name, qtype), value) for value in result.records]
+
+    return lookup
+
+
+def evaluate(resolver: Resolver, ip: str, sender: str, helo: str) -> SpfResult:
+    """Runs in a worker thread. `sender` empty -> the HELO identity (postmaster@helo)."""
+    with _lock:
+        saved = spf.DNSLookup
+        spf.DNSLookup = _make_lookup(resolver)
+        try:
+            q = spf.query(i=ip, s=sender, h=helo, strict=True, timeout=resolver.timeout,
+                          querytime=max(resolver.timeout * 4, 20))
+            result, code, explanation = q.check()
+        except Exception as exc:  # noqa: BLE001 - pyspf bugs on odd records must not become a traceback
+            return SpfResult("mfrom" if sender else "helo", sender or f"postmaster@{helo}", "temperror", 451,
+                             f"pyspf failed: {type(exc).__name__}: {exc}", 0, 0)
+        finally:
+            spf.DNSLookup = saved
+    return SpfResult("mfrom" if sender else "helo", sender or f"postmaster@{helo}", result, code,
+                     str(explanation), int(getattr(q, "lookups", 0)), int(getattr(q, "void_lookups", 0)))

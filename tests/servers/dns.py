@@ -1,0 +1,113 @@
+"""A real authoritative DNS server (NSD) on 127.0.0.1:<free port>, serving tests/zones/*.zone.
+
+Besides the zone files it serves `servfail.test` as a secondary zone whose primary does not exist:
+NSD answers SERVFAIL for it (a real SERVFAIL, not a mock). `dead_dns` is a UDP socket that never
+answers: every query to it times out.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.servers._common import free_port, unavailable
+
+ZONES = Path(__file__).parent.parent / "zones"
+SERVFAIL_ZONE = "servfail.test"
+
+
+@dataclass
+class DnsServer:
+    host: str
+    port: int
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+def _config(workdir: Path, port: int, dead_primary: int) -> str:
+    zones = sorted(ZONES.glob("*.zone"))
+    lines = [
+        "server:",
+        "  ip-address: 127.0.0.1",
+        f"  port: {port}",
+        '  username: ""',
+        '  chroot: ""',
+        f'  zonesdir: "{ZONES}"',
+        '  database: ""',
+        f'  pidfile: "{workdir}/nsd.pid"',
+        f'  logfile: "{workdir}/nsd.log"',
+        f'  xfrdfile: "{workdir}/xfrd.state"',
+        f'  zonelistfile: "{workdir}/zone.list"',
+        "  server-count: 1",
+        "  tcp-count: 64",
+        "  verbosity: 1",
+        # response rate limiting would drop part of an audit's burst of concurrent queries from 127.0.0.1
+        "  rrl-ratelimit: 0",
+        "  rrl-whitelist-ratelimit: 0",
+        "remote-control:",
+        "  control-enable: no",
+    ]
+    for z in zones:
+        lines += ["zone:", f"  name: {z.name[:-len('.zone')]}", f'  zonefile: "{z}"']
+    lines += ["zone:", f"  name: {SERVFAIL_ZONE}", f'  zonefile: "{workdir}/{SERVFAIL_ZONE}.zone"',
+              f"  request-xfr: 127.0.0.1@{dead_primary} NOKEY"]
+    return "\n".join(lines) + "\n"
+
+
+def _ready(port: int, deadline: float) -> bool:
+    import dns.message
+    import dns.query
+
+    while time.monotonic() < deadline:
+        try:
+            dns.query.udp(dns.message.make_query("good.test", "SOA"), "127.0.0.1", timeout=0.3, port=port)
+            return True
+        except Exception:  # noqa: BLE001
+            time.sleep(0.05)
+    return False
+
+
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    nsd = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
+    if nsd is None:
+        unavailable("nsd is not installed (scripts/install-system-deps)")
+    workdir = tmp_path_factory.mktemp("nsd")
+    for attempt in range(3):  # the free port may be taken by someone else between probe and bind
+        port = free_port()
+        conf = workdir / "nsd.conf"
+        conf.write_text(_config(workdir, port, free_port()))
+        proc = subprocess.Popen([nsd, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if _ready(port, time.monotonic() + 10) and proc.poll() is None:
+            break
+        proc.kill()
+        proc.wait(5)
+    else:
+        log = (workdir / "nsd.log").read_text() if (workdir / "nsd.log").exists() else ""
+        unavailable(f"nsd did not start: {log[-500:]}")
+    try:
+        yield DnsServer("127.0.0.1", port)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def dead_dns() -> Iterator[DnsServer]:
+    """A DNS 'server' that receives queries and never answers."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        yield DnsServer("127.0.0.1", s.getsockname()[1])

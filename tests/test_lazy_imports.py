@@ -1,0 +1,34 @@
+"""Start-up cost: commands import only what their options need (docs/performance.md has the figures)."""
+
+import subprocess
+import sys
+
+HEAVY = {"dns", "spf", "dkim", "tabulate", "cryptography", "aiosmtpd", "email", "ssl", "prompt_toolkit"}
+
+
+def _imported_by(*args: str) -> set[str]:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "smtpprobe", *args],
+                          capture_output=True, text=True, timeout=60)
+    names = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
+    return {name.split(".")[0] for name in names}, proc
+
+
+def test_help_imports_nothing_heavy():
+    imported, proc = _imported_by("--help")
+    assert proc.returncode == 0
+    assert not imported & HEAVY
+
+
+def test_plain_send_imports_nothing_heavy(lab_hardened):
+    imported, proc = _imported_by("send", "--server", f"127.0.0.1:{lab_hardened.port}", "--to",
+                                  "postmaster@lab.test", "--helo", "client.example.org")
+    assert proc.returncode == 0, proc.stdout
+    assert not imported & HEAVY, imported & HEAVY
+
+
+def test_tls_send_imports_ssl_and_cryptography_but_not_dns(lab_hardened):
+    imported, proc = _imported_by("send", "--server", f"127.0.0.1:{lab_hardened.port}", "--to",
+                                  "postmaster@lab.test", "--helo", "client.example.org", "--tls", "--quit-after", "tls")
+    assert proc.returncode == 0, proc.stdout
+    assert {"ssl", "cryptography"} <= imported
+    assert not imported & {"dns", "spf", "dkim", "tabulate", "aiosmtpd"}
