@@ -101,7 +101,9 @@ def _greet(s: Session, tx: Transaction, after_tls: bool = False) -> None:
             if not after_tls:
                 _stop(tx, "ehlo")
             return
-        s.transcript.info("EHLO refused, falling back to HELO")
+        if reply.code not in (500, 502):  # a refusal of us, not of EHLO: HELO would fare no better
+            raise StageFailure("ehlo", f"EHLO refused: {reply}", Exit.HELO)
+        s.transcript.info("EHLO not recognised, falling back to HELO (RFC 5321 §4.1.4)")
     _expect(s.command(f"HELO {tx.helo}"), (2,), "ehlo", Exit.HELO, "HELO refused")
     if not after_tls:
         _stop(tx, "ehlo")

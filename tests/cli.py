@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 
@@ -16,6 +16,7 @@ class Run:
     out: str
     err: str
     seconds: float
+    peak_rss_mb: float = 0.0  # the largest resident set of this process (Linux reports KiB)
 
     @property
     def err_lines(self) -> list[str]:
@@ -23,14 +24,31 @@ class Run:
 
 
 def smtpprobe(*args: str, timeout: float = 60, input: str | None = None, env: dict | None = None) -> Run:
+    """Run `python -m smtpprobe ARGS`; the child is reaped with wait4 so its own peak memory is known."""
     started = time.monotonic()
-    proc = subprocess.run(
-        [sys.executable, "-m", "smtpprobe", *args], capture_output=True, text=True, timeout=timeout,
-        input=input, env={**os.environ, **(env or {})},
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtpprobe", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
     )
-    return Run(proc.returncode, proc.stdout, proc.stderr, time.monotonic() - started)
-
-
-def children_peak_rss_mb() -> float:
-    """The largest resident set of any finished child process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    output: dict[str, str] = {}
+    readers = [threading.Thread(target=lambda n=name, f=stream: output.__setitem__(n, f.read()))
+               for name, stream in (("out", proc.stdout), ("err", proc.stderr))]
+    for reader in readers:
+        reader.start()
+    with proc.stdin:
+        if input:
+            proc.stdin.write(input)
+    deadline = started + timeout
+    while True:
+        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+        if pid:
+            break
+        if time.monotonic() > deadline:
+            proc.kill()
+            os.wait4(proc.pid, 0)
+            raise subprocess.TimeoutExpired(proc.args, timeout)
+        time.sleep(0.005)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    for reader in readers:
+        reader.join()
+    return Run(proc.returncode, output["out"], output["err"], time.monotonic() - started, usage.ru_maxrss / 1024)

@@ -120,3 +120,18 @@ def test_pipeline_falls_back_when_not_advertised(hostile_server):
     assert "=== server does not advertise PIPELINING; sending commands one at a time" in run.out
     assert run.code == Exit.MAIL
     assert run.err_lines == ["*** sender refused: 502 5.5.2 Error: command not recognized"]
+
+
+def test_ehlo_falls_back_to_helo_only_when_ehlo_is_not_recognised(hostile_server, lab_hardened):
+    old = hostile_server("knows_only_helo")
+    run = smtpprobe("send", "--server", f"127.0.0.1:{old.port}", "--to", "a@old.example", "--helo", "c.example.org",
+                    "--quit-after", "rcpt")
+    assert run.code == 0, run.out + run.err
+    assert "=== EHLO not recognised, falling back to HELO" in run.out and " -> HELO c.example.org" in run.out
+    # A policy refusal of the name is not a reason to retry with HELO.
+    refused = smtpprobe("send", "--server", f"127.0.0.1:{lab_hardened.port}", "--to", "postmaster@lab.test",
+                        "--helo", "[127.0.0.1]")
+    assert refused.code == Exit.HELO
+    assert " -> HELO" not in refused.out
+    assert refused.err_lines == ["*** EHLO refused: 554 5.7.1 <[127.0.0.1]>: Helo command rejected: "
+                                 "IP-literal HELO not accepted here"]

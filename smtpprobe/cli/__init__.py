@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("smtpprobe.cli.lab:lab", "Run the embedded target server (hardened MX or open profile)."),
     "demo": ("smtpprobe.cli.demo:demo", "Start the lab in-process and send a message through it."),
     "audit": ("smtpprobe.cli.audit:audit", "Audit a sender domain's SPF, DKIM and DMARC DNS."),
+    "burst": ("smtpprobe.cli.burst:burst", "Open a burst of connections to find a server's connection limits."),
     "explain": ("smtpprobe.cli.explain:explain", "Explain an SMTP reply code or a pasted bounce line."),
     "repl": ("smtpprobe.cli.repl:repl", "Interactive telnet-style SMTP session with STARTTLS/AUTH help."),
 }
