@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import threading
+import tempfile
 import time
 from dataclasses import dataclass
 
@@ -23,32 +23,27 @@ class Run:
         return [line for line in self.err.splitlines() if line.strip()]
 
 
+# Runs smtpprobe's CLI and, at exit, writes the process's peak resident set (VmHWM, which starts afresh at
+# exec; ru_maxrss would carry over the pytest parent's own peak through fork) to the file named in the env.
+_WRAPPER = """
+import atexit, os, runpy, sys
+def _report():
+    with open('/proc/self/status') as status, open(os.environ['SMTPPROBE_TEST_PEAK_FILE'], 'w') as out:
+        out.write(next(line.split()[1] for line in status if line.startswith('VmHWM:')))
+atexit.register(_report)
+sys.argv = ['smtpprobe', *sys.argv[1:]]
+runpy.run_module('smtpprobe', run_name='__main__')
+"""
+
+
 def smtpprobe(*args: str, timeout: float = 60, input: str | None = None, env: dict | None = None) -> Run:
-    """Run `python -m smtpprobe ARGS`; the child is reaped with wait4 so its own peak memory is known."""
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "smtpprobe", *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})},
-    )
-    output: dict[str, str] = {}
-    readers = [threading.Thread(target=lambda n=name, f=stream: output.__setitem__(n, f.read()))
-               for name, stream in (("out", proc.stdout), ("err", proc.stderr))]
-    for reader in readers:
-        reader.start()
-    with proc.stdin:
-        if input:
-            proc.stdin.write(input)
-    deadline = started + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            proc.kill()
-            os.wait4(proc.pid, 0)
-            raise subprocess.TimeoutExpired(proc.args, timeout)
-        time.sleep(0.005)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    for reader in readers:
-        reader.join()
-    return Run(proc.returncode, output["out"], output["err"], time.monotonic() - started, usage.ru_maxrss / 1024)
+    """Run smtpprobe with ARGS as a process, as a user would, and measure its peak memory."""
+    with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
+        started = time.monotonic()
+        proc = subprocess.run(
+            [sys.executable, "-c", _WRAPPER, *args], capture_output=True, text=True, timeout=timeout, input=input,
+            env={**os.environ, **(env or {}), "SMTPPROBE_TEST_PEAK_FILE": peak.name},
+        )
+        seconds = time.monotonic() - started
+        kib = peak.read().strip()
+    return Run(proc.returncode, proc.stdout, proc.stderr, seconds, int(kib) / 1024 if kib else 0.0)

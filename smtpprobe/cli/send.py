@@ -105,7 +105,7 @@ def _plan(opts: dict):
     else:
         from smtpprobe.mx import best_mx
 
-        domain = recipients[0].rpartition("@")[2]
+        domain = recipients[0].rpartition("@")[2] if "@" in recipients[0] else ""
         if not domain:
             raise UsageError(f"--to {recipients[0]!r} has no domain to look up an MX for; give --server")
         server, port = best_mx(domain, opts["timeout"]), default_port
