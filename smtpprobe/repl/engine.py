@@ -62,9 +62,11 @@ class Repl:
     def open(self, implicit_tls: bool = False) -> None:
         """Connect and show the greeting. Raises (exit 3 or 12) when there is no connection to work with."""
         self.session.connect(implicit_tls=implicit_tls)
-        with self.lock:
-            self._await()
-        self.reader.start()
+        try:
+            with self.lock:
+                self._await()
+        finally:  # also after Ctrl-C: a late greeting still shows
+            self.reader.start()
 
     def close(self) -> None:
         """QUIT politely if still connected; this last exchange leaves the exit status as it was."""
@@ -75,7 +77,7 @@ class Repl:
                 try:
                     self.state.sent("QUIT")
                     self.session.send(command("QUIT"))
-                    if (reply := self.session.wait_reply(min(self.session.timeout, 5.0))) is not None:
+                    if (reply := self.session.wait_reply(min(self.session.timeout, 3.0))) is not None:
                         self._got(reply)
                         self.session.wait_reply(1.0)  # the server closes after its 221
                 except Closed:
