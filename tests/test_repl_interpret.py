@@ -22,16 +22,19 @@ def test_slash_commands_and_their_arguments():
     assert interpret.auth_args(("login",)) == ("LOGIN", None, False)
 
 
-@pytest.mark.parametrize("line, message", [
-    ("/bogus", "unknown command /bogus"),
-    ("/sta", "did you mean /starttls?"),
-    ("/auth", "usage: /auth"),
-    ("/auth gssapi me", "usage: /auth"),
-    ("/save", "usage: /save FILE"),
-    ("/starttls now", "/starttls takes no arguments"),
-    ("/raw", "/raw needs TEXT"),
-    ('/save "unclosed', "/save: No closing quotation"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("/bogus", "unknown command /bogus"),
+        ("/sta", "did you mean /starttls?"),
+        ("/auth", "usage: /auth"),
+        ("/auth gssapi me", "usage: /auth"),
+        ("/save", "usage: /save FILE"),
+        ("/starttls now", "/starttls takes no arguments"),
+        ("/raw", "/raw needs TEXT"),
+        ('/save "unclosed', "/save: No closing quotation"),
+    ],
+)
 def test_bad_slash_commands_say_what_is_wrong(line, message):
     with pytest.raises(UsageError, match=message):
         interpret.parse(line)

@@ -17,8 +17,16 @@ PASSWORD_ENV = "SMTPPROBE_AUTH_PASSWORD"
 
 
 def repl(port: int, script: str, *extra: str, env: dict | None = None, timeout: float = 60):
-    return smtpprobe("repl", f"127.0.0.1:{port}", "--timeout", "10", *extra, input=script, timeout=timeout,
-                     env={"NO_COLOR": "1", **(env or {})})
+    return smtpprobe(
+        "repl",
+        f"127.0.0.1:{port}",
+        "--timeout",
+        "10",
+        *extra,
+        input=script,
+        timeout=timeout,
+        env={"NO_COLOR": "1", **(env or {})},
+    )
 
 
 def test_lab_starttls_auth_and_a_dot_stuffed_message(lab_hardened, tmp_path):
@@ -67,15 +75,20 @@ def test_lab_auth_refused_on_plaintext_unless_told(lab_open):
     assert "NOOP" not in run.out  # piped mode stops at the first error
     assert " -> QUIT" in run.out  # ... and still leaves politely
 
-    run = repl(lab_open.port, "EHLO client.example\n/auth login user --plaintext-ok\n",
-               env={PASSWORD_ENV: "password"})
+    run = repl(
+        lab_open.port,
+        "EHLO client.example\n/auth login user --plaintext-ok\n",
+        env={PASSWORD_ENV: "password"},
+    )
     assert run.code == 0, run.out + run.err
     assert run.out.count(" -> <redacted>") == 2  # LOGIN: user name and password, each redacted
     assert "<-  235 2.7.0 Authentication successful" in run.out
 
 
 def test_exit_status_is_the_last_reply(lab_hardened):
-    refused = repl(lab_hardened.port, "EHLO client.example\nMAIL FROM:<a@example.org>\nRCPT TO:<x@example.net>\n")
+    refused = repl(
+        lab_hardened.port, "EHLO client.example\nMAIL FROM:<a@example.org>\nRCPT TO:<x@example.net>\n"
+    )
     assert refused.code == 1
     assert "<** 554 5.7.1 <x@example.net>: Relay access denied" in refused.out
     assert " -> QUIT" in refused.out  # the closing QUIT does not change the status
@@ -112,8 +125,10 @@ QUIT
 
 
 def test_postfix_refusal_exit_1_and_raw_bare_lf(postfix_strict):
-    run = repl(postfix_strict.smtp_port,
-               "EHLO client.example\nMAIL FROM:<a@example.org>\nRCPT TO:<victim@example.net>\n")
+    run = repl(
+        postfix_strict.smtp_port,
+        "EHLO client.example\nMAIL FROM:<a@example.org>\nRCPT TO:<victim@example.net>\n",
+    )
     assert run.code == 1
     assert "Relay access denied" in run.out
     lines = run.out.splitlines()
@@ -141,8 +156,13 @@ def test_bad_input_lines(lab_hardened):
 
 
 def test_not_utf8_input_is_refused_with_its_line_number(lab_hardened):
-    proc = subprocess.run([sys.executable, "-m", "smtpprobe", "repl", f"127.0.0.1:{lab_hardened.port}"],
-                          input=b"NOOP\n\xff\xfe\n", capture_output=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, "-m", "smtpprobe", "repl", f"127.0.0.1:{lab_hardened.port}"],
+        input=b"NOOP\n\xff\xfe\n",
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
     assert proc.returncode == 2
     assert b"input line 2: not UTF-8" in proc.stderr
 
@@ -188,9 +208,13 @@ def _idle_timeout(conn, stop):
 def test_what_the_server_says_on_its_own_shows_at_once():
     server = HostileServer(_idle_timeout)
     try:
-        proc = subprocess.Popen([sys.executable, "-m", "smtpprobe", "repl", f"127.0.0.1:{server.port}"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                env={**os.environ, "NO_COLOR": "1"})
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "smtpprobe", "repl", f"127.0.0.1:{server.port}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "NO_COLOR": "1"},
+        )
         proc.stdin.write(b"EHLO x\n")
         proc.stdin.flush()  # and no more input for now: the 421 and the close must show while it waits
         seen = {proc.stdout: b"", proc.stderr: b""}

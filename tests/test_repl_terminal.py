@@ -26,8 +26,20 @@ class Terminal:
         self.socket = f"smtpprobe-repl-test-{uuid.uuid4().hex[:12]}"
         conf = tmp / f"{self.socket}.conf"
         conf.write_text("set -g history-limit 5000\n")
-        repl = shlex.join(["env", "-u", "SMTPPROBE_AUTH_PASSWORD", f"SMTPPROBE_REPL_HISTORY={tmp / 'history'}",
-                           "NO_COLOR=1", sys.executable, "-m", "smtpprobe", "repl", *args])
+        repl = shlex.join(
+            [
+                "env",
+                "-u",
+                "SMTPPROBE_AUTH_PASSWORD",
+                f"SMTPPROBE_REPL_HISTORY={tmp / 'history'}",
+                "NO_COLOR=1",
+                sys.executable,
+                "-m",
+                "smtpprobe",
+                "repl",
+                *args,
+            ]
+        )
         # A shell around it reports the exit status on screen (tmux's own pane_dead_status proved unreliable
         # here: the exited REPL sometimes stayed a zombie, unseen by tmux) and keeps the pane for reading.
         command = f"{repl}; echo REPL-EXIT=$?; sleep 300"
@@ -35,8 +47,9 @@ class Terminal:
         self.seen = 0  # expect() searches the screen after its last match
 
     def _tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10,
-                              check=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10, check=True
+        ).stdout
 
     @property
     def screen(self) -> str:
@@ -46,14 +59,16 @@ class Terminal:
 
     def expect(self, pattern: str, timeout: float = 15) -> re.Match:
         """A line of output matching `pattern` (stable output only: not the prompt line, see prompt())."""
-        regex = re.compile(pattern, re.M)
+        regex = re.compile(pattern, re.MULTILINE)
         deadline = time.monotonic() + timeout
         while True:
             if match := regex.search(self.screen, self.seen):
                 self.seen = match.end()
                 return match
             if time.monotonic() > deadline:
-                raise AssertionError(f"{pattern!r} did not show within {timeout}s; the screen:\n{self.screen}")
+                raise AssertionError(
+                    f"{pattern!r} did not show within {timeout}s; the screen:\n{self.screen}"
+                )
             time.sleep(0.1)
 
     def prompt(self, text: str, timeout: float = 15) -> None:
@@ -67,11 +82,13 @@ class Terminal:
     def shows(self, pattern: str, timeout: float = 15) -> None:
         """Wait until the screen shows `pattern` anywhere after the last expect(), without moving past it
         (for what gets redrawn: a completion, the prompt line)."""
-        regex = re.compile(pattern, re.M)
+        regex = re.compile(pattern, re.MULTILINE)
         deadline = time.monotonic() + timeout
         while not regex.search(self.screen, self.seen):
             if time.monotonic() > deadline:
-                raise AssertionError(f"{pattern!r} did not show within {timeout}s; the screen:\n{self.screen}")
+                raise AssertionError(
+                    f"{pattern!r} did not show within {timeout}s; the screen:\n{self.screen}"
+                )
             time.sleep(0.1)
 
     def keys(self, *keys: str) -> None:
@@ -86,7 +103,9 @@ class Terminal:
         return int(self.expect(r"^REPL-EXIT=(\d+)$", timeout).group(1))
 
     def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10, check=False
+        )
 
 
 @pytest.fixture

@@ -13,14 +13,20 @@ from smtpprobe.cli.common import handle_errors
 @click.command()
 @click.argument("target", metavar="HOST[:PORT]")
 @click.option("--tls-on-connect", is_flag=True, help="Implicit TLS from the start (port 465, RFC 8314).")
-@click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600),
-              help="Seconds to wait for each reply.")
+@click.option(
+    "--timeout",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    help="Seconds to wait for each reply.",
+)
 @click.option("--tls-verify", is_flag=True, help="Fail the handshake when the certificate does not verify.")
 @click.option("--tls-sni", metavar="NAME", help="Name for SNI and certificate checks (default: HOST).")
 @click.option("--no-notes", is_flag=True, help="Do not show the one-line note under each reply.")
 @handle_errors
-def repl(target: str, tls_on_connect: bool, timeout: float, tls_verify: bool, tls_sni: str | None,
-         no_notes: bool) -> None:
+def repl(
+    target: str, tls_on_connect: bool, timeout: float, tls_verify: bool, tls_sni: str | None, no_notes: bool
+) -> None:
     """Talk SMTP by hand: each line is sent as typed, each reply shown with what its code means.
 
     Slash commands do the hard parts: /starttls, /auth plain|login [USER], /data [FILE], /ehlo, /rset,
@@ -52,7 +58,8 @@ def repl(target: str, tls_on_connect: bool, timeout: float, tls_verify: bool, tl
 
         console = TerminalConsole()
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
-    session = ReplSession(host, port, timeout=timeout, tls_verify=tls_verify, tls_name=tls_sni,
-                          transcript=Transcript())
+    session = ReplSession(
+        host, port, timeout=timeout, tls_verify=tls_verify, tls_name=tls_sni, transcript=Transcript()
+    )
     engine = Repl(session, console, notes_on=not no_notes, colour=colour)
     sys.exit(console.run(engine, tls_on_connect))

@@ -11,8 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from smtpprobe.errors import ProtocolError, SmtpProbeError, TransportError
-from smtpprobe.errors import quote_bytes
+from smtpprobe.errors import ProtocolError, SmtpProbeError, TransportError, quote_bytes
 from smtpprobe.protocol.reply import Reply
 from smtpprobe.session import Session
 
@@ -66,8 +65,13 @@ class BackgroundReader:
     """Reads what arrives while nobody waits for a reply; calls on_reply / on_error (with the lock held,
     so its output comes before the next command's)."""
 
-    def __init__(self, session: ReplSession, lock: threading.RLock,
-                 on_reply: Callable[[Reply], None], on_error: Callable[[SmtpProbeError], None]):
+    def __init__(
+        self,
+        session: ReplSession,
+        lock: threading.RLock,
+        on_reply: Callable[[Reply], None],
+        on_error: Callable[[SmtpProbeError], None],
+    ):
         self.session, self.lock = session, lock
         self.on_reply, self.on_error = on_reply, on_error
         self._stop = threading.Event()

@@ -46,7 +46,9 @@ class Finished(Exception):
 
 
 class Repl:
-    def __init__(self, session: ReplSession, console: Console, *, notes_on: bool = True, colour: bool = False):
+    def __init__(
+        self, session: ReplSession, console: Console, *, notes_on: bool = True, colour: bool = False
+    ):
         self.session, self.console = session, console
         self.piped, self.notes_on, self.colour = console.piped, notes_on, colour
         self.lock = threading.RLock()
@@ -130,8 +132,11 @@ class Repl:
         with self.lock:
             self._require_connection()
             expects = self.state.expects_reply(line)
-            self.session.send(command(line), shown=self.state.redacted(line) if secret else None,
-                              secret=line if secret else None)
+            self.session.send(
+                command(line),
+                shown=self.state.redacted(line) if secret else None,
+                secret=line if secret else None,
+            )
             self.state.sent(line)
             return self._await() if expects else None
 
@@ -167,13 +172,17 @@ class Repl:
         mech, user, plaintext_ok = interpret.auth_args(action.args)
         self._require_connection()
         if self.session.tls is None and not plaintext_ok:
-            raise UsageError("refusing to send a password over a plaintext connection: /starttls first "
-                             f"(or /auth {mech.lower()} USER --plaintext-ok)")
+            raise UsageError(
+                "refusing to send a password over a plaintext connection: /starttls first "
+                f"(or /auth {mech.lower()} USER --plaintext-ok)"
+            )
         offered = auth_mechanisms(self.session.extensions)
         if not self.session.extensions:
             self._note("no EHLO reply since connecting (or since TLS): the server may refuse AUTH")
         elif mech not in offered:
-            self._note(f"the server did not offer AUTH {mech} (offers: {' '.join(offered) or 'none'}); trying")
+            self._note(
+                f"the server did not offer AUTH {mech} (offers: {' '.join(offered) or 'none'}); trying"
+            )
         user = user or self._ask("Username: ", "/auth needs USER in piped mode")
         password = os.environ.get(PASSWORD_ENV)
         if password is None:
@@ -184,7 +193,9 @@ class Repl:
         initial = next(steps)
         with self.lock:
             line = f"AUTH {mech}" + (f" {initial}" if initial else "")
-            reply = self._command(line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line)
+            reply = self._command(
+                line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line
+            )
             while reply is not None and reply.code == 334:
                 try:
                     response = steps.send(_challenge(reply))
@@ -252,7 +263,7 @@ class Repl:
         except Closed as exc:
             self._closed(exc, awaiting=True)
             return None
-        except ProtocolError as exc:  # already in the transcript; the stream cannot be trusted any more
+        except ProtocolError:  # already in the transcript; the stream cannot be trusted any more
             self.fatal = int(Exit.PROTOCOL)
             self.session.close()
             if self.piped:

@@ -19,8 +19,10 @@ MECHANISMS = ("plain", "login", "cram-md5")
 SLASH: dict[str, tuple[str, str]] = {
     "ehlo": ("[NAME]", "EHLO (default: this host's name); remembers the extensions for /auth"),
     "starttls": ("", "STARTTLS, then the TLS handshake in place; shows version, cipher, certificate"),
-    "auth": ("plain|login|cram-md5 [USER] [--plaintext-ok]",
-             "AUTH, asking the password without echo; refused without TLS unless --plaintext-ok"),
+    "auth": (
+        "plain|login|cram-md5 [USER] [--plaintext-ok]",
+        "AUTH, asking the password without echo; refused without TLS unless --plaintext-ok",
+    ),
     "data": ("[FILE]", "DATA, then FILE or the lines you type up to a lone '.', dot-stuffed"),
     "rset": ("", "RSET"),
     "raw": ("TEXT", r"send TEXT with escapes \r \n \t \0 \\ \xNN and no CRLF added (bare-LF probes)"),
@@ -30,8 +32,23 @@ SLASH: dict[str, tuple[str, str]] = {
     "quit": ("", "QUIT and leave (also Ctrl-D)"),
 }
 
-VERBS = ("EHLO", "HELO", "MAIL FROM:<", "RCPT TO:<", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP",
-         "STARTTLS", "AUTH", "BDAT", "ETRN")
+VERBS = (
+    "EHLO",
+    "HELO",
+    "MAIL FROM:<",
+    "RCPT TO:<",
+    "DATA",
+    "RSET",
+    "NOOP",
+    "QUIT",
+    "VRFY",
+    "EXPN",
+    "HELP",
+    "STARTTLS",
+    "AUTH",
+    "BDAT",
+    "ETRN",
+)
 
 
 @dataclass(frozen=True)
@@ -61,7 +78,9 @@ def parse(line: str) -> Action:
     name = name.lower()
     if name not in SLASH:
         close = [n for n in SLASH if n.startswith(name)] if name else []
-        hint = f" (did you mean /{close[0]}?)" if len(close) == 1 else " (/help lists them; //text sends /text)"
+        hint = (
+            f" (did you mean /{close[0]}?)" if len(close) == 1 else " (/help lists them; //text sends /text)"
+        )
         raise UsageError(f"unknown command /{name}{hint}")
     if name in ("raw", "explain"):
         if not rest:
@@ -100,7 +119,9 @@ def help_lines() -> list[str]:
     out = ["Lines are sent as typed (CRLF added). Commands:"]
     for name, (args, text) in SLASH.items():
         usage = f"/{name} {args}".rstrip()
-        out.append(f"  {usage:<{width}}  {text}" if len(usage) <= width else f"  {usage}\n  {'':<{width}}  {text}")
+        out.append(
+            f"  {usage:<{width}}  {text}" if len(usage) <= width else f"  {usage}\n  {'':<{width}}  {text}"
+        )
     out.append("  //text sends a line starting with '/'. Tab completes; history is kept across runs.")
     return out
 
@@ -109,7 +130,7 @@ def completions(text: str) -> list[str]:
     """Candidates for the whole line typed so far (case-insensitive prefix match)."""
     upper = text.upper()
     if text.startswith("/auth "):
-        word = text[len("/auth "):]
+        word = text[len("/auth ") :]
         return [f"/auth {m}" for m in MECHANISMS if m.startswith(word.lower()) and " " not in word]
     if text.startswith("/"):
         return [f"/{n}" for n in SLASH if f"/{n}".startswith(text.lower())]

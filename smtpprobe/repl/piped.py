@@ -16,7 +16,9 @@ MAX_INPUT_LINE = 64 * 1024
 class PipedConsole:
     piped = True
 
-    def __init__(self, stream: io.BufferedIOBase | None = None, out: TextIO | None = None, err: TextIO | None = None):
+    def __init__(
+        self, stream: io.BufferedIOBase | None = None, out: TextIO | None = None, err: TextIO | None = None
+    ):
         self.stream = stream if stream is not None else sys.stdin.buffer
         self.out, self.err = out or sys.stdout, err or sys.stderr
         self.line_number = 0
@@ -34,10 +36,11 @@ class PipedConsole:
         try:
             text = raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise UsageError(f"input line {self.line_number}: not UTF-8 (send other bytes with /raw \\xNN)") from None
-        if text.endswith("\n"):
-            text = text[:-1]
-        return text[:-1] if text.endswith("\r") else text  # a script with CRLF line ends
+            raise UsageError(
+                f"input line {self.line_number}: not UTF-8 (send other bytes with /raw \\xNN)"
+            ) from None
+        text = text.removesuffix("\n")
+        return text.removesuffix("\r")  # a script with CRLF line ends
 
     def ask_secret(self, prompt: str) -> str:
         raise UsageError("no terminal to ask for a password")

@@ -79,10 +79,16 @@ class TerminalConsole:
     def __init__(self) -> None:
         self._repl: list[Repl] = []
         self.history_note = ""
-        self.prompt_session = PromptSession(history=self._history(), completer=_Completer(),
-                                            complete_while_typing=False, validator=_EraseSentLines())
+        self.prompt_session = PromptSession(
+            history=self._history(),
+            completer=_Completer(),
+            complete_while_typing=False,
+            validator=_EraseSentLines(),
+        )
         self.line_session: PromptSession = PromptSession(history=InMemoryHistory())
-        self.secret_session: PromptSession = PromptSession(history=InMemoryHistory(), input_processors=[_Hidden()])
+        self.secret_session: PromptSession = PromptSession(
+            history=InMemoryHistory(), input_processors=[_Hidden()]
+        )
         self._lock = threading.Lock()  # guards the three below
         self._in_prompt = False
         self._pending: list[tuple[str, bool]] = []
