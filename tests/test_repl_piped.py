@@ -3,6 +3,7 @@ purpose-built servers. No prompt noise, each reply awaited, the exit status from
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import subprocess
@@ -229,3 +230,20 @@ def test_what_the_server_says_on_its_own_shows_at_once():
         assert b"QUIT" not in rest
     finally:
         server.close()
+
+
+def test_starttls_response_injection_is_refused_exit_12(hostile_server):
+    server = hostile_server("starttls_response_injection")
+    run = repl(server.port, "EHLO x\n/starttls\nNOOP\n")
+    assert run.code == 12
+    assert "response injection" in run.err
+    assert " -> NOOP" not in run.out
+
+
+def test_implicit_tls_and_a_json_transcript(lab_hardened, tmp_path):
+    saved = tmp_path / "t.json"
+    run = repl(lab_hardened.smtps_port, f"EHLO client.example\n/save {saved}\n", "--tls-on-connect")
+    assert run.code == 0, run.out + run.err
+    assert "<~  250 AUTH PLAIN LOGIN" in run.out
+    events = json.loads(saved.read_text())
+    assert any(e["kind"] == "received" and e["tls"] and e["text"] == "250 AUTH PLAIN LOGIN" for e in events)
