@@ -1,0 +1,1 @@
+"""Renderers for scenario results: a table for people, JSON (schema 1) and JUnit XML for CI."""

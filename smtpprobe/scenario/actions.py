@@ -1,0 +1,272 @@
+"""What each step kind does on a Session, turned into an Outcome. The only I/O in the engine.
+
+No exception escapes an action: a close, a timeout or a TLS failure becomes part of the Outcome,
+which the runner judges (a refusal may be exactly what the scenario expects).
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from smtpprobe.errors import ProtocolError, SmtpProbeError, Timeout, TLSFailure, TransportError
+from smtpprobe.protocol import commands
+from smtpprobe.protocol import ehlo as ehlo_ext
+from smtpprobe.protocol.reply import Reply
+from smtpprobe.sasl import MECHANISMS
+from smtpprobe.scenario.expect import Outcome
+from smtpprobe.scenario.model import Step
+from smtpprobe.scenario.variables import Environment
+from smtpprobe.session import Session
+from smtpprobe.transcript import REDACTED
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
+AUTO_MODE = {"mx": "plain", "submission": "starttls", "smtps": "tls"}
+
+
+@dataclass
+class Context:
+    session: Session
+    env: Environment
+    role: str
+    timeout: float  # per reply, unless the step says otherwise
+    unreachable: bool = False  # the TCP connection itself failed
+
+    def step_timeout(self, step: Step) -> float:
+        return step.timeout if step.timeout is not None else self.timeout
+
+
+def _read(ctx: Context, outcome: Outcome, timeout: float) -> Reply | None:
+    try:
+        reply = ctx.session.read_reply(timeout=timeout)
+    except Timeout:
+        outcome.timed_out, outcome.waited = True, timeout
+        return None
+    except TransportError as exc:
+        _closed(ctx, outcome, exc)
+        return None
+    except ProtocolError as exc:
+        outcome.failure = str(exc)
+        return None
+    outcome.replies.append(reply)
+    return reply
+
+
+def _closed(ctx: Context, outcome: Outcome, exc: Exception) -> None:
+    outcome.closed = True
+    if str(exc) != "server closed the connection":
+        outcome.failure = str(exc)  # a reset, a broken pipe, a close in the middle of a reply: say which
+    ctx.session.close()
+
+
+def _send(
+    ctx: Context, outcome: Outcome, data: bytes, shown: str | None = None, secret: str | None = None
+) -> bool:
+    try:
+        ctx.session.send(data, shown=shown, secret=secret)
+        return True
+    except Timeout as exc:
+        outcome.timed_out, outcome.failure = True, str(exc)
+    except TransportError as exc:
+        _closed(ctx, outcome, exc)
+    return False
+
+
+def _command(ctx: Context, outcome: Outcome, line: str, timeout: float) -> Reply | None:
+    verb, _, arg = line.partition(" ")
+    if not _send(ctx, outcome, commands.command(verb, arg)):
+        return None
+    reply = _read(ctx, outcome, timeout)
+    if reply is not None and verb.upper() == "EHLO" and reply.category == 2:
+        ctx.session.extensions = ehlo_ext.extensions(reply)
+        outcome.extensions = dict(ctx.session.extensions)
+    return reply
+
+
+def connect(ctx: Context, step: Step) -> Outcome:
+    outcome = Outcome()
+    mode = AUTO_MODE[ctx.role] if step.arg == "auto" else str(step.arg)
+    session = ctx.session
+    try:
+        session.connect()
+    except TransportError as exc:
+        ctx.unreachable = True
+        outcome.failure = str(exc)
+        return outcome
+    ctx.env.learn(
+        server_ip=session.peer[0] if session.peer else "", client_ip=session.local[0] if session.local else ""
+    )
+    if mode == "tls" and not _tls(ctx, outcome):
+        return outcome
+    greeting = _read(ctx, outcome, ctx.step_timeout(step))
+    if greeting is None:
+        return outcome
+    words = greeting.lines[0].split() if greeting.lines else []
+    if words and _NAME.fullmatch(words[0]) and "." in words[0]:
+        ctx.env.learn(server_name=words[0])
+    if mode != "starttls" or greeting.category != 2:
+        return outcome
+    helo = ctx.env.fill("{helo}")
+    reply = _command(ctx, outcome, f"EHLO {helo}", ctx.step_timeout(step))
+    if reply is None or reply.category != 2:
+        return outcome
+    _starttls(ctx, outcome, step)
+    if outcome.terminal:
+        return outcome
+    _command(ctx, outcome, f"EHLO {helo}", ctx.step_timeout(step))
+    return outcome
+
+
+def _tls(ctx: Context, outcome: Outcome) -> bool:
+    try:
+        ctx.session.start_tls()
+        return True
+    except (TLSFailure, TransportError) as exc:
+        outcome.failure = str(exc)
+        ctx.session.close()
+        outcome.closed = True
+        return False
+
+
+def _starttls(ctx: Context, outcome: Outcome, step: Step) -> None:
+    if "STARTTLS" not in ctx.session.extensions:
+        outcome.missing = "STARTTLS not offered in the EHLO reply"
+        return
+    reply = _command(ctx, outcome, "STARTTLS", ctx.step_timeout(step))
+    if reply is not None and reply.code == 220:
+        _tls(ctx, outcome)
+
+
+def send(ctx: Context, step: Step) -> Outcome:
+    outcome = Outcome()
+    _command(ctx, outcome, ctx.env.fill(str(step.arg)), ctx.step_timeout(step))
+    return outcome
+
+
+def raw(ctx: Context, step: Step) -> Outcome:
+    outcome = Outcome()
+    if _send(ctx, outcome, commands.unescape(ctx.env.fill(str(step.arg)))):
+        _read(ctx, outcome, ctx.step_timeout(step))
+    return outcome
+
+
+def pipeline(ctx: Context, step: Step) -> Outcome:
+    outcome = Outcome()
+    lines = [ctx.env.fill(line) for line in step.arg]  # type: ignore[attr-defined]
+    batch = b"".join(commands.command(*(line.partition(" ")[::2])) for line in lines)
+    if _send(ctx, outcome, batch):
+        for _ in lines:
+            if _read(ctx, outcome, ctx.step_timeout(step)) is None:
+                break
+    return outcome
+
+
+def starttls(ctx: Context, step: Step) -> Outcome:
+    outcome = Outcome()
+    _starttls(ctx, outcome, step)
+    return outcome
+
+
+def auth(ctx: Context, step: Step) -> Outcome:
+    outcome = Outcome()
+    spec: dict[str, str] = step.arg  # type: ignore[assignment]
+    mech = spec["mechanism"]
+    offered = ehlo_ext.auth_mechanisms(ctx.session.extensions)
+    if mech not in offered and step.if_missing != "try":
+        outcome.missing = f"AUTH {mech} not offered (offered: {' '.join(offered) or 'none'})"
+        return outcome
+    responses = MECHANISMS[mech](ctx.env.fill(spec["user"]), ctx.env.fill(spec["password"]))
+    initial = next(responses)
+    line = f"AUTH {mech}" + (f" {initial}" if initial else "")
+    shown = f"AUTH {mech}" + (f" {REDACTED}" if initial else "")
+    if not _send(ctx, outcome, commands.command(*line.partition(" ")[::2]), shown=shown, secret=line):
+        return outcome
+    reply = _read(ctx, outcome, ctx.step_timeout(step))
+    for _ in range(10):  # SASL exchanges here are 1-3 round trips; bounded against a server looping on 334
+        if reply is None or reply.code != 334:
+            break
+        try:
+            challenge = base64.b64decode(reply.lines[0].strip(), validate=True)
+        except ValueError:
+            challenge = b""
+        try:
+            response = responses.send(challenge)
+        except StopIteration:
+            response = "*"  # nothing more to say: cancel (RFC 4954 §4)
+        if not _send(ctx, outcome, f"{response}\r\n".encode(), shown=REDACTED, secret=response):
+            break
+        reply = _read(ctx, outcome, ctx.step_timeout(step))
+    return outcome
+
+
+def _data(ctx: Context, step: Step, payload: Callable[[str], bytes]) -> Outcome:
+    outcome = Outcome()
+    reply = _command(ctx, outcome, "DATA", ctx.step_timeout(step))
+    if reply is not None and reply.code == 354 and _send(ctx, outcome, payload(ctx.env.fill(str(step.arg)))):
+        _read(ctx, outcome, ctx.step_timeout(step))
+    return outcome
+
+
+def data(ctx: Context, step: Step) -> Outcome:
+    return _data(ctx, step, lambda text: commands.data_payload(text.encode("utf-8")))
+
+
+def data_raw(ctx: Context, step: Step) -> Outcome:
+    return _data(ctx, step, commands.unescape)
+
+
+def wait_closed(ctx: Context, step: Step) -> Outcome:
+    outcome = Outcome()
+    outcome.closed = ctx.session.wait_closed(float(step.arg))  # type: ignore[arg-type]
+    if outcome.closed:
+        ctx.session.close()
+    return outcome
+
+
+def pause(ctx: Context, step: Step) -> Outcome:
+    time.sleep(float(step.arg))  # type: ignore[arg-type]
+    return Outcome()
+
+
+def read(ctx: Context, step: Step) -> Outcome:
+    outcome = Outcome()
+    _read(ctx, outcome, float(step.arg))  # type: ignore[arg-type]
+    return outcome
+
+
+ACTIONS: dict[str, Callable[[Context, Step], Outcome]] = {
+    "connect": connect,
+    "send": send,
+    "raw": raw,
+    "pipeline": pipeline,
+    "starttls": starttls,
+    "auth": auth,
+    "data": data,
+    "data_raw": data_raw,
+    "wait_closed": wait_closed,
+    "pause": pause,
+    "read": read,
+}
+
+
+def check_closed(ctx: Context, outcome: Outcome, timeout: float) -> None:
+    """For expectations about closing: does the server hang up after its reply?"""
+    if not outcome.closed and ctx.session.sock is not None:
+        outcome.closed = ctx.session.wait_closed(timeout)
+        if outcome.closed:
+            ctx.session.close()
+
+
+def quit_politely(session: Session) -> None:
+    if session.sock is None:
+        return
+    try:
+        session.send(b"QUIT\r\n")
+        session.read_reply(timeout=2.0)  # the goodbye; a server that says nothing does not hold us up
+    except SmtpProbeError:
+        pass
+    finally:
+        session.close()

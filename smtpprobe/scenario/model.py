@@ -1,0 +1,90 @@
+"""What a scenario is, once loaded and validated: immutable data, no I/O.
+
+A scenario is a list of steps run on one connection. A step may carry an expectation (it is then
+judged) or none (a setup step: it must simply work, or the scenario could not be tested).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Literal
+
+PORT_ROLES: tuple[str, ...] = ("mx", "submission", "smtps")
+DEFAULT_PORTS: dict[str, int] = {"mx": 25, "submission": 587, "smtps": 465}
+Basis = Literal["rfc", "hardening"]
+BASES: tuple[str, ...] = ("rfc", "hardening")
+CONNECT_MODES: tuple[str, ...] = ("auto", "plain", "tls", "starttls")
+ID = re.compile(r"[a-z0-9][a-z0-9._-]*")  # scenario, case and step names
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What a step's outcome must look like. Every key given must hold (AND); `any_of` is an OR."""
+
+    codes: tuple[int, ...] = ()  # exact reply codes, any of them
+    classes: tuple[int, ...] = ()  # first digits: 2, 3, 4, 5
+    enhanced: tuple[str, ...] = ()  # "5.7.1", or with wildcards "5.7.*"
+    text: re.Pattern[str] | None = None  # searched in the reply text, case-insensitive
+    refused: bool | None = None  # True: a 4xx/5xx reply or the connection closed; False: 2xx/3xx
+    closed: bool | None = None  # the server closed the connection (after its reply, if any)
+    silent: bool | None = None  # no reply at all within the step's timeout
+    tls: bool | None = None  # TLS is (True) or is not (False) up after the step
+    advertises: tuple[str, ...] = ()  # EHLO keywords that must be offered
+    not_advertises: tuple[str, ...] = ()  # EHLO keywords that must not be offered
+    any_of: tuple[Expectation, ...] = ()
+    describe: str | None = None  # how the explanation names what was expected (else generated)
+
+    def wants_close_check(self) -> bool:
+        """Only a top-level `closed = true` waits for the hang-up after a reply; inside any_of, `closed`
+        matches a connection already closed (so a refusal with a reply does not wait)."""
+        return self.closed is True
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # a key of smtpprobe.scenario.steps.KINDS
+    arg: object  # the action's value: a template string, a list of them, seconds, a mode, a table
+    number: int  # 1-based, as written in the file
+    name: str | None = None
+    expect: Expectation | tuple[Expectation, ...] | None = (
+        None  # a tuple only for `pipeline`: one per command
+    )
+    warn_if: Expectation | None = (
+        None  # checked before `expect`: an answer worth only a warn, whatever the policy
+    )
+    since: int | None = None  # window start (step number): "refused at or before this step, from step N on"
+    timeout: float | None = None  # seconds for this step's reply (default: the run's --timeout)
+    if_missing: Literal["skip", "fail", "try"] = "skip"  # starttls/auth when the server does not offer it
+    basis: Basis | None = None  # overrides the scenario's, for this step's judgement
+    reference: str | None = None
+    why: str | None = None
+    line: int | None = None  # where the step starts in its file, for messages
+
+    @property
+    def judged(self) -> bool:
+        return self.expect is not None
+
+    def label(self) -> str:
+        return f"step {self.number}" + (f" ({self.name})" if self.name else "")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    id: str  # the result id: "open-relay/percent-hack" for a case of "open-relay"
+    title: str
+    basis: Basis
+    reference: str  # "RFC 5321 §4.5.5", or the hardening practice it follows
+    why: str  # why it matters: the end of every non-pass explanation
+    ports: tuple[str, ...]  # port roles it applies to
+    steps: tuple[Step, ...]
+    tags: tuple[str, ...] = ()
+    exclusive: bool = False  # run alone, after the others (bursts, limits)
+    variables: dict[str, str] = field(default_factory=dict)  # the file's [vars] and the case's values
+    source: str = ""  # the file it came from
+    base_id: str = ""  # the id written in the file (without the case)
+    case: str | None = None
+
+    def matches(self, selectors: tuple[str, ...]) -> bool:
+        """--only / --skip: an id prefix or a tag."""
+        return any(self.id.startswith(s) or s in self.tags for s in selectors)

@@ -1,0 +1,173 @@
+"""The target of a run: host, the port of each role, the variables, the policy. From options and an
+optional target profile (TOML); options win over the profile, the profile over the defaults.
+
+    server = "mx.example.org"        # HOST or HOST:PORT (the port is the mx role's)
+    policy = "hardened"
+    helo = "ci.example.org"
+    sender = "ci@example.org"
+    local_rcpt = "postmaster@example.org"
+    foreign_rcpt = "relaytest@example.net"
+    timeout = 10
+    concurrency = 4
+    [ports]
+    mx = 25
+    submission = 587
+    smtps = 465
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from smtpprobe.errors import UsageError
+from smtpprobe.scenario.model import DEFAULT_PORTS, PORT_ROLES
+from smtpprobe.scenario.verdict import POLICIES
+
+DEFAULT_TIMEOUT = 10.0
+DEFAULT_FOREIGN = "relaytest@example.net"  # RFC 2606: a domain that is never the target's own
+PROFILE_KEYS = {
+    "server",
+    "policy",
+    "helo",
+    "sender",
+    "local_rcpt",
+    "foreign_rcpt",
+    "auth_user",
+    "auth_password",
+    "timeout",
+    "concurrency",
+    "ports",
+}
+_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+@dataclass
+class Target:
+    host: str
+    ports: dict[str, int]  # the selected roles only
+    variables: dict[str, str] = field(default_factory=dict)
+    policy: str = "rfc"
+    timeout: float = DEFAULT_TIMEOUT
+
+    def public(self) -> dict:
+        """For reports: without the AUTH password."""
+        shown = {k: ("<redacted>" if k == "auth_password" and v else v) for k, v in self.variables.items()}
+        return {
+            "host": self.host,
+            "ports": dict(self.ports),
+            "policy": self.policy,
+            "timeout": self.timeout,
+            "variables": shown,
+        }
+
+
+def default_helo() -> str:
+    """This host's name when it is a fully-qualified one (strict servers refuse anything else), or a
+    name under example.org (RFC 2606) that passes their syntax checks."""
+    name = socket.gethostname()
+    if "." in name and all(_LABEL.fullmatch(label) for label in name.split(".")):
+        return name
+    return "smtpprobe.example.org"
+
+
+def parse_port_spec(text: str) -> tuple[str, int]:
+    """`ROLE=PORT`, `ROLE` (its standard port) or `PORT` (the mx role)."""
+    role, sep, port = text.partition("=")
+    role = role.strip().lower()
+    if not sep:
+        if role.isdigit():
+            role, port = "mx", role
+        elif role in PORT_ROLES:
+            return role, DEFAULT_PORTS[role]
+    if role not in PORT_ROLES:
+        raise UsageError(
+            f"--port {text!r}: role must be one of {', '.join(PORT_ROLES)} (ROLE=PORT, ROLE or PORT)"
+        )
+    port = port.strip()
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"--port {text!r}: port must be a number from 1 to 65535")
+    return role, int(port)
+
+
+def load_profile(path: str) -> dict:
+    try:
+        data = tomllib.loads(Path(path).read_text("utf-8"))
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read target profile: {exc.strerror or exc}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: target profile is not valid TOML: {exc}") from None
+    for key, value in data.items():
+        if key not in PROFILE_KEYS:
+            raise UsageError(
+                f"{path}: unknown key {key!r} in target profile (allowed: {', '.join(sorted(PROFILE_KEYS))})"
+            )
+        if key == "ports":
+            if not isinstance(value, dict) or any(
+                r not in PORT_ROLES or isinstance(p, bool) or not isinstance(p, int) or not 0 < p < 65536
+                for r, p in value.items()
+            ):
+                raise UsageError(f"{path}: key 'ports' must be a table like {{ mx = 25, submission = 587 }}")
+        elif key in ("timeout", "concurrency"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise UsageError(f"{path}: key {key!r} must be a positive number")
+        elif not isinstance(value, str):
+            raise UsageError(f"{path}: key {key!r} must be a string")
+    if "policy" in data and data["policy"] not in POLICIES:
+        raise UsageError(f"{path}: key 'policy' must be 'rfc' or 'hardened'")
+    return data
+
+
+def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict, overrides: dict) -> Target:
+    """`overrides`: the options the user gave (None for those not given)."""
+    from smtpprobe.target import parse_server
+
+    server = server or profile.get("server")
+    if not server:
+        raise UsageError("--server is required (or `server` in the --target profile)")
+    host, port = parse_server(server, 0)
+    ports: dict[str, int] = {}
+    if port_specs:
+        ports = dict(parse_port_spec(spec) for spec in port_specs)
+    elif profile.get("ports"):
+        ports = dict(profile["ports"])
+    if port and "mx" not in ports:
+        ports["mx"] = port
+    if not ports:
+        ports = {"mx": DEFAULT_PORTS["mx"]}
+    values = {
+        k: profile[k]
+        for k in ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password")
+        if k in profile
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None and k not in ("policy", "timeout")})
+    helo = values.get("helo") or default_helo()
+    variables = {
+        "helo": helo,
+        "sender": values.get("sender") or f"smtpprobe@{helo}",
+        "local_rcpt": values.get("local_rcpt") or "postmaster@{server_name}",
+        "foreign_rcpt": values.get("foreign_rcpt") or DEFAULT_FOREIGN,
+        "auth_user": values.get("auth_user", ""),
+        "auth_password": values.get("auth_password", ""),
+    }
+    for key in ("sender", "local_rcpt", "foreign_rcpt"):
+        value = variables[key]
+        if (key != "local_rcpt" or values.get(key)) and (
+            "@" not in value or any(c in value for c in "<> \r\n")
+        ):
+            raise UsageError(
+                f"--{key.replace('_', '-')} {value!r}: want a bare address like user@example.org"
+            )
+    if any(c in helo for c in " \r\n"):
+        raise UsageError(f"--helo {helo!r}: a name without spaces or line breaks")
+    for key in ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password"):
+        if key in values:
+            variables[key] = (
+                variables[key].replace("{", "{{").replace("}", "}}")
+            )  # user text is not a template
+    policy = overrides.get("policy") or profile.get("policy") or "rfc"
+    timeout = float(overrides.get("timeout") or profile.get("timeout") or DEFAULT_TIMEOUT)
+    return Target(host, ports, variables, policy, timeout)

@@ -1,0 +1,396 @@
+"""The runner's semantics against a purpose-built scripted SMTP server on loopback (a real socket server,
+not a mock: it lets each test choose exactly how the server misbehaves, and records what it received).
+
+Windows, warn_if, setup failures, skips, timeouts, closes, pipelines, raw bytes, policy, and the bounded
+thread pool with exclusive scenarios.
+"""
+
+from __future__ import annotations
+
+import socket
+import textwrap
+import threading
+import time
+from dataclasses import dataclass, field
+
+import pytest
+
+from smtpprobe.scenario.loader import load_file
+from smtpprobe.scenario.runner import run_all, run_one
+from smtpprobe.scenario.target import build_target
+from smtpprobe.scenario.verdict import Verdict
+from tests.servers._common import free_port
+
+HEAD = """
+[[scenario]]
+id = "t"
+title = "test"
+basis = "{basis}"
+reference = "RFC 5321 §0"
+why = "it matters to the test"
+ports = ["mx"]
+"""
+
+
+@dataclass
+class Scripted:
+    """A tiny SMTP server: `replies` maps a verb to its reply line(s); a verb in `silent` gets no reply,
+    in `close` gets its reply and then a close; anything else gets 500."""
+
+    replies: dict[str, str] = field(default_factory=dict)
+    silent: set[str] = field(default_factory=set)
+    close: set[str] = field(default_factory=set)
+    greeting: str = "220 mx.scripted.test ESMTP"
+    received: list[bytes] = field(default_factory=list)
+    active: int = 0
+    peak: int = 0
+    alone: list[bool] = field(default_factory=list)  # per connection: was it the only one open?
+    port: int = 0
+
+    def start(self) -> Scripted:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+        return self
+
+    def _accept(self) -> None:
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        with self.lock:
+            self.active += 1
+            self.peak = max(self.peak, self.active)
+            self.alone.append(self.active == 1)
+        conn.settimeout(10)
+        try:
+            conn.sendall(self.greeting.encode() + b"\r\n")
+            buffer = b""
+            while not self.stop.is_set():
+                data = conn.recv(4096)
+                if not data:
+                    return
+                buffer += data
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    self.received.append(line + b"\n")
+                    verb = line.rstrip(b"\r").split(b" ")[0].decode(errors="replace").upper()
+                    if verb in self.silent:
+                        continue
+                    conn.sendall(self.replies.get(verb, "500 5.5.2 unknown").encode() + b"\r\n")
+                    if verb in self.close or verb == "QUIT":
+                        return
+        except OSError:
+            pass
+        finally:
+            conn.close()
+            with self.lock:
+                self.active -= 1
+
+    def commands(self) -> list[str]:
+        return [line.decode().rstrip("\r\n") for line in self.received]
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+POLITE = {
+    "EHLO": "250-mx.scripted.test\r\n250 PIPELINING",
+    "HELO": "250 mx.scripted.test",
+    "MAIL": "250 2.1.0 Ok",
+    "RCPT": "250 2.1.5 Ok",
+    "RSET": "250 2.0.0 Ok",
+    "NOOP": "250 2.0.0 Ok",
+    "QUIT": "221 2.0.0 Bye",
+    "DATA": "354 go ahead",
+}
+
+
+@pytest.fixture
+def server():
+    started: list[Scripted] = []
+
+    def make(**changes: object) -> Scripted:
+        replies = dict(POLITE)
+        replies.update(changes.pop("replies", {}))  # type: ignore[arg-type]
+        s = Scripted(replies=replies, **changes).start()  # type: ignore[arg-type]
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.shutdown()
+
+
+def scenario(tmp_path, steps: str, basis: str = "rfc", extra: str = ""):
+    path = tmp_path / "t.toml"
+    path.write_text(HEAD.format(basis=basis) + extra + textwrap.dedent(steps))
+    return load_file(path)
+
+
+def target(port: int, policy: str = "rfc", timeout: float = 2.0, **variables: str):
+    return build_target(
+        f"127.0.0.1:{port}",
+        (),
+        {},
+        {"policy": policy, "timeout": timeout, "helo": "client.example.org", **variables},
+    )
+
+
+HELO_WINDOW = """
+[[scenario.step]]
+name = "helo"
+send = "EHLO bad_name"
+
+[[scenario.step]]
+send = "MAIL FROM:<{sender}>"
+
+[[scenario.step]]
+send = "RCPT TO:<{local_rcpt}>"
+since = "helo"
+expect = { refused = true }
+"""
+
+
+def test_window_refused_at_the_start_passes_and_sends_nothing_more(tmp_path, server):
+    s = server(replies={"EHLO": "501 5.5.2 bad name"})
+    (sc,) = scenario(tmp_path, HELO_WINDOW)
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.PASS, result.summary
+    assert s.commands() == ["EHLO bad_name", "QUIT"]
+
+
+def test_window_refused_at_rcpt_passes_like_postfix_delay_reject(tmp_path, server):
+    s = server(replies={"RCPT": "504 5.5.2 <bad_name>: Helo command rejected: need fully-qualified hostname"})
+    (sc,) = scenario(tmp_path, HELO_WINDOW)
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.PASS
+    assert [c.short for c in result.checks] == [
+        (
+            "RCPT TO:<postmaster@mx.scripted.test>: got 504 5.5.2 <bad_name>: Helo command rejected: need "
+            "fully-qualified hostname"
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    "basis, policy, verdict",
+    [
+        ("hardening", "rfc", Verdict.WARN),
+        ("hardening", "hardened", Verdict.FAIL),
+        ("rfc", "rfc", Verdict.FAIL),
+        ("rfc", "hardened", Verdict.FAIL),
+    ],
+)
+def test_window_never_refused_is_judged_by_basis_and_policy(tmp_path, server, basis, policy, verdict):
+    s = server()
+    (sc,) = scenario(tmp_path, HELO_WINDOW, basis=basis)
+    result = run_one(sc, "mx", target(s.port, policy))
+    assert result.verdict is verdict
+    assert result.summary.startswith(
+        "Expected a refusal (4xx/5xx, or the connection closed) at or before step 3 (RCPT TO:<postmaster@"
+        "mx.scripted.test>) from step 1 (EHLO bad_name) on, got 250 2.1.5 Ok: it matters to the test [RFC 5321 §0]"
+    )
+    assert result.summary.endswith(
+        "(a warn under --policy rfc, a fail under --policy hardened)." if basis == "hardening" else "]."
+    )
+    assert "\n" not in result.summary
+    assert (
+        result.reason
+        == "RCPT TO:<postmaster@mx.scripted.test>: expected a refusal (4xx/5xx, or the connection "
+        "closed), got 250 2.1.5 Ok"
+    )
+
+
+def test_warn_if_is_checked_before_expect(tmp_path, server):
+    s = server(replies={"RCPT": "454 4.7.1 <x@example.net>: Relay access denied"})
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "RCPT TO:<x@example.net>"
+        expect = { class = "5xx" }
+        warn_if = { class = "4xx" }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.WARN
+    assert "got 454 4.7.1 <x@example.net>: Relay access denied, which is only worth a warn" in result.summary
+
+
+def test_a_refused_setup_step_means_could_not_test(tmp_path, server):
+    s = server(replies={"EHLO": "421 4.7.0 too many connections"}, close={"EHLO"})
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        send = "RCPT TO:<a@b.example>"
+        expect = { code = 503 }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.ERROR
+    assert (
+        result.summary
+        == "could not test: EHLO client.example.org (step 1) got 421 4.7.0 too many connections."
+    )
+    assert s.commands() == ["EHLO client.example.org"]  # nothing sent after the refusal
+
+
+def test_unreachable_port_is_an_error_marked_unreachable(tmp_path):
+    (sc,) = scenario(tmp_path, '[[scenario.step]]\nsend = "NOOP"\nexpect = { class = "2xx" }\n')
+    result = run_one(sc, "mx", target(free_port()))
+    assert result.verdict is Verdict.ERROR and result.unreachable
+    assert result.summary.startswith("could not test: the greeting (step 0) got cannot connect to 127.0.0.1:")
+
+
+@pytest.mark.parametrize("if_missing, verdict", [("skip", Verdict.SKIP), ("fail", Verdict.FAIL)])
+def test_starttls_not_offered_is_a_skip_or_a_fail(tmp_path, server, if_missing, verdict):
+    s = server()
+    (sc,) = scenario(
+        tmp_path,
+        f"""
+        [[scenario.step]]
+        send = "EHLO {{helo}}"
+
+        [[scenario.step]]
+        starttls = true
+        if_missing = "{if_missing}"
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is verdict
+    assert "STARTTLS not offered in the EHLO reply" in result.summary
+    assert "STARTTLS" not in s.commands()
+
+
+def test_a_timeout_on_a_judged_step_is_an_error_and_bounded(tmp_path, server):
+    s = server(silent={"NOOP"})
+    (sc,) = scenario(
+        tmp_path, '[[scenario.step]]\nsend = "NOOP"\ntimeout = 0.5\nexpect = { class = "2xx" }\n'
+    )
+    started = time.monotonic()
+    result = run_one(sc, "mx", target(s.port))
+    assert time.monotonic() - started < 4  # 0.5 s wait + a QUIT bounded at 2 s
+    assert result.verdict is Verdict.ERROR
+    assert result.summary == "could not test: NOOP (step 1) got no reply within 0.5s."
+
+
+def test_silence_expected_by_a_read_step_passes(tmp_path, server):
+    s = server()
+    (sc,) = scenario(tmp_path, "[[scenario.step]]\nread = 0.3\nexpect = { silent = true }\n")
+    assert run_one(sc, "mx", target(s.port)).verdict is Verdict.PASS
+
+
+def test_closed_expectation_waits_for_the_hang_up(tmp_path, server):
+    steps = '[[scenario.step]]\nsend = "NOOP"\ntimeout = 0.5\nexpect = { code = 421, closed = true }\n'
+    closing = server(replies={"NOOP": "421 4.3.2 shutting down"}, close={"NOOP"})
+    (sc,) = scenario(tmp_path, steps)
+    assert run_one(sc, "mx", target(closing.port)).verdict is Verdict.PASS
+    staying = server(replies={"NOOP": "421 4.3.2 shutting down"})
+    result = run_one(sc, "mx", target(staying.port))
+    assert result.verdict is Verdict.FAIL
+    assert result.reason == "NOOP: expected 421 then the connection closed, got 421 4.3.2 shutting down"
+
+
+def test_pipeline_checks_each_reply_in_order(tmp_path, server):
+    s = server(replies={"RCPT": "550 5.1.1 unknown"})
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        pipeline = ["MAIL FROM:<{sender}>", "RCPT TO:<a@b.example>", "NOOP"]
+        expect = [{ code = 250 }, { class = "2xx" }, { code = 250 }]
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.FAIL
+    assert result.reason == "the pipelined MAIL, RCPT, NOOP: expected a 2xx reply, got 550 5.1.1 unknown"
+    sent = [e for e in result.transcript if e["kind"] == "sent"]
+    assert len({e["ms"] for e in sent[:3]}) == 1  # one write
+
+
+def test_raw_bytes_go_out_exactly_and_variables_are_filled(tmp_path, server):
+    s = server()
+    (sc,) = scenario(
+        tmp_path,
+        r"""
+        [[scenario.step]]
+        raw = "NOOP {server_name} {client_literal}\n"
+        expect = { code = 250 }
+    """,
+    )
+    assert run_one(sc, "mx", target(s.port)).verdict is Verdict.PASS
+    assert s.received[0] == b"NOOP mx.scripted.test [127.0.0.1]\n"
+
+
+def test_data_step_dot_stuffs_and_terminates(tmp_path, server):
+    s = server(replies={"DATA": "354 go ahead", ".": "250 2.0.0 queued", "": "250 ignored"})
+    s.replies.update({"SUBJECT:": "250 body", ".HIDDEN": "250 body", "..HIDDEN": "250 body"})
+    (sc,) = scenario(
+        tmp_path,
+        r"""
+        [[scenario.step]]
+        data = "Subject: hi\n\n.hidden\n"
+        expect = { class = "2xx" }
+    """,
+    )
+    run_one(sc, "mx", target(s.port))
+    assert b"..hidden\r\n" in s.received and b".\r\n" in s.received
+
+
+def test_a_pool_stays_within_its_bound_and_exclusive_scenarios_run_alone(tmp_path, server):
+    s = server()
+    body = "".join(
+        HEAD.format(basis="rfc").replace('id = "t"', f'id = "p{i}"')
+        + '[[scenario.step]]\npause = 0.3\n[[scenario.step]]\nsend = "NOOP"\nexpect = { code = 250 }\n'
+        for i in range(8)
+    )
+    body += (
+        HEAD.format(basis="rfc").replace('id = "t"', 'id = "solo"')
+        + "exclusive = true\n"
+        + '[[scenario.step]]\nsend = "NOOP"\nexpect = { code = 250 }\n'
+    )
+    path = tmp_path / "many.toml"
+    path.write_text(body)
+    scenarios = load_file(path)
+    started = time.monotonic()
+    results = run_all(scenarios, target(s.port), concurrency=3)
+    assert [r.id for r in results] == [f"p{i}" for i in range(8)] + ["solo"]
+    assert all(r.verdict is Verdict.PASS for r in results)
+    assert 2 <= s.peak <= 3
+    assert s.alone[-1] is True  # the exclusive one had the server to itself
+    assert time.monotonic() - started < 3
+
+
+def test_explanations_quote_what_was_sent_and_the_reply(tmp_path, server):
+    s = server(replies={"MAIL": "250 2.1.0 Ok"})
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "MAIL FROM:<{sender}>"
+        expect = { code = 503 }
+    """,
+        basis="hardening",
+    )
+    result = run_one(sc, "mx", target(s.port, "hardened", sender="ci@example.org"))
+    assert result.summary == (
+        "Expected 503 to MAIL FROM:<ci@example.org> (step 1), got 250 2.1.0 Ok: it matters to "
+        "the test [RFC 5321 §0] (a warn under --policy rfc, a fail under --policy hardened)."
+    )
+    texts = [e["text"] for e in result.transcript]
+    assert "MAIL FROM:<ci@example.org>" in texts and "250 2.1.0 Ok" in texts
