@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("smtpprobe.cli.audit:audit", "Audit a sender domain's SPF, DKIM and DMARC DNS."),
     "burst": ("smtpprobe.cli.burst:burst", "Open a burst of connections to find a server's connection limits."),
     "explain": ("smtpprobe.cli.explain:explain", "Explain an SMTP reply code or a pasted bounce line."),
+    "repl": ("smtpprobe.cli.repl:repl", "Interactive telnet-style SMTP session with STARTTLS/AUTH help."),
     "run": ("smtpprobe.cli.run:run", "Run conformance scenarios against a server (table, JSON, JUnit for CI)."),
     "doctor": ("smtpprobe.cli.doctor:doctor", "Self-check a refused sender's side and test the target up to RCPT."),
 }
