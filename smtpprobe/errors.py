@@ -33,6 +33,10 @@ class TransportError(SmtpProbeError):
     exit_code = Exit.NETWORK
 
 
+class ConnectionClosed(TransportError):
+    """The server closed the connection."""
+
+
 class Timeout(TransportError):
     """A connect, greeting or reply deadline passed."""
 

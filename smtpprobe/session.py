@@ -11,7 +11,7 @@ import socket
 import time
 from collections import deque
 
-from smtpprobe.errors import ProtocolError, Timeout, TLSFailure, TransportError, quote_bytes
+from smtpprobe.errors import ConnectionClosed, ProtocolError, Timeout, TLSFailure, TransportError, quote_bytes
 from smtpprobe.protocol import ehlo as ehlo_ext
 from smtpprobe.protocol.commands import command
 from smtpprobe.protocol.reader import ReplyReader
@@ -152,20 +152,34 @@ class Session:
     def read_reply(self, timeout: float | None = None) -> Reply:
         """The next reply, whole, within `timeout` seconds (default: the session's reply timeout)."""
         limit = self.timeout if timeout is None else timeout
-        deadline = time.monotonic() + limit
+        try:
+            reply = self.poll_reply(limit)
+        except ConnectionClosed as exc:
+            raise self._fail(exc) from None
+        if reply is None:
+            partial = self._reader.in_progress
+            got = f" (received so far: {quote_bytes(partial)})" if partial else ""
+            raise self._fail(Timeout(f"no complete reply within {limit:g}s{got}"))
+        return reply
+
+    def poll_reply(self, timeout: float) -> Reply | None:
+        """The next whole reply if one arrives within `timeout`, else None (silence is no error here: the
+        REPL polls for what a server says on its own). A part of a reply stays buffered for the next call.
+        Raises ConnectionClosed, not recorded (the caller says how), or ProtocolError, recorded."""
+        deadline = time.monotonic() + timeout
         while not self._replies:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                partial = self._reader.in_progress
-                got = f" (received so far: {quote_bytes(partial)})" if partial else ""
-                raise self._fail(Timeout(f"no complete reply within {limit:g}s{got}"))
+                return None
+            if self.sock is None:
+                raise ConnectionClosed("not connected")
             data = self._recv(remaining)
-            if data is None:  # timed out: the deadline check above raises
-                continue
+            if data is None:
+                return None
             if not data:
                 partial = self._reader.in_progress
                 mid = f" in the middle of a reply: {quote_bytes(partial)}" if partial else ""
-                raise self._fail(TransportError(f"server closed the connection{mid}"))
+                raise ConnectionClosed(f"server closed the connection{mid}")
             try:
                 self._replies.extend(self._reader.feed(data))
             except ProtocolError as exc:

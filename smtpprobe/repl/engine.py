@@ -15,13 +15,13 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from smtpprobe.errors import ProtocolError, SmtpProbeError, TLSFailure, TransportError, UsageError
+from smtpprobe.errors import ConnectionClosed, ProtocolError, SmtpProbeError, TLSFailure, TransportError, UsageError
 from smtpprobe.exitcodes import Exit
 from smtpprobe.protocol.commands import command, data_payload, unescape
 from smtpprobe.protocol.ehlo import auth_mechanisms, extensions
 from smtpprobe.protocol.reply import Reply
 from smtpprobe.repl import interpret, notes
-from smtpprobe.repl.connection import BackgroundReader, Closed, ReplSession
+from smtpprobe.repl.connection import BackgroundReader, ReplSession
 from smtpprobe.transcript import REDACTED, Event, TextRenderer, render_text
 
 MAX_DATA_FILE = 50 * 1024 * 1024
@@ -82,7 +82,7 @@ class Repl:
                     if (reply := self.session.wait_reply(min(self.session.timeout, 3.0))) is not None:
                         self._got(reply)
                         self.session.wait_reply(1.0)  # the server closes after its 221
-                except Closed:
+                except ConnectionClosed:
                     self.session.transcript.info("Connection closed with remote host.")
                 except SmtpProbeError:
                     pass
@@ -260,7 +260,7 @@ class Repl:
         """The reply to what was just sent (lock held). None when none came or the connection is gone."""
         try:
             reply = self.session.wait_reply(self.session.timeout)
-        except Closed as exc:
+        except ConnectionClosed as exc:
             self._closed(exc, awaiting=True)
             return None
         except ProtocolError:  # already in the transcript; the stream cannot be trusted any more
@@ -294,7 +294,7 @@ class Repl:
         if isinstance(exc, ProtocolError):
             self.fatal = int(Exit.PROTOCOL)
             self.session.close()
-        self._closed(exc, awaiting=False, recorded=not isinstance(exc, Closed))
+        self._closed(exc, awaiting=False, recorded=not isinstance(exc, ConnectionClosed))
 
     def _closed(self, exc: SmtpProbeError, awaiting: bool, recorded: bool = False) -> None:
         self.session.close()
