@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
-import threading
 import ssl
+import threading
 import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime

@@ -24,7 +24,7 @@ def test_every_guide_is_linked_and_shows_real_runs():
         assert text in guide.splitlines()[0]
         for heading in ("## What it means", "## Causes", "## Diagnose it with smtpprobe", "## Fix"):
             assert heading in guide, (name, heading)
-        runs = re.findall(r"^\$ smtpprobe (\w+)", guide, re.M)
+        runs = re.findall(r"^\$ smtpprobe (\w+)", guide, re.MULTILINE)
         assert runs, name  # at least one command shown with its output
 
 

@@ -27,7 +27,7 @@ def ports(lab, *roles):
 
 def section(markdown: str, title: str) -> str:
     """The text of one '## title' section of the report."""
-    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", markdown, re.S | re.M)
+    match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", markdown, re.DOTALL | re.MULTILINE)
     return match.group(1) if match else ""
 
 

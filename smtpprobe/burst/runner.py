@@ -18,7 +18,7 @@ from collections.abc import Callable
 
 from smtpprobe.burst.plan import BurstPlan
 from smtpprobe.burst.report import BurstReport
-from smtpprobe.burst.worker import Attempt, Counters, steps_for, run_connection
+from smtpprobe.burst.worker import Attempt, Counters, run_connection, steps_for
 
 ProgressCallback = Callable[[Counters, float], None]  # (live counters, seconds since start)
 PROGRESS_INTERVAL = 0.1

@@ -46,7 +46,7 @@ class Counters:
     """Live totals shared by all connections (one loop, no locking): for the progress bar and for
     recording how many connections were open when a refusal came."""
 
-    __slots__ = ("started", "accepted", "refused", "errors", "open", "peak_open", "done")
+    __slots__ = ("accepted", "done", "errors", "open", "peak_open", "refused", "started")
 
     def __init__(self) -> None:
         self.started = self.accepted = self.refused = self.errors = self.open = self.peak_open = self.done = 0
@@ -177,8 +177,7 @@ class BurstProtocol(asyncio.Protocol):
             self.is_open = True
             c = self.counters
             c.open += 1
-            if c.open > c.peak_open:
-                c.peak_open = c.open
+            c.peak_open = max(c.peak_open, c.open)
             self._next()
         elif state == "quit":
             if reply.code == 221:

@@ -57,7 +57,7 @@ def run_doctor(opts: Options, progress: Any = None) -> DoctorReport:
     report = DoctorReport(opts, started, None, recipient, findings, audit)
     try:
         report.target = resolve_target(opts.server_host, opts.to, opts.resolver, opts.dns_timeout)
-    except Exception as exc:  # noqa: BLE001 - TransportError, or a resolver problem: reported, not raised
+    except Exception as exc:
         from smtpprobe.errors import SmtpProbeError
 
         if not isinstance(exc, SmtpProbeError):

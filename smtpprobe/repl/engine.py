@@ -15,7 +15,14 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
-from smtpprobe.errors import ConnectionClosed, ProtocolError, SmtpProbeError, TLSFailure, TransportError, UsageError
+from smtpprobe.errors import (
+    ConnectionClosed,
+    ProtocolError,
+    SmtpProbeError,
+    TLSFailure,
+    TransportError,
+    UsageError,
+)
 from smtpprobe.exitcodes import Exit
 from smtpprobe.protocol.commands import command, data_payload, unescape
 from smtpprobe.protocol.ehlo import auth_mechanisms, extensions
