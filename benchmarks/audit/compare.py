@@ -61,14 +61,16 @@ def outer(opts: argparse.Namespace, argv: list[str]) -> int:
         sys.exit("needs root (ip netns)")
     ns = f"smtpprobe-auditbench-{os.getpid()}"
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    try:
-        subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
-        subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True, timeout=10)
-        inner = subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, "--inside", *argv],
-                               timeout=opts.pairs * 60 + 120)
-        return inner.returncode
-    finally:
-        _remove_namespace(ns)
+    # the temporary directory is ours, not the inner process's: removed even if that one is killed
+    with tempfile.TemporaryDirectory(prefix="auditbench-") as workdir:
+        try:
+            subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
+            subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True, timeout=10)
+            inner = subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, "--inside", "--workdir",
+                                    workdir, *argv], timeout=opts.pairs * 60 + 120)
+            return inner.returncode
+        finally:
+            _remove_namespace(ns)
 
 
 def _remove_namespace(ns: str) -> None:
@@ -101,6 +103,7 @@ class Relay:
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], 10)
         if not ready or self.proc.stdout.readline().strip() != "ready":
+            _stop(self.proc)
             raise RuntimeError("the delay relay did not start")
         self.lines: list[tuple[float, str]] = []  # (monotonic time received, "QNAME QTYPE")
         self.lock = threading.Lock()
@@ -221,60 +224,60 @@ def show_queries(log: list[tuple[float, str]], extra: float) -> None:
 def inside(opts: argparse.Namespace) -> int:
     tools = {"smtpprobe": lambda ip: smtpprobe_cmd(opts.smtpprobe, ip),
              "checkdmarc": lambda ip: checkdmarc_cmd(opts.checkdmarc, ip)}
-    with tempfile.TemporaryDirectory(prefix="auditbench-") as tmp:
-        nsd = start_nsd(Path(tmp))
-        relay = None
-        try:
-            relay = Relay(opts.delay_ms)
-            base_rtt, delayed_rtt = rtt(DIRECT_IP, 20), rtt(DELAYED_IP, 20)
-            assert base_rtt is not None and delayed_rtt is not None, "the relay does not answer"
-            extra = delayed_rtt - base_rtt
-            relay.take()
-            print(f"round trip via the relay: {delayed_rtt * 1000:.1f} ms delayed, {base_rtt * 1000:.2f} ms "
-                  f"undelayed (added: {extra * 1000:.1f} ms); {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
-            # warm-up (page cache, .pyc) and a check that both tools really audited the zone
-            outs = {}
-            for name, cmd in tools.items():
-                _, code, outs[name] = timed(cmd(DELAYED_IP))
-                print(f"  {' '.join(cmd(DELAYED_IP))}  (exit {code})")
-                if opts.show_queries:
-                    show_queries(relay.take(), extra)
-            for line in check_outputs(outs["smtpprobe"], outs["checkdmarc"]):
-                print("  " + line)
-            relay.take()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that the finally below runs
+    nsd = start_nsd(Path(opts.workdir))
+    relay = None
+    try:
+        relay = Relay(opts.delay_ms)
+        base_rtt, delayed_rtt = rtt(DIRECT_IP, 20), rtt(DELAYED_IP, 20)
+        assert base_rtt is not None and delayed_rtt is not None, "the relay does not answer"
+        extra = delayed_rtt - base_rtt
+        relay.take()
+        print(f"round trip via the relay: {delayed_rtt * 1000:.1f} ms delayed, {base_rtt * 1000:.2f} ms "
+              f"undelayed (added: {extra * 1000:.1f} ms); {os.cpu_count()} CPUs; Python {sys.version.split()[0]}")
+        # warm-up (page cache, .pyc) and a check that both tools really audited the zone
+        outs = {}
+        for name, cmd in tools.items():
+            _, code, outs[name] = timed(cmd(DELAYED_IP))
+            print(f"  {' '.join(cmd(DELAYED_IP))}  (exit {code})")
+            if opts.show_queries:
+                show_queries(relay.take(), extra)
+        for line in check_outputs(outs["smtpprobe"], outs["checkdmarc"]):
+            print("  " + line)
+        relay.take()
 
-            rows: list[dict[str, float]] = []
-            queries: dict[str, set[int]] = {n: set() for n in tools}
-            print(f"\n{'pair':>4}  {'smtpprobe':>10} {'checkdmarc':>10} {'ratio':>6}   "
-                  f"{'no delay: smtpprobe':>19} {'checkdmarc':>10}")
-            for pair in range(1, opts.pairs + 1):
-                row: dict[str, float] = {}
-                order = list(tools) if pair % 2 else list(reversed(tools))
-                for ip, suffix in ((DELAYED_IP, ""), (DIRECT_IP, "/0")):
-                    for name in order:
-                        row[name + suffix], _, _ = timed(tools[name](ip))
-                        queries[name].add(len(relay.take()))
-                rows.append(row)
-                print(f"{pair:>4}  {row['smtpprobe'] * 1000:>8.0f}ms {row['checkdmarc'] * 1000:>8.0f}ms "
-                      f"{row['smtpprobe'] / row['checkdmarc']:>6.2f}   {row['smtpprobe/0'] * 1000:>17.0f}ms "
-                      f"{row['checkdmarc/0'] * 1000:>8.0f}ms")
+        rows: list[dict[str, float]] = []
+        queries: dict[str, set[int]] = {n: set() for n in tools}
+        print(f"\n{'pair':>4}  {'smtpprobe':>10} {'checkdmarc':>10} {'ratio':>6}   "
+              f"{'no delay: smtpprobe':>19} {'checkdmarc':>10}")
+        for pair in range(1, opts.pairs + 1):
+            row: dict[str, float] = {}
+            order = list(tools) if pair % 2 else list(reversed(tools))
+            for ip, suffix in ((DELAYED_IP, ""), (DIRECT_IP, "/0")):
+                for name in order:
+                    row[name + suffix], _, _ = timed(tools[name](ip))
+                    queries[name].add(len(relay.take()))
+            rows.append(row)
+            print(f"{pair:>4}  {row['smtpprobe'] * 1000:>8.0f}ms {row['checkdmarc'] * 1000:>8.0f}ms "
+                  f"{row['smtpprobe'] / row['checkdmarc']:>6.2f}   {row['smtpprobe/0'] * 1000:>17.0f}ms "
+                  f"{row['checkdmarc/0'] * 1000:>8.0f}ms")
 
-            med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
-            ratio = statistics.median(r["smtpprobe"] / r["checkdmarc"] for r in rows)
-            print(f" med  {med['smtpprobe'] * 1000:>8.0f}ms {med['checkdmarc'] * 1000:>8.0f}ms {ratio:>6.2f}   "
-                  f"{med['smtpprobe/0'] * 1000:>17.0f}ms {med['checkdmarc/0'] * 1000:>8.0f}ms")
-            print(f"\nmedian ratio smtpprobe/checkdmarc with a {extra * 1000:.0f} ms round trip: {ratio:.2f} "
-                  f"(goal <= 0.5) -> {'met' if ratio <= 0.5 else 'MISSED'}")
-            for name in tools:
-                waited = med[name] - med[name + "/0"]
-                q = "/".join(str(n) for n in sorted(queries[name]))
-                print(f"{name}: {q} queries per run; waiting for DNS (median with delay - without): "
-                      f"{waited * 1000:.0f} ms = {waited / extra:.1f} round trips")
-            print(f"the longest chain of dependent lookups in the zone: {CHAIN} round trips")
-        finally:
-            if relay is not None:
-                relay.stop()
-            _stop(nsd)
+        med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+        ratio = statistics.median(r["smtpprobe"] / r["checkdmarc"] for r in rows)
+        print(f" med  {med['smtpprobe'] * 1000:>8.0f}ms {med['checkdmarc'] * 1000:>8.0f}ms {ratio:>6.2f}   "
+              f"{med['smtpprobe/0'] * 1000:>17.0f}ms {med['checkdmarc/0'] * 1000:>8.0f}ms")
+        print(f"\nmedian ratio smtpprobe/checkdmarc with a {extra * 1000:.0f} ms round trip: {ratio:.2f} "
+              f"(goal <= 0.5) -> {'met' if ratio <= 0.5 else 'MISSED'}")
+        for name in tools:
+            waited = med[name] - med[name + "/0"]
+            q = "/".join(str(n) for n in sorted(queries[name]))
+            print(f"{name}: {q} queries per run; waiting for DNS (median with delay - without): "
+                  f"{waited * 1000:.0f} ms = {waited / extra:.1f} round trips")
+        print(f"the longest chain of dependent lookups in the zone: {CHAIN} round trips")
+    finally:
+        if relay is not None:
+            relay.stop()
+        _stop(nsd)
     return 0
 
 
@@ -286,6 +289,7 @@ def main() -> int:
     ap.add_argument("--smtpprobe", default=str(ROOT / ".venv" / "bin" / "smtpprobe"), help="smtpprobe executable")
     ap.add_argument("--show-queries", action="store_true", help="list each tool's queries, with when they were sent")
     ap.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--workdir", help=argparse.SUPPRESS)
     argv = sys.argv[1:]
     opts = ap.parse_args(argv)
     if not opts.checkdmarc or not Path(opts.checkdmarc).exists():
