@@ -199,6 +199,7 @@ def _judge(
         outcome,
         reply,  # type: ignore[arg-type]
         show_extensions=bool(expectation.advertises or expectation.not_advertises),
+        show_count=_counts(expectation),
     )
     where = _where(holder, at, ctx, scenario)
     if ctx.unreachable or (outcome.timed_out and not outcome.replies and expectation.silent is None):
@@ -214,6 +215,10 @@ def _judge(
         f"Expected {ex.describe(expectation)} {where}, got {got}: {why[:-1]} [{reference}]{lenient}.",
         short,
     )
+
+
+def _counts(expectation: Expectation) -> bool:
+    return expectation.replies is not None or any(_counts(e) for e in expectation.any_of)
 
 
 def _where(holder: Step, at: Step, ctx: Context, scenario: Scenario) -> str:
@@ -245,6 +250,12 @@ def _what(step: Step, ctx: Context) -> str:
             return f"raw bytes {ctx.env.fill(str(step.arg))[:60]!r}"
         if step.kind == "auth":
             return f"AUTH {step.arg['mechanism']}"  # type: ignore[index]
+        if step.kind == "pre_greeting":
+            return f"{ctx.env.fill(str(step.arg))[:60]!r} sent before the greeting"
+        if step.kind == "starttls_inject":
+            return f"STARTTLS with {ctx.env.fill(str(step.arg))!r} in the same segment"
+        if step.kind == "burst":
+            return f"a burst of {step.arg['connections']} connections"  # type: ignore[index]
         return {
             "starttls": "STARTTLS",
             "data": "the message after DATA",
