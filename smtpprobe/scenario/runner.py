@@ -8,6 +8,7 @@ covers both a server that refuses at HELO and Postfix's smtpd_delay_reject=yes, 
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -243,9 +244,12 @@ def _what(step: Step, ctx: Context) -> str:
                 "starttls": "the greeting, EHLO and STARTTLS",
             }[str(mode)]
         if step.kind == "send":
-            return ctx.env.fill(str(step.arg))
+            line = ctx.env.fill(str(step.arg))
+            return line if len(line) <= 100 else f"{line[:60]}... ({len(line) + 2} octets)"
         if step.kind == "pipeline":
-            return "the pipelined " + ", ".join(ctx.env.fill(line).split(" ")[0] for line in step.arg)  # type: ignore[attr-defined]
+            verbs = [ctx.env.fill(line).split(" ")[0] for line in step.arg]  # type: ignore[attr-defined]
+            groups = [(v, len(list(g))) for v, g in itertools.groupby(verbs)]
+            return "the pipelined " + ", ".join(v if n == 1 else f"{n} x {v}" for v, n in groups)
         if step.kind == "raw":
             return f"raw bytes {ctx.env.fill(str(step.arg))[:60]!r}"
         if step.kind == "auth":
