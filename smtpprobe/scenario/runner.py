@@ -14,6 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from smtpprobe.errors import SmtpProbeError
+from smtpprobe.protocol import commands
 from smtpprobe.scenario import expect as ex
 from smtpprobe.scenario.actions import ACTIONS, AUTO_MODE, Context, check_closed, quit_politely
 from smtpprobe.scenario.model import Expectation, Scenario, Step
@@ -255,7 +256,8 @@ def _what(step: Step, ctx: Context) -> str:
         if step.kind == "auth":
             return f"AUTH {step.arg['mechanism']}"  # type: ignore[index]
         if step.kind == "pre_greeting":
-            return f"{ctx.env.fill(str(step.arg))[:60]!r} sent before the greeting"
+            sent = repr(commands.unescape(ctx.env.fill(str(step.arg))))[1:]  # b'...' without the b
+            return f"{sent[:60]} sent before the greeting"
         if step.kind == "starttls_inject":
             return f"STARTTLS with {ctx.env.fill(str(step.arg))!r} in the same segment"
         if step.kind == "burst":
