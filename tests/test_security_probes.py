@@ -161,14 +161,23 @@ def test_bare_lf_command_passes_only_with_forbid_bare_newline_reject(on_postfix_
 
 
 def test_line_syntax_probes_pass_on_the_lab_and_warn_on_postfix(on_lab, on_postfix_37):
-    for probe_id in ("bare-cr-command", "nul-in-command", "line-length", "command-arguments"):
+    for probe_id in ("bare-cr-command", "nul-in-command", "line-length", "command-arguments/quit"):
         assert on_lab[(probe_id, "mx")].verdict is PASS, probe_id
         assert on_postfix_37[(probe_id, "mx")].verdict is WARN, probe_id
-    assert on_postfix_37[("command-arguments", "mx")].reason == "QUIT x: expected 501, got 221 2.0.0 Bye"
+    assert on_postfix_37[("command-arguments/quit", "mx")].reason == "QUIT x: expected 501, got 221 2.0.0 Bye"
+    for case in ("rset", "data"):  # Postfix: 501 5.5.4 Syntax: RSET / DATA
+        assert on_postfix_37[(f"command-arguments/{case}", "mx")].verdict is PASS
+        assert on_lab[(f"command-arguments/{case}", "mx")].verdict is PASS
     assert on_postfix_37[("line-length", "mx")].reason.startswith("NOOP xxxx")
     assert "(4103 octets): expected 500 (line too long), got 250 2.0.0 Ok" in on_postfix_37[
         ("line-length", "mx")
     ].reason
+
+
+def test_arguments_taken_where_none_are_allowed_warn(on_vulnerable):
+    found = {case: on_vulnerable[(f"command-arguments/{case}", "mx")] for case in ("rset", "data", "quit")}
+    assert {case: r.verdict for case, r in found.items()} == dict.fromkeys(found, WARN)
+    assert found["data"].reason == "DATA x: expected 501, got 354 End data with <CR><LF>.<CR><LF>"
 
 
 def test_a_server_refusing_a_512_octet_line_fails(vulnerable_factory):
