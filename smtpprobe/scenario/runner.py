@@ -268,7 +268,7 @@ def _what(step: Step, ctx: Context) -> str:
             "data_raw": "raw message bytes after DATA",
             "wait_closed": "waiting for the server to close",
             "pause": "a pause",
-            "read": "waiting for a reply",
+            "read": "the wait for a further reply",
         }[step.kind]
     except TemplateError:
         return step.kind
