@@ -77,7 +77,11 @@ def on_vulnerable(vulnerable_all) -> dict:
 
 @pytest.fixture(scope="module")
 def on_lab(lab_hardened) -> dict:
-    ports = {"mx": lab_hardened.port, "submission": lab_hardened.submission_port, "smtps": lab_hardened.smtps_port}
+    ports = {
+        "mx": lab_hardened.port,
+        "submission": lab_hardened.submission_port,
+        "smtps": lab_hardened.smtps_port,
+    }
     return probe(lab_hardened.host, ports, "smtp-smuggling,bare-cr,nul-in,line-length,command-arg,auth-")
 
 
@@ -126,7 +130,9 @@ TLS_PROBES = ("starttls-injection", "starttls-argument", "starttls-not-offered-a
 
 
 @pytest.mark.parametrize("role", ["mx", "submission"])
-def test_starttls_probes_pass_on_postfix_and_fail_on_the_vulnerable_server(on_postfix_37, on_vulnerable, role):
+def test_starttls_probes_pass_on_postfix_and_fail_on_the_vulnerable_server(
+    on_postfix_37, on_vulnerable, role
+):
     assert {p: on_postfix_37[(p, role)].verdict for p in TLS_PROBES} == dict.fromkeys(TLS_PROBES, PASS)
     assert {p: on_vulnerable[(p, role)].verdict for p in TLS_PROBES} == dict.fromkeys(TLS_PROBES, FAIL)
     injected = on_vulnerable[("starttls-injection", role)].reason
@@ -135,7 +141,11 @@ def test_starttls_probes_pass_on_postfix_and_fail_on_the_vulnerable_server(on_po
 
 # -- talking out of turn, line syntax ------------------------------------------------------------------
 
-PIPELINING = ("pipelining-abuse/noop-not-last", "pipelining-abuse/ehlo-not-last", "pipelining-abuse/without-ehlo")
+PIPELINING = (
+    "pipelining-abuse/noop-not-last",
+    "pipelining-abuse/ehlo-not-last",
+    "pipelining-abuse/without-ehlo",
+)
 
 
 def test_early_talker_and_pipelining_warn_on_postfix_37_and_pass_with_forbid_unauth_pipelining(
@@ -144,9 +154,10 @@ def test_early_talker_and_pipelining_warn_on_postfix_37_and_pass_with_forbid_una
     for probe_id in ("early-talker", *PIPELINING):
         assert on_postfix_37[(probe_id, "mx")].verdict is WARN, probe_id
         assert on_postfix_fixed[(probe_id, "mx")].verdict is PASS, probe_id
-    assert "'EHLO client.example.org\\r\\nNOOP\\r\\n' sent before the greeting" in on_postfix_37[
-        ("early-talker", "mx")
-    ].reason
+    assert (
+        "'EHLO client.example.org\\r\\nNOOP\\r\\n' sent before the greeting"
+        in on_postfix_37[("early-talker", "mx")].reason
+    )
     checks = on_postfix_fixed[("early-talker", "mx")].checks
     assert checks[-1].short.endswith("got 554 5.5.0 Error: SMTP protocol synchronization")
 
@@ -169,9 +180,10 @@ def test_line_syntax_probes_pass_on_the_lab_and_warn_on_postfix(on_lab, on_postf
         assert on_postfix_37[(f"command-arguments/{case}", "mx")].verdict is PASS
         assert on_lab[(f"command-arguments/{case}", "mx")].verdict is PASS
     assert on_postfix_37[("line-length", "mx")].reason.startswith("NOOP xxxx")
-    assert "(4103 octets): expected 500 (line too long), got 250 2.0.0 Ok" in on_postfix_37[
-        ("line-length", "mx")
-    ].reason
+    assert (
+        "(4103 octets): expected 500 (line too long), got 250 2.0.0 Ok"
+        in on_postfix_37[("line-length", "mx")].reason
+    )
 
 
 def test_arguments_taken_where_none_are_allowed_warn(on_vulnerable):
@@ -184,7 +196,9 @@ def test_a_server_refusing_a_512_octet_line_fails(vulnerable_factory):
     server = vulnerable_factory(max_line=200)
     result = probe(server.host, {"mx": server.port}, "line-length")[("line-length", "mx")]
     assert result.verdict is FAIL
-    assert result.reason.endswith("expected 250 (a 512-octet line is within the limit), got 500 5.5.2 Error: line too long")
+    assert result.reason.endswith(
+        "expected 250 (a 512-octet line is within the limit), got 500 5.5.2 Error: line too long"
+    )
 
 
 # -- enumeration, limits, AUTH, bursts -----------------------------------------------------------------
@@ -197,8 +211,9 @@ def test_vrfy_and_expn_disclosure(on_postfix_37, on_postfix_fixed, on_vulnerable
     assert on_postfix_37[("expn-disclosure", "mx")].verdict is PASS  # 500 for both: not implemented
     for probe_id in ("vrfy-disclosure", "expn-disclosure"):
         assert on_vulnerable[(probe_id, "mx")].verdict is WARN
-    assert "EXPN postmaster: expected 252, 502 or 500, the same for every name, got 250 2.0.0 <postmaster@lab.test>" in (
-        on_vulnerable[("expn-disclosure", "mx")].reason
+    assert (
+        "EXPN postmaster: expected 252, 502 or 500, the same for every name, got 250 2.0.0 <postmaster@lab.test>"
+        in (on_vulnerable[("expn-disclosure", "mx")].reason)
     )
 
 
@@ -216,7 +231,9 @@ def test_auth_before_tls(on_postfix_37, lab_open):
         assert on_postfix_37[("auth-before-tls", role)].verdict is PASS
     results = probe(lab_open.host, {"mx": lab_open.port}, "auth-before-tls")
     result = results[("auth-before-tls", "mx")]
-    assert result.verdict is FAIL and result.reason.endswith("got 535 5.7.8 Authentication credentials invalid")
+    assert result.verdict is FAIL and result.reason.endswith(
+        "got 535 5.7.8 Authentication credentials invalid"
+    )
     assert "not-a-real-password" not in str(result.transcript)  # redacted, and made up anyway
 
 
@@ -224,7 +241,9 @@ def test_auth_failure(on_lab, on_vulnerable):
     assert on_lab[("auth-failure", "submission")].verdict is PASS
     assert on_lab[("auth-failure", "smtps")].verdict is PASS
     dropped = on_vulnerable[("auth-failure", "submission")]
-    assert dropped.verdict is FAIL and dropped.reason.endswith("got 421 4.7.0 Too many authentication failures")
+    assert dropped.verdict is FAIL and dropped.reason.endswith(
+        "got 421 4.7.0 Too many authentication failures"
+    )
 
 
 def test_burst_concurrency(on_postfix_37, on_postfix_fixed):

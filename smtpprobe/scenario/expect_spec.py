@@ -75,7 +75,9 @@ def parse_expectation(value: object, key: str) -> Expectation:
     if "replies" in value:
         count = value["replies"]
         if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPLIES:
-            raise SpecError(f"{key}.replies", f"must be a number of replies from 0 to {MAX_REPLIES}, got {count!r}")
+            raise SpecError(
+                f"{key}.replies", f"must be a number of replies from 0 to {MAX_REPLIES}, got {count!r}"
+            )
         fields["replies"] = count
     if "any_of" in value:
         options = value["any_of"]

@@ -139,7 +139,6 @@ def burst(ctx: Context, step: Step) -> Outcome:
     else:
         outcome.note = (
             f"all {report.accepted} of {report.attempted} connections greeted, "
-            f"{report.peak_open} open at once"
-            + (f" ({report.errors} errors)" if report.errors else "")
+            f"{report.peak_open} open at once" + (f" ({report.errors} errors)" if report.errors else "")
         )
     return outcome

@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Self
 
 import pytest
 
@@ -309,7 +310,7 @@ class VulnerableServer:
         self._listener.close()
         self._dir.cleanup()
 
-    def __enter__(self) -> VulnerableServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
