@@ -10,7 +10,7 @@ import pytest
 from smtpprobe.exitcodes import Exit
 from smtpprobe.scenario import catalogue_path, load_file, load_paths
 from smtpprobe.scenario.errors import ScenarioError
-from smtpprobe.scenario.steps import KINDS
+from smtpprobe.scenario.steps import CONNECTING, KINDS
 from tests.cli import smtpprobe
 
 GOOD_HEAD = """
@@ -141,8 +141,9 @@ def test_every_step_kind_loads(tmp_path):
         "wait_closed": "wait_closed = 1",
         "pause": "pause = 0.1",
         "read": "read = 0.5",
+        "starttls_inject": 'starttls_inject = "EHLO injected.example"',
     }
-    assert set(steps) | {"connect"} == set(KINDS)
+    assert set(steps) | CONNECTING == set(KINDS)  # the connecting kinds may only be step 1
     body = (
         GOOD_HEAD
         + '\n[[scenario.step]]\nconnect = "starttls"\n'

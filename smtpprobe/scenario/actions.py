@@ -104,9 +104,7 @@ def connect(ctx: Context, step: Step) -> Outcome:
     greeting = _read(ctx, outcome, ctx.step_timeout(step))
     if greeting is None:
         return outcome
-    words = greeting.lines[0].split() if greeting.lines else []
-    if words and _NAME.fullmatch(words[0]) and "." in words[0]:
-        ctx.env.learn(server_name=words[0])
+    learn_greeting(ctx, greeting)
     if mode != "starttls" or greeting.category != 2:
         return outcome
     helo = ctx.env.fill("{helo}")
@@ -118,6 +116,13 @@ def connect(ctx: Context, step: Step) -> Outcome:
         return outcome
     _command(ctx, outcome, f"EHLO {helo}", ctx.step_timeout(step))
     return outcome
+
+
+def learn_greeting(ctx: Context, greeting: Reply) -> None:
+    """{server_name}: the first word of the greeting, when it is a domain name."""
+    words = greeting.lines[0].split() if greeting.lines else []
+    if words and _NAME.fullmatch(words[0]) and "." in words[0]:
+        ctx.env.learn(server_name=words[0])
 
 
 def _tls(ctx: Context, outcome: Outcome) -> bool:
@@ -250,6 +255,20 @@ ACTIONS: dict[str, Callable[[Context, Step], Outcome]] = {
     "pause": pause,
     "read": read,
 }
+
+
+def _register_probe_actions() -> None:
+    # Imported late: probe_actions builds on the helpers above.
+    from smtpprobe.scenario import probe_actions
+
+    ACTIONS.update(
+        pre_greeting=probe_actions.pre_greeting,
+        starttls_inject=probe_actions.starttls_inject,
+        burst=probe_actions.burst,
+    )
+
+
+_register_probe_actions()
 
 
 def check_closed(ctx: Context, outcome: Outcome, timeout: float) -> None:

@@ -24,6 +24,7 @@ class Outcome:
     missing: str | None = None  # what the server does not offer (STARTTLS, AUTH) when a step needs it
     waited: float = 0.0  # the timeout a silent step waited
     tls: bool = False  # TLS was up when the step ended
+    note: str | None = None  # what a step without a reply of its own found (a burst: "all 20 accepted")
 
     @property
     def reply(self) -> Reply | None:
@@ -61,6 +62,8 @@ def matches(expect: Expectation, outcome: Outcome, reply: Reply | None = None) -
     if expect.tls is not None and outcome.tls != expect.tls:
         return False
     if expect.silent is not None and (outcome.timed_out and not outcome.replies) != expect.silent:
+        return False
+    if expect.replies is not None and len(outcome.replies) != expect.replies:
         return False
     if expect.codes or expect.classes or expect.enhanced or expect.text:
         if reply is None:
@@ -108,6 +111,8 @@ def describe(expect: Expectation) -> str:
         head.append("no reply")
     elif expect.silent is False:
         head.append("a reply")
+    if expect.replies is not None:
+        head.append(f"exactly {expect.replies} repl{'y' if expect.replies == 1 else 'ies'}")
     if expect.advertises:
         head.append(f"an EHLO reply offering {', '.join(expect.advertises)}")
     if expect.any_of:
@@ -132,11 +137,19 @@ def describe(expect: Expectation) -> str:
     return " ".join([" and ".join(head)] + [", ".join(tail)] if tail else [" and ".join(head)]).strip()
 
 
-def describe_outcome(outcome: Outcome, reply: Reply | None = None, show_extensions: bool = False) -> str:
-    """What came back, short: the reply's first line, or what happened instead."""
+def describe_outcome(
+    outcome: Outcome, reply: Reply | None = None, show_extensions: bool = False, show_count: bool = False
+) -> str:
+    """What came back, short: the reply's first line, or what happened instead. `show_count`: every
+    reply of the step, counted (for `replies` expectations)."""
     reply = reply if reply is not None else outcome.reply
     parts = []
-    if outcome.missing:
+    if show_count and len(outcome.replies) != 1 and not outcome.missing:
+        count = len(outcome.replies)
+        shown = "; ".join(_clip(r.wire_lines()[0], 80) for r in outcome.replies[:5])
+        parts.append(f"{count} repl{'y' if count == 1 else 'ies'}" + (f": {shown}" if shown else ""))
+        reply = None  # already shown
+    elif outcome.missing:
         parts.append(outcome.missing)
     elif reply is not None:
         lines = reply.wire_lines()
@@ -147,9 +160,11 @@ def describe_outcome(outcome: Outcome, reply: Reply | None = None, show_extensio
         elif len(lines) > 1:
             shown += f" (+{len(lines) - 1} more line{'s' if len(lines) > 2 else ''})"
         parts.append(shown)
+    if outcome.note:
+        parts.append(outcome.note)
     if outcome.failure:
         parts.append(outcome.failure)
-    elif outcome.timed_out and reply is None:
+    elif outcome.timed_out and reply is None and not show_count:
         parts.append(f"no reply within {outcome.waited:g}s")
     if outcome.closed and not (
         outcome.failure and ("closed" in outcome.failure or "lost" in outcome.failure)

@@ -19,9 +19,11 @@ EXPECT_KEYS = {
     "tls",
     "advertises",
     "not_advertises",
+    "replies",
     "any_of",
     "describe",
 }
+MAX_REPLIES = 50
 
 
 def parse_expectation(value: object, key: str) -> Expectation:
@@ -70,6 +72,13 @@ def parse_expectation(value: object, key: str) -> Expectation:
     for name in ("advertises", "not_advertises"):
         if name in value:
             fields[name] = tuple(s.upper() for s in strings(f"{key}.{name}", value[name]))
+    if "replies" in value:
+        count = value["replies"]
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPLIES:
+            raise SpecError(
+                f"{key}.replies", f"must be a number of replies from 0 to {MAX_REPLIES}, got {count!r}"
+            )
+        fields["replies"] = count
     if "any_of" in value:
         options = value["any_of"]
         if not isinstance(options, list) or not options:

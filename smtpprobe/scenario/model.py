@@ -32,6 +32,7 @@ class Expectation:
     tls: bool | None = None  # TLS is (True) or is not (False) up after the step
     advertises: tuple[str, ...] = ()  # EHLO keywords that must be offered
     not_advertises: tuple[str, ...] = ()  # EHLO keywords that must not be offered
+    replies: int | None = None  # exactly this many replies in the step (a STARTTLS injection: one too many)
     any_of: tuple[Expectation, ...] = ()
     describe: str | None = None  # how the explanation names what was expected (else generated)
 

@@ -128,6 +128,7 @@ class ScenarioItem(pytest.Item):
         self.add_marker(pytest.mark.smtpprobe)
         for tag in scenario.tags:  # so `-k relay` selects by tag as --only does
             self.keywords[tag] = True
+        self.extra_keyword_matches.update(scenario.tags)  # what -k actually matches besides names
 
     def runtest(self) -> None:
         from smtpprobe.scenario.runner import run_one

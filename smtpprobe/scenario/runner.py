@@ -8,11 +8,13 @@ covers both a server that refuses at HELO and Postfix's smtpd_delay_reject=yes, 
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from smtpprobe.errors import SmtpProbeError
+from smtpprobe.protocol import commands
 from smtpprobe.scenario import expect as ex
 from smtpprobe.scenario.actions import ACTIONS, AUTO_MODE, Context, check_closed, quit_politely
 from smtpprobe.scenario.model import Expectation, Scenario, Step
@@ -199,6 +201,7 @@ def _judge(
         outcome,
         reply,  # type: ignore[arg-type]
         show_extensions=bool(expectation.advertises or expectation.not_advertises),
+        show_count=_counts(expectation),
     )
     where = _where(holder, at, ctx, scenario)
     if ctx.unreachable or (outcome.timed_out and not outcome.replies and expectation.silent is None):
@@ -214,6 +217,10 @@ def _judge(
         f"Expected {ex.describe(expectation)} {where}, got {got}: {why[:-1]} [{reference}]{lenient}.",
         short,
     )
+
+
+def _counts(expectation: Expectation) -> bool:
+    return expectation.replies is not None or any(_counts(e) for e in expectation.any_of)
 
 
 def _where(holder: Step, at: Step, ctx: Context, scenario: Scenario) -> str:
@@ -238,20 +245,30 @@ def _what(step: Step, ctx: Context) -> str:
                 "starttls": "the greeting, EHLO and STARTTLS",
             }[str(mode)]
         if step.kind == "send":
-            return ctx.env.fill(str(step.arg))
+            line = ctx.env.fill(str(step.arg))
+            return line if len(line) <= 100 else f"{line[:60]}... ({len(line) + 2} octets)"
         if step.kind == "pipeline":
-            return "the pipelined " + ", ".join(ctx.env.fill(line).split(" ")[0] for line in step.arg)  # type: ignore[attr-defined]
+            verbs = [ctx.env.fill(line).split(" ")[0] for line in step.arg]  # type: ignore[attr-defined]
+            groups = [(v, len(list(g))) for v, g in itertools.groupby(verbs)]
+            return "the pipelined " + ", ".join(v if n == 1 else f"{n} x {v}" for v, n in groups)
         if step.kind == "raw":
             return f"raw bytes {ctx.env.fill(str(step.arg))[:60]!r}"
         if step.kind == "auth":
             return f"AUTH {step.arg['mechanism']}"  # type: ignore[index]
+        if step.kind == "pre_greeting":
+            sent = repr(commands.unescape(ctx.env.fill(str(step.arg))))[1:]  # b'...' without the b
+            return f"{sent[:60]} sent before the greeting"
+        if step.kind == "starttls_inject":
+            return f"STARTTLS with {ctx.env.fill(str(step.arg))!r} in the same segment"
+        if step.kind == "burst":
+            return f"a burst of {step.arg['connections']} connections"  # type: ignore[index]
         return {
             "starttls": "STARTTLS",
             "data": "the message after DATA",
             "data_raw": "raw message bytes after DATA",
             "wait_closed": "waiting for the server to close",
             "pause": "a pause",
-            "read": "waiting for a reply",
+            "read": "the wait for a further reply",
         }[step.kind]
     except TemplateError:
         return step.kind

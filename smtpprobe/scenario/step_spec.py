@@ -9,7 +9,7 @@ from smtpprobe.scenario.errors import SpecError
 from smtpprobe.scenario.expect_spec import parse_expectation
 from smtpprobe.scenario.lines import Locator
 from smtpprobe.scenario.model import BASES, ID, Expectation, Step
-from smtpprobe.scenario.steps import KINDS
+from smtpprobe.scenario.steps import CONNECTING, KINDS
 
 MAX_STEPS = 200
 STEP_KEYS = {"name", "expect", "warn_if", "since", "timeout", "if_missing", "basis", "reference", "why"}
@@ -41,7 +41,7 @@ def parse_steps(raw_steps: list[dict], fail, locate: Locator, scenario_index: in
         if step.name:
             names[step.name] = number
         steps.append(Step(**{**step.__dict__, "line": locate.step_line(scenario_index, number)}))
-    if steps[0].kind != "connect":
+    if steps[0].kind not in CONNECTING:
         steps.insert(0, Step("connect", "auto", 0))  # step 0: the numbers stay as written
     _check_windows(steps, fail)
     return steps
@@ -49,8 +49,8 @@ def parse_steps(raw_steps: list[dict], fail, locate: Locator, scenario_index: in
 
 def _step(kind: str, raw: dict, number: int, names: dict[str, int]) -> Step:
     arg = KINDS[kind](raw[kind])
-    if kind == "connect" and number != 1:
-        raise SpecError("connect", "only the first step may connect (one scenario = one connection)")
+    if kind in CONNECTING and number != 1:
+        raise SpecError(kind, "only the first step may connect (one scenario = one connection)")
     name = raw.get("name")
     if name is not None and (not isinstance(name, str) or not ID.fullmatch(name) or name in names):
         raise SpecError("name", "must be a unique lower-case name (letters, digits, '.', '_', '-')")
@@ -79,7 +79,7 @@ def _step(kind: str, raw: dict, number: int, names: dict[str, int]) -> Step:
     if_missing = raw.get("if_missing", "skip")
     if (
         if_missing not in ("skip", "fail", "try")
-        or ("if_missing" in raw and kind not in ("starttls", "auth", "connect"))
+        or ("if_missing" in raw and kind not in ("starttls", "starttls_inject", "auth", "connect"))
         or (if_missing == "try" and kind != "auth")
     ):
         raise SpecError(

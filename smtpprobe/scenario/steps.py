@@ -88,6 +88,35 @@ def parse_data_raw(value: object) -> str:
     return _text("data_raw", value)
 
 
+def parse_pre_greeting(value: object) -> str:
+    return _text("pre_greeting", value)
+
+
+def parse_starttls_inject(value: object) -> str:
+    return _text("starttls_inject", value, single_line=True)
+
+
+BURST_MAX_CONNECTIONS = 100  # a scenario is a conformance check, not a load test (see `smtpprobe burst`)
+BURST_MAX_HOLD = 30.0
+
+
+def parse_burst(value: object) -> dict[str, float | int | None]:
+    if not isinstance(value, dict):
+        raise SpecError("burst", "must be a table { connections = 20, hold = 2, rate = 50 }")
+    unknown = set(value) - {"connections", "hold", "rate"}
+    if unknown:
+        raise SpecError(f"burst.{min(unknown)}", "unknown key (allowed: connections, hold, rate)")
+    count = value.get("connections", 20)
+    if isinstance(count, bool) or not isinstance(count, int) or not 2 <= count <= BURST_MAX_CONNECTIONS:
+        raise SpecError("burst.connections", f"must be a whole number from 2 to {BURST_MAX_CONNECTIONS}")
+    rate = value.get("rate")
+    return {
+        "connections": count,
+        "hold": _seconds("burst.hold", value.get("hold", 2), 0.0, BURST_MAX_HOLD),
+        "rate": None if rate is None else _seconds("burst.rate", rate, 1.0, 1000.0),
+    }
+
+
 def parse_wait_closed(value: object) -> float:
     return _seconds("wait_closed", value, 0.1, MAX_WAIT)
 
@@ -112,14 +141,20 @@ KINDS: dict[str, Callable[[object], object]] = {
     "wait_closed": parse_wait_closed,  # wait up to N seconds for the server to close
     "pause": parse_pause,  # sleep N seconds (bounded)
     "read": parse_read,  # read one reply within N seconds, sending nothing
+    "pre_greeting": parse_pre_greeting,  # connect and send these bytes before the greeting (early talker)
+    "starttls_inject": parse_starttls_inject,  # STARTTLS + a command in one segment; replies inside TLS
+    "burst": parse_burst,  # many connections at once (smtpprobe.burst); the first refusal, if any
 }
 
+# Kinds that open the connection themselves: only the first step may be one of them.
+CONNECTING = {"connect", "pre_greeting", "burst"}
+
 # Kinds whose text is a template to fill ({variables}); pipelines fill each line, auth its user/password.
-TEMPLATED = {"send", "raw", "pipeline", "data", "data_raw", "auth"}
+TEMPLATED = {"send", "raw", "pipeline", "data", "data_raw", "auth", "pre_greeting", "starttls_inject"}
 
 
 def templates(kind: str, arg: object) -> list[str]:
-    if kind in ("send", "raw", "data", "data_raw"):
+    if kind in ("send", "raw", "data", "data_raw", "pre_greeting", "starttls_inject"):
         return [str(arg)]
     if kind == "pipeline":
         return list(arg)  # type: ignore[call-overload]
