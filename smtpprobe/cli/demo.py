@@ -40,7 +40,8 @@ def demo() -> None:
         refused = execute(lab.host, lab.port, relay, session) == Exit.RCPT
         received = len(lab.messages)
 
-        click.echo("=== 3. the conformance catalogue on the mx, submission and smtps ports, hardened policy")
+        click.echo("=== 3. the conformance catalogue on the mx, submission and smtps ports, hardened policy "
+                   "(the security probes: smtpprobe run --only attack)")
         conformant = _catalogue(lab, helo) == Exit.OK
 
     ok = delivered and refused and received == 1 and conformant
@@ -66,6 +67,8 @@ def _catalogue(lab, helo: str) -> int:
         "auth_user": user, "auth_password": password, "policy": "hardened", "timeout": None,
     })
     started = time.monotonic()
-    results = run_all(load_paths([catalogue_path()]), target, concurrency=4)
+    # The conformance checks; the security probes (tag "attack") take ~10 s of deliberate waits: `smtpprobe run`.
+    scenarios = [s for s in load_paths([catalogue_path()]) if not s.matches(("attack",))]
+    results = run_all(scenarios, target, concurrency=4)
     click.echo(table.render(target, results, time.monotonic() - started), nl=False)
     return int(exit_code(results))
