@@ -19,6 +19,7 @@ DEFAULT_HOSTNAME = "mx.lab.test"
 DEFAULT_DOMAINS: tuple[str, ...] = ("lab.test",)
 DEFAULT_USERS: dict[str, str] = {"user": "password"}
 DEFAULT_MAX_CONNECTIONS_PER_CLIENT = 10
+MAX_GREET_PAUSE = 10.0
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
@@ -53,6 +54,7 @@ class LabConfig:
     cert: Path | None = None  # PEM certificate (chain); None = self-signed, generated at start
     key: Path | None = None
     timeout: float = 300.0  # idle timeout per command, RFC 5321 §4.5.3.2.7 minimum
+    greet_pause: float = 0.0  # hardened: seconds to wait before the greeting, to catch early talkers
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -73,6 +75,8 @@ class LabConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 65535:
                 raise UsageError(f"{name.replace('_', ' ')} {value} is not a TCP port (0-65535)")
+        if not 0 <= self.greet_pause <= MAX_GREET_PAUSE:
+            raise UsageError(f"greet pause must be 0 to {MAX_GREET_PAUSE:g} seconds, got {self.greet_pause:g}")
         if self.maildir is not None:
             self.maildir = Path(self.maildir)
         if self.profile == "open":

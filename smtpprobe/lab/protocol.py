@@ -6,12 +6,13 @@ Imported only when a lab starts (aiosmtpd is not free to import).
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, AnyStr
 
 from aiosmtpd.smtp import SMTP
 
-from smtpprobe.lab import replies
+from smtpprobe.lab import replies, sync
 
 if TYPE_CHECKING:
     from smtpprobe.lab.server import LabContext
@@ -57,6 +58,7 @@ def listener_specs(hardened: bool) -> dict[str, ListenerSpec]:
 
 
 _NEED_AUTH = frozenset({"MAIL", "RCPT", "DATA"})
+HANG_UP_GRACE = 5.0  # seconds for a closing (TLS) transport to go before it is aborted
 
 
 class LabSMTP(SMTP):
@@ -65,6 +67,9 @@ class LabSMTP(SMTP):
         self.spec = spec
         self.client_ip = ""
         self._admitted = False
+        self._in_auth = False  # AUTH is reading its own lines (not commands)
+        self._overrun = False  # aiosmtpd is reading the rest of a line that was too long
+        self._read_line: Callable[[bytes], Awaitable[bytes]] | None = None
         super().__init__(handler, **kwargs)  # type: ignore[arg-type]
 
     # -- connection limits -------------------------------------------------------------------
@@ -91,7 +96,67 @@ class LabSMTP(SMTP):
             if self.transport is not None:
                 self.transport.close()
             return
+        if self.lab.config.hardened:
+            if self.lab.config.greet_pause > 0:
+                await asyncio.sleep(self.lab.config.greet_pause)  # like postscreen_greet_wait
+            # Input already there (read, or waiting in the socket) came before the greeting: Postfix
+            # answers 554 instead of the greeting and hangs up. Nothing awaits between this check
+            # and the greeting, so talk that arrives later meets the per-command check instead.
+            if self._input_pending():
+                await self._hang_up(sync.SYNC_ERROR)
+                return
         await super()._handle_client()
+
+    # -- protocol synchronization (hardened) -------------------------------------------------
+    def _cb_client_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        super()._cb_client_connected(reader, writer)
+        if self.lab.config.hardened:
+            # aiosmtpd's command loop reads with reader.readuntil(); checking there sees the line's
+            # own ending and what is buffered behind it, before the command runs.
+            self._read_line = reader.readuntil
+            reader.readuntil = self._checked_readuntil  # type: ignore[method-assign]
+
+    async def _checked_readuntil(self, separator: bytes = b"\n") -> bytes:
+        assert self._read_line is not None
+        try:
+            line = await self._read_line(separator)
+        except asyncio.LimitOverrunError:
+            self._overrun = self._overrun or separator == b"\n"
+            raise
+        if separator != b"\n" or self._in_auth:
+            return line  # DATA reads up to CRLF itself; AUTH reads its answers, not commands
+        if self._overrun:  # the tail of an over-long line: aiosmtpd answers 500 to it
+            self._overrun = False
+            return line
+        refusal = sync.verdict(
+            line,
+            pending=self._input_pending(),
+            pipelining=bool(self.session is not None and self.session.extended_smtp),
+            hostname=self.hostname,
+        )
+        if refusal is None:
+            return line
+        await self._hang_up(refusal)
+        raise ConnectionResetError("the lab hung up")  # not reached: the hang-up cancels this task
+
+    def _input_pending(self) -> bool:
+        if self._reader._buffer:  # type: ignore[attr-defined]  # (aiosmtpd clears it the same way)
+            return True
+        if self.transport is None or self.tls_active:
+            return False  # inside TLS the socket holds records, not necessarily client commands
+        sock = self.transport.get_extra_info("socket")
+        return sock is not None and sync.socket_pending(sock.fileno()) > 0
+
+    async def _hang_up(self, reply: str) -> None:
+        await self.push(reply)
+        if self.transport is not None:
+            self.transport.close()
+        # connection_lost() cancels this task as soon as the transport is gone, which ends the
+        # session like a client hang-up; a TLS close that waits for the client is cut short.
+        await asyncio.sleep(HANG_UP_GRACE)
+        if self.transport is not None:
+            self.transport.abort()
+            await asyncio.sleep(HANG_UP_GRACE)
 
     # -- texts -------------------------------------------------------------------------------
     async def push(self, status: AnyStr) -> None:
@@ -129,7 +194,11 @@ class LabSMTP(SMTP):
         if self.envelope is not None and self.envelope.mail_from:
             await self.push("503 5.5.1 Error: MAIL transaction in progress")  # RFC 4954 §4
             return
-        await super().smtp_AUTH(arg)
+        self._in_auth = True
+        try:
+            await super().smtp_AUTH(arg)
+        finally:
+            self._in_auth = False
 
     async def smtp_STARTTLS(self, arg: str) -> None:
         if self.tls_active:
