@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import smtplib
 import socket
 import ssl
@@ -11,6 +12,7 @@ import uuid
 import pytest
 
 from smtpprobe.lab import LabServer
+from tests.cli import smtpprobe
 from tests.servers.lab import Dialog
 
 pytestmark = pytest.mark.timeout(60)
@@ -273,3 +275,147 @@ def test_recipient_limit_is_452_after_1000(lab_hardened: LabServer) -> None:
         assert set(replies[:1000]) == {"250 2.1.5 Ok"}
         assert replies[1000] == "452 4.5.3 Error: too many recipients"
         assert d.cmd("RSET") == "250 2.0.0 Ok"
+
+
+# -- protocol synchronization: what Postfix refuses with smtpd_forbid_unauth_pipelining = yes and
+#    smtpd_forbid_bare_newline = reject (texts and hang-ups as Postfix 3.7.11 gives them) -------------
+
+SYNC = "554 5.5.0 Error: SMTP protocol synchronization"
+BARE_LF = "550 5.5.2 mx.lab.test Error: bare <LF> received"
+
+
+def test_early_talker_gets_554_instead_of_the_greeting(lab_factory) -> None:
+    # A greet pause makes "before the greeting" certain; the default lab (no pause) catches what has
+    # arrived when it greets, a race a single early command may win (see the next test).
+    lab = lab_factory(greet_pause=0.3)
+    with Dialog("127.0.0.1", lab.port) as d:
+        d.send(EHLO + "\r\n")
+        assert d.line() == SYNC
+        assert d.closed_by_peer()
+    with mx(lab) as d:  # a client that waits is greeted after the pause and served as usual
+        assert d.cmd(EHLO).startswith("250 mx.lab.test")
+
+
+def test_early_talker_with_two_commands_is_refused_without_a_pause(lab_hardened: LabServer) -> None:
+    """The probe's pair: caught at the greeting, or, if the greeting won the race, as EHLO-not-last."""
+    with Dialog("127.0.0.1", lab_hardened.port) as d:
+        d.send(EHLO + "\r\nNOOP\r\n")
+        first = d.line()
+        if first.startswith("220 "):
+            first = d.line()
+        assert first == SYNC
+        assert d.closed_by_peer()
+
+
+@pytest.mark.parametrize("first", ["NOOP", EHLO, "HELO client.example.org", "VRFY postmaster", "EXPN staff"])
+def test_must_be_last_command_with_input_behind_it_is_refused(lab_hardened: LabServer, first: str) -> None:
+    """RFC 2920 §3.1: EHLO, HELO, DATA, VRFY, EXPN, TURN and NOOP only last in a group."""
+    with mx(lab_hardened) as d:
+        d.cmd(EHLO)
+        d.send(f"{first}\r\nMAIL FROM:<a@example.org>\r\n")
+        assert d.line() == SYNC
+        assert d.closed_by_peer()
+
+
+def test_data_with_the_message_in_the_same_write_is_refused(lab_hardened: LabServer) -> None:
+    marker = uuid.uuid4().hex
+    with mx(lab_hardened) as d:
+        d.cmd(EHLO)
+        d.send(
+            f"MAIL FROM:<a@example.org>\r\nRCPT TO:<postmaster@lab.test>\r\nDATA\r\nSubject: {marker}\r\n\r\nx\r\n.\r\n"
+        )
+        assert [d.line() for _ in range(3)] == ["250 2.1.0 Ok", "250 2.1.5 Ok", SYNC]
+        assert d.closed_by_peer()
+    assert not [m for m in lab_hardened.messages if marker.encode() in m.data]
+
+
+@pytest.mark.parametrize(
+    "greet", [None, "HELO client.example.org", "EHLO nodots"], ids=["none", "helo", "bad-ehlo"]
+)
+def test_pipelining_without_an_accepted_ehlo_is_refused(lab_hardened: LabServer, greet: str | None) -> None:
+    """PIPELINING was never offered to this client, so it may not pipeline at all."""
+    with mx(lab_hardened) as d:
+        if greet:
+            d.cmd(greet)
+        d.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<postmaster@lab.test>\r\n")
+        assert d.line() == SYNC
+        assert d.closed_by_peer()
+
+
+@pytest.mark.parametrize("raw", ["NOOP\n", "NOOP\nNOOP\r\n", "FOOBAR\n", "\n", "MAIL FROM:<a@example.org>\n"])
+def test_bare_lf_command_line_is_refused(lab_hardened: LabServer, raw: str) -> None:
+    """RFC 5321 §2.3.8: only CRLF ends a line. The command is not run."""
+    with mx(lab_hardened) as d:
+        d.cmd(EHLO)
+        d.send(raw)
+        assert d.line() == BARE_LF
+        assert d.closed_by_peer()
+
+
+def test_pipelining_rfc_2920_allows_is_answered_in_order(lab_hardened: LabServer) -> None:
+    """After an EHLO that offered PIPELINING: RSET, MAIL, RCPTs and DATA last in one write; then the
+    message and QUIT in one write (QUIT with input behind it is answered 221, as Postfix does)."""
+    marker = uuid.uuid4().hex
+    with mx(lab_hardened) as d:
+        d.cmd(EHLO)
+        d.send(
+            "RSET\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<postmaster@lab.test>\r\n"
+            "RCPT TO:<victim@example.net>\r\nDATA\r\n"
+        )
+        assert [d.line() for _ in range(5)] == [
+            "250 2.0.0 Ok",
+            "250 2.1.0 Ok",
+            "250 2.1.5 Ok",
+            "554 5.7.1 <victim@example.net>: Relay access denied",
+            "354 End data with <CR><LF>.<CR><LF>",
+        ]
+        d.send(f"Subject: {marker}\r\n\r\nx\r\n.\r\nQUIT\r\nNOOP\r\n")
+        assert d.line().startswith("250 2.0.0 Ok: queued as ")
+        assert d.line() == "221 2.0.0 Bye"
+        assert d.closed_by_peer()
+    [message] = [m for m in lab_hardened.messages if marker.encode() in m.data]
+    assert message.rcpt_tos == ("postmaster@lab.test",)
+
+
+def test_pipelining_inside_tls_needs_the_new_ehlo(lab_hardened: LabServer) -> None:
+    """STARTTLS forgets the EHLO (RFC 3207 §4.2), and with it the PIPELINING offer."""
+    with mx(lab_hardened) as d:
+        d.cmd(EHLO)
+        assert d.cmd("STARTTLS") == "220 2.0.0 Ready to start TLS"
+        d.starttls(tls_context(lab_hardened))
+        d.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<postmaster@lab.test>\r\n")
+        assert d.line() == SYNC
+    with mx(lab_hardened) as d:
+        d.cmd(EHLO)
+        d.cmd("STARTTLS")
+        d.starttls(tls_context(lab_hardened))
+        d.cmd(EHLO)
+        d.send("MAIL FROM:<a@example.org>\r\nRCPT TO:<postmaster@lab.test>\r\n")
+        assert [d.line() for _ in range(2)] == ["250 2.1.0 Ok", "250 2.1.5 Ok"]
+
+
+def test_run_attack_probes_pass_on_a_hardened_lab_and_not_on_the_open_one(lab_factory, lab_open) -> None:
+    """`smtpprobe run --only attack --policy hardened`, as a user runs it. A private lab: the burst
+    probe uses up the per-client connection limit for a few seconds."""
+
+    def run(lab: LabServer, only: str) -> tuple[int, dict[tuple[str, str], str]]:
+        ports = f"mx={lab.port}", f"submission={lab.submission_port}", f"smtps={lab.smtps_port}"
+        done = smtpprobe(
+            "run", "--server", "127.0.0.1", *(f"--port={p}" for p in ports), "--local-rcpt", "postmaster@lab.test",
+            "--helo", "client.example.org", "--only", only, "--policy", "hardened", "--format", "json",
+        )  # fmt: skip
+        results = json.loads(done.out)["results"]
+        return done.code, {(r["id"], r["role"]): r["verdict"] for r in results}
+
+    code, verdicts = run(lab_factory(), "attack")
+    assert {key: v for key, v in verdicts.items() if v != "pass"} == {}
+    assert code == 0 and len(verdicts) == 39
+    code, verdicts = run(lab_open, "early-talker,pipelining-abuse,bare-lf-command")
+    assert code == 1
+    assert verdicts == {
+        ("early-talker", "mx"): "fail",
+        ("pipelining-abuse/noop-not-last", "mx"): "fail",
+        ("pipelining-abuse/ehlo-not-last", "mx"): "fail",
+        ("pipelining-abuse/without-ehlo", "mx"): "fail",
+        ("bare-lf-command", "mx"): "warn",  # lenient line parsing: a warn whatever the policy
+    }

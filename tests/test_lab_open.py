@@ -54,3 +54,14 @@ def test_no_connection_limit(lab_open: LabServer) -> None:
     sessions = [session(lab_open.port) for _ in range(15)]  # hardened refuses the 11th
     for s in sessions:
         s.close()
+
+
+def test_open_profile_is_lenient_about_synchronization(lab_open: LabServer) -> None:
+    """Everything the hardened profile refuses as protocol synchronization is answered here."""
+    with Dialog("127.0.0.1", lab_open.port) as d:
+        d.send("EHLO client.example.org\r\nNOOP\r\n")  # before the greeting, EHLO not last
+        assert d.reply()[0] == 220
+        assert d.reply()[0] == 250
+        assert d.line() == "250 2.0.0 Ok"
+        d.send("NOOP\nMAIL FROM:<a@example.org>\r\n")  # bare LF, NOOP not last
+        assert [d.line() for _ in range(2)] == ["250 2.0.0 Ok", "250 2.1.0 Ok"]

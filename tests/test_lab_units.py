@@ -9,6 +9,7 @@ from smtpprobe.lab import LabConfig, RateLimit, parse_rate, parse_user
 from smtpprobe.lab.limits import ConnectionLimiter
 from smtpprobe.lab.policy import helo_reply, recipient_reply
 from smtpprobe.lab.replies import rewrite
+from smtpprobe.lab.sync import SYNC_ERROR, socket_pending, verdict
 
 DOMAINS = ("lab.test",)
 
@@ -133,3 +134,44 @@ def test_import_is_light() -> None:
     code = "import sys, smtpprobe.lab; print(any(m in sys.modules for m in ('aiosmtpd', 'cryptography', 'asyncio')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    ("line", "pending", "pipelining", "reply"),
+    [
+        (b"NOOP\r\n", False, True, None),
+        (b"NOOP\r\n", True, True, SYNC_ERROR),
+        (b"ehlo client.example.org\r\n", True, True, SYNC_ERROR),  # verbs are case-insensitive
+        (b"DATA\r\n", True, True, SYNC_ERROR),
+        (b"MAIL FROM:<a@example.org>\r\n", True, True, None),  # RFC 2920 allows it once offered
+        (b"RSET\r\n", True, True, None),
+        (b"QUIT\r\n", True, True, None),  # answered 221 and the session ends anyway, as in Postfix
+        (b"MAIL FROM:<a@example.org>\r\n", True, False, SYNC_ERROR),  # PIPELINING never offered
+        (b"MAIL FROM:<a@example.org>\r\n", False, False, None),
+        (b"NOOP\n", False, True, "550 5.5.2 mx.lab.test Error: bare <LF> received"),
+        (b"NOOP\n", True, False, "550 5.5.2 mx.lab.test Error: bare <LF> received"),  # judged first
+        (b"\xff\xfe\r\n", True, True, None),  # not a verb at all: aiosmtpd answers 500
+    ],
+)
+def test_synchronization_verdict(line: bytes, pending: bool, pipelining: bool, reply: str | None) -> None:
+    assert verdict(line, pending=pending, pipelining=pipelining, hostname="mx.lab.test") == reply
+
+
+def test_socket_pending_counts_unread_bytes() -> None:
+    import socket
+
+    left, right = socket.socketpair()
+    with left, right:
+        assert socket_pending(right.fileno()) == 0
+        left.sendall(b"EHLO x\r\nNOOP\r\n")
+        assert socket_pending(right.fileno()) == 14
+        right.recv(8)
+        assert socket_pending(right.fileno()) == 6
+    assert socket_pending(right.fileno()) == 0  # closed: -1, nothing to ask
+
+
+def test_greet_pause_is_bounded() -> None:
+    assert LabConfig(greet_pause=0.3).greet_pause == 0.3
+    for bad in (-1.0, 11.0):
+        with pytest.raises(UsageError, match="greet pause"):
+            LabConfig(greet_pause=bad)

@@ -76,7 +76,9 @@ class LabConfig:
             if value is not None and not 0 <= value <= 65535:
                 raise UsageError(f"{name.replace('_', ' ')} {value} is not a TCP port (0-65535)")
         if not 0 <= self.greet_pause <= MAX_GREET_PAUSE:
-            raise UsageError(f"greet pause must be 0 to {MAX_GREET_PAUSE:g} seconds, got {self.greet_pause:g}")
+            raise UsageError(
+                f"greet pause must be 0 to {MAX_GREET_PAUSE:g} seconds, got {self.greet_pause:g}"
+            )
         if self.maildir is not None:
             self.maildir = Path(self.maildir)
         if self.profile == "open":
