@@ -9,7 +9,7 @@ from smtpprobe.lab import LabConfig, RateLimit, parse_rate, parse_user
 from smtpprobe.lab.limits import ConnectionLimiter
 from smtpprobe.lab.policy import helo_reply, recipient_reply
 from smtpprobe.lab.replies import rewrite
-from smtpprobe.lab.sync import SYNC_ERROR, socket_pending, verdict
+from smtpprobe.lab.sync import SYNC_ERROR, discard_pending, socket_pending, verdict
 
 DOMAINS = ("lab.test",)
 
@@ -167,6 +167,12 @@ def test_socket_pending_counts_unread_bytes() -> None:
         assert socket_pending(right.fileno()) == 14
         right.recv(8)
         assert socket_pending(right.fileno()) == 6
+        left.sendall(b"x" * 50_000)
+        discard_pending(right.fileno())
+        assert socket_pending(right.fileno()) == 0
+        right.setblocking(True)
+        left.sendall(b"QUIT\r\n")
+        assert right.recv(16) == b"QUIT\r\n"  # the socket itself is still open and working
     assert socket_pending(right.fileno()) == 0  # closed: -1, nothing to ask
 
 

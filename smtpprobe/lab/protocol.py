@@ -150,6 +150,9 @@ class LabSMTP(SMTP):
     async def _hang_up(self, reply: str) -> None:
         await self.push(reply)
         if self.transport is not None:
+            sock = self.transport.get_extra_info("socket")
+            if sock is not None and not self.tls_active:
+                sync.discard_pending(sock.fileno())  # so the close is a FIN, not a reset
             self.transport.close()
         # connection_lost() cancels this task as soon as the transport is gone, which ends the
         # session like a client hang-up; a TLS close that waits for the client is cut short.

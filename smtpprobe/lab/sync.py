@@ -10,7 +10,7 @@ command line.
 
 Either way the command is not run and the lab hangs up, as Postfix 3.7.11 with both settings does.
 
-Pure logic, plus `socket_pending()`, the one system call it needs.
+Pure logic, plus two socket helpers: `socket_pending()` and `discard_pending()`.
 """
 
 from __future__ import annotations
@@ -59,3 +59,25 @@ def socket_pending(fileno: int) -> int:
         return int(struct.unpack("i", raw)[0])
     except (ImportError, OSError, ValueError):
         return 0
+
+
+def discard_pending(fileno: int, limit: int = 1 << 20) -> None:
+    """Read and drop up to `limit` bytes the client sent that nobody read, without waiting. Closing
+    a socket with unread input makes the kernel answer with a reset (RST), and a reset can destroy
+    the refusal just sent before the client reads it."""
+    import os
+    import socket
+
+    try:
+        dup = socket.socket(fileno=os.dup(fileno))  # the same connection; closing it keeps the original
+    except OSError:
+        return
+    with dup:
+        while limit > 0:
+            try:
+                chunk = dup.recv(min(limit, 65536), socket.MSG_DONTWAIT)
+            except (OSError, AttributeError):  # nothing more now (EAGAIN), or no MSG_DONTWAIT here
+                return
+            if not chunk:
+                return
+            limit -= len(chunk)
