@@ -89,7 +89,7 @@ def run(**opts) -> None:
       smtpprobe run my-checks/ --catalogue -s mx.example.org --format junit --output smtp.xml
     """
     from smtpprobe.scenario import catalogue_path, load_paths
-    from smtpprobe.scenario.target import build_target, load_profile
+    from smtpprobe.scenario.target import OVERRIDE_KEYS, build_target, load_profile
 
     paths = list(opts["paths"])
     if not paths or opts["with_catalogue"]:
@@ -99,19 +99,7 @@ def run(**opts) -> None:
         _list(scenarios, opts["fmt"])
         return
     profile = load_profile(opts["profile"]) if opts["profile"] else {}
-    overrides = {
-        k: opts[k]
-        for k in (
-            "helo",
-            "sender",
-            "local_rcpt",
-            "foreign_rcpt",
-            "auth_user",
-            "auth_password",
-            "policy",
-            "timeout",
-        )
-    }
+    overrides = {k: opts[k] for k in OVERRIDE_KEYS}
     target = build_target(opts["server"], opts["ports"], profile, overrides)
     runnable = [s for s in scenarios if any(role in target.ports for role in s.ports)]
     not_run = [{"id": s.id, "roles": list(s.ports)} for s in scenarios if s not in runnable]

@@ -86,19 +86,26 @@ def _command(ctx: Context, outcome: Outcome, line: str, timeout: float) -> Reply
     return reply
 
 
-def connect(ctx: Context, step: Step) -> Outcome:
-    outcome = Outcome()
-    mode = AUTO_MODE[ctx.role] if step.arg == "auto" else str(step.arg)
+def open_connection(ctx: Context, outcome: Outcome) -> bool:
+    """TCP connect and learn {server_ip} / {client_ip}; False (and the outcome says why) when unreachable."""
     session = ctx.session
     try:
         session.connect()
     except TransportError as exc:
         ctx.unreachable = True
         outcome.failure = str(exc)
-        return outcome
+        return False
     ctx.env.learn(
         server_ip=session.peer[0] if session.peer else "", client_ip=session.local[0] if session.local else ""
     )
+    return True
+
+
+def connect(ctx: Context, step: Step) -> Outcome:
+    outcome = Outcome()
+    mode = AUTO_MODE[ctx.role] if step.arg == "auto" else str(step.arg)
+    if not open_connection(ctx, outcome):
+        return outcome
     if mode == "tls" and not _tls(ctx, outcome):
         return outcome
     greeting = _read(ctx, outcome, ctx.step_timeout(step))

@@ -9,7 +9,16 @@ from __future__ import annotations
 from smtpprobe.errors import SmtpProbeError, Timeout, TransportError, UsageError
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.reply import Reply
-from smtpprobe.scenario.actions import AUTO_MODE, Context, _closed, _read, _send, _tls, learn_greeting
+from smtpprobe.scenario.actions import (
+    AUTO_MODE,
+    Context,
+    _closed,
+    _read,
+    _send,
+    _tls,
+    learn_greeting,
+    open_connection,
+)
 from smtpprobe.scenario.expect import Outcome
 from smtpprobe.scenario.model import Step
 
@@ -23,16 +32,8 @@ def pre_greeting(ctx: Context, step: Step) -> Outcome:
     The outcome holds the greeting when it is a refusal (Exim's `554 SMTP synchronization error`),
     otherwise the reply to what was sent early; a hang-up without one is a close."""
     outcome = Outcome()
-    session = ctx.session
-    try:
-        session.connect()
-    except TransportError as exc:
-        ctx.unreachable = True
-        outcome.failure = str(exc)
+    if not open_connection(ctx, outcome):
         return outcome
-    ctx.env.learn(
-        server_ip=session.peer[0] if session.peer else "", client_ip=session.local[0] if session.local else ""
-    )
     if AUTO_MODE[ctx.role] == "tls" and not _tls(ctx, outcome):
         return outcome  # on implicit TLS the greeting comes inside TLS: talk first there
     if not _send(ctx, outcome, commands.unescape(ctx.env.fill(str(step.arg)))):

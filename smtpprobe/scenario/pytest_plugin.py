@@ -72,26 +72,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector):
 
 
 def _target(config: pytest.Config):
-    from smtpprobe.scenario.target import build_target, load_profile
+    from smtpprobe.scenario.target import OVERRIDE_KEYS, build_target, load_profile
 
     cached = config.stash.get(_TARGET, None)
     if cached is not None:
         return cached
     option = config.getoption
     profile = load_profile(option("smtpprobe_target")) if option("smtpprobe_target") else {}
-    overrides = {
-        name: option(f"smtpprobe_{name}")
-        for name in (
-            "helo",
-            "sender",
-            "local_rcpt",
-            "foreign_rcpt",
-            "auth_user",
-            "auth_password",
-            "policy",
-            "timeout",
-        )
-    }
+    overrides = {name: option(f"smtpprobe_{name}") for name in OVERRIDE_KEYS}
     try:
         target = build_target(option("smtpprobe_server"), tuple(option("smtpprobe_port")), profile, overrides)
     except SmtpProbeError as exc:  # reported as this file's collection error, in one line

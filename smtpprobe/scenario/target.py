@@ -28,6 +28,8 @@ from smtpprobe.scenario.model import DEFAULT_PORTS, PORT_ROLES
 from smtpprobe.scenario.verdict import POLICIES
 
 DEFAULT_TIMEOUT = 10.0
+# Options that override a target profile's values, in `run` and in the pytest plugin alike.
+OVERRIDE_KEYS = ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password", "policy", "timeout")
 DEFAULT_FOREIGN = "relaytest@example.net"  # RFC 2606: a domain that is never the target's own
 PROFILE_KEYS = {
     "server",
