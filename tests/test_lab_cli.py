@@ -176,3 +176,13 @@ def test_bad_options_exit_2_one_line(args: tuple[str, ...], message: str) -> Non
     result = run_once(*FREE, *args)
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_greet_pause_refuses_a_client_that_talks_first(run_lab) -> None:
+    lab = run_lab(*FREE, "--greet-pause", "0.5")
+    assert "lab: greet pause: 0.5s (a client that talks first gets 554 5.5.0)" in lab.lines
+    with socket.create_connection(("127.0.0.1", lab.ports()["mx"]), timeout=10) as early:
+        early.sendall(b"EHLO early.example.org\r\n")  # before the greeting
+        assert early.recv(4096) == b"554 5.5.0 Error: SMTP protocol synchronization\r\n"
+    with Dialog("127.0.0.1", lab.ports()["mx"]) as patient:  # waits for the greeting: served as usual
+        assert patient.reply()[0] == 220

@@ -42,6 +42,8 @@ def _say(text: str) -> None:
     help="Concurrent connections per client address before 421 (0 = unlimited).",
 )
 @click.option("--rate-limit", metavar="N/SECONDS", help="New connections per client per window before 421.")
+@click.option("--greet-pause", type=click.FloatRange(0, 10), default=0.0, show_default=True,
+              help="Hardened: wait this long before the greeting, to catch clients that talk first.")
 @click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), help="Write each message here.")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="PEM certificate (with --key).")
 @click.option("--key", type=click.Path(dir_okay=False, path_type=Path), help="PEM private key.")
@@ -56,6 +58,7 @@ def lab(
     users: tuple[str, ...],
     max_connections_per_client: int,
     rate_limit: str | None,
+    greet_pause: float,
     maildir: Path | None,
     cert: Path | None,
     key: Path | None,
@@ -77,6 +80,7 @@ def lab(
             users=dict(parse_user(u) for u in users) if users else {"user": "password"},
             max_connections_per_client=max_connections_per_client,
             rate_limit=parse_rate(rate_limit) if rate_limit else None,
+            greet_pause=greet_pause,
             maildir=maildir,
             keep_messages=0,  # a long-running lab must not grow; --maildir keeps mail if wanted
             cert=cert,
@@ -119,6 +123,8 @@ def _serve(config: LabConfig) -> None:
         if config.hardened:
             limit = config.max_connections_per_client or "unlimited"
             _say(f"limits: {limit} connections per client, rate limit {config.rate_limit or 'off'}")
+            if config.greet_pause:
+                _say(f"greet pause: {config.greet_pause:g}s (a client that talks first gets 554 5.5.0)")
         _say(f"mail is written to {config.maildir}" if config.maildir else "mail is discarded")
         _say("press Ctrl-C to stop")
         while not stop.wait(0.5):
