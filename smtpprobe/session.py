@@ -29,6 +29,7 @@ class Session:
         *,
         timeout: float = 30.0,
         connect_timeout: float | None = None,
+        greeting_timeout: float | None = None,
         local_address: str | None = None,
         family: int = socket.AF_UNSPEC,
         tls_verify: bool = False,
@@ -39,6 +40,7 @@ class Session:
         self.host, self.port = host, port
         self.timeout = timeout
         self.connect_timeout = connect_timeout or timeout
+        self.greeting_timeout = greeting_timeout or timeout  # postscreen-style greet waits can be long
         self.local_address = local_address
         self.family = family
         self.tls_verify = tls_verify

@@ -59,7 +59,7 @@ def run(session: Session, tx: Transaction) -> None:
 def _stages(s: Session, tx: Transaction) -> None:
     s.connect(implicit_tls=tx.tls == "implicit")
     _stop(tx, "connect", close_only=True, session=s)
-    greeting = s.read_reply()
+    greeting = s.read_reply(s.greeting_timeout)
     _expect(greeting, (2,), "banner", Exit.BANNER, "the server refused the connection")
     _stop(tx, "banner")
     _greet(s, tx)

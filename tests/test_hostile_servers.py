@@ -1,6 +1,8 @@
 """Hostile servers must not hurt us: each run ends within its timeout (the endless ones as soon as the
 bound is crossed) with one clear error line, a non-zero documented exit code and bounded memory."""
 
+import socket
+
 import pytest
 
 from smtpprobe.exitcodes import Exit
@@ -49,3 +51,24 @@ def test_hostile_server_json_output_names_the_failure(hostile_server):
     assert (result["ok"], result["failed_stage"], result["exit_code"]) == (False, "protocol", Exit.PROTOCOL)
     assert "longer than 4096 bytes" in result["error"]
     assert result["transcript"][-1]["kind"] == "error"
+
+
+def test_greeting_timeout_is_separate_from_the_reply_timeout(hostile_server):
+    server = hostile_server("never_greets")
+    run = smtpprobe("send", "--server", f"127.0.0.1:{server.port}", "--to", "a@lab.test",
+                    "--timeout", "30", "--greeting-timeout", "1")
+    assert run.code == Exit.NETWORK
+    assert run.err_lines == ["*** no complete reply within 1s"]
+    assert run.seconds < 4
+
+
+def test_connect_timeout_bounds_an_unanswered_connect():
+    # A listener whose accept queue is full: Linux drops further SYNs, so the connect is never answered.
+    with socket.create_server(("127.0.0.1", 0), backlog=0) as full:
+        port = full.getsockname()[1]
+        with socket.create_connection(("127.0.0.1", port), timeout=5):  # fills the queue (never accepted)
+            run = smtpprobe("send", "--server", f"127.0.0.1:{port}", "--to", "a@lab.test", "--timeout", "30",
+                            "--connect-timeout", "1")
+    assert run.code == Exit.NETWORK
+    assert run.err_lines == [f"*** no TCP connection to 127.0.0.1:{port} within 1s"]
+    assert run.seconds < 4

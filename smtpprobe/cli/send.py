@@ -38,6 +38,8 @@ from smtpprobe.transaction import STAGES
 @click.option("--quit-after", "-q", type=click.Choice(STAGES, case_sensitive=False), help="Stop after this stage.")
 @click.option("--pipeline", is_flag=True, help="Send MAIL, RCPT and DATA in one batch (RFC 2920).")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600), help="Seconds per reply.")
+@click.option("--connect-timeout", type=click.FloatRange(0.1, 3600), help="Seconds for the TCP connect (default: --timeout).")
+@click.option("--greeting-timeout", type=click.FloatRange(0.1, 3600), help="Seconds for the greeting (default: --timeout).")
 @click.option("--local-address", metavar="IP", help="Source address to connect from.")
 @click.option("-4", "ipv4", is_flag=True, help="IPv4 only.")
 @click.option("-6", "ipv6", is_flag=True, help="IPv6 only.")
@@ -56,7 +58,8 @@ def send(**opts) -> None:
     """
     tx, server, port = _plan(opts)
     family = socket.AF_INET if opts["ipv4"] else socket.AF_INET6 if opts["ipv6"] else socket.AF_UNSPEC
-    session_options = dict(timeout=opts["timeout"], local_address=opts["local_address"], family=family,
+    session_options = dict(timeout=opts["timeout"], connect_timeout=opts["connect_timeout"],
+                           greeting_timeout=opts["greeting_timeout"], local_address=opts["local_address"], family=family,
                            tls_verify=opts["tls_verify"], tls_name=opts["tls_sni"], tls_ca_file=opts["tls_ca_file"])
     sys.exit(execute(server, port, tx, session_options, opts["as_json"], opts["show_time"], opts["show_secrets"]))
 
