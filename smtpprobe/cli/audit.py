@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from smtpprobe.errors import SmtpProbeError
+from smtpprobe.cli.common import handle_errors
 from smtpprobe.exitcodes import Exit
 
 
@@ -24,6 +24,7 @@ from smtpprobe.exitcodes import Exit
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("-v", "--verbose", is_flag=True, help="Show the SPF include tree.")
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
+@handle_errors(prefix="smtpprobe audit")
 def audit(domain: str, ip: str | None, helo: str | None, sender: str | None, selectors: tuple[str, ...],
           message: str | None, resolver: str | None, timeout: float, dnsbl: tuple[str, ...], fmt: str,
           verbose: bool, debug: bool) -> None:
@@ -32,26 +33,15 @@ def audit(domain: str, ip: str | None, helo: str | None, sender: str | None, sel
     from smtpprobe.audit.findings import BadInput
     from smtpprobe.audit.run import Options, run_audit
 
-    try:
-        body = None
-        if message is not None:
-            try:
-                body = Path(message).read_bytes()
-            except OSError as exc:
-                raise BadInput(f"--message: {exc.strerror}: {message}") from None
-        opts = Options(domain, ip, helo, sender, list(selectors), body, resolver, timeout,
-                       list(dnsbl) if dnsbl else None)
-        report = run_audit(opts)
-    except SmtpProbeError as exc:
-        click.echo(f"smtpprobe audit: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
-        sys.exit(int(Exit.INTERRUPTED))
-    except Exception as exc:  # a bug: one line, the traceback only on --debug
-        if debug:
-            raise
-        click.echo(f"smtpprobe audit: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
-        sys.exit(int(Exit.FAILED))
+    body = None
+    if message is not None:
+        try:
+            body = Path(message).read_bytes()
+        except OSError as exc:
+            raise BadInput(f"--message: {exc.strerror}: {message}") from None
+    opts = Options(domain, ip, helo, sender, list(selectors), body, resolver, timeout,
+                   list(dnsbl) if dnsbl else None)
+    report = run_audit(opts)
     from smtpprobe.audit.render import render_json, render_table
 
     click.echo(render_json(report) if fmt == "json" else render_table(report, verbose))

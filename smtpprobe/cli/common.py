@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -13,28 +14,37 @@ from smtpprobe.errors import SmtpProbeError
 from smtpprobe.exitcodes import Exit
 
 
-def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """One clear line on stderr and the error's exit code; a traceback only with SMTPPROBE_DEBUG=1."""
+def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtpprobe") -> Any:
+    """One clear line on stderr, `PREFIX: message`, and the error's exit code. A bug (any other exception)
+    is one line too, exit 1; its traceback shows with the command's `--debug` flag or SMTPPROBE_DEBUG=1.
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except SmtpProbeError as exc:
-            _debug_traceback()
-            click.echo(f"smtpprobe: {exc}", err=True)
-            sys.exit(int(exc.exit_code))
-        except KeyboardInterrupt:
-            click.echo("smtpprobe: interrupted", err=True)
-            sys.exit(int(Exit.INTERRUPTED))
+    Use as `@handle_errors` or `@handle_errors(prefix="smtpprobe audit")`."""
 
-    return wrapper
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            debug = kwargs.get("debug") or os.environ.get("SMTPPROBE_DEBUG") == "1"
+            try:
+                return command(*args, **kwargs)
+            except SmtpProbeError as exc:
+                if debug:
+                    import traceback
 
+                    traceback.print_exc()
+                click.echo(f"{prefix}: {exc}", err=True)
+                sys.exit(int(exc.exit_code))
+            except KeyboardInterrupt:
+                click.echo(f"{prefix}: interrupted", err=True)
+                sys.exit(int(Exit.INTERRUPTED))
+            except (click.ClickException, click.Abort, click.exceptions.Exit):
+                raise  # click's own: usage errors (exit 2), a cancelled prompt
+            except Exception as exc:
+                if debug:
+                    raise
+                click.echo(f"{prefix}: internal error: {type(exc).__name__}: {exc} "
+                           "(rerun with --debug or SMTPPROBE_DEBUG=1 for the traceback)", err=True)
+                sys.exit(int(Exit.FAILED))
 
-def _debug_traceback() -> None:
-    import os
+        return wrapper
 
-    if os.environ.get("SMTPPROBE_DEBUG") == "1":
-        import traceback
-
-        traceback.print_exc()
+    return decorate(func) if func is not None else decorate

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from smtpprobe.errors import SmtpProbeError, UsageError
+from smtpprobe.cli.common import handle_errors
+from smtpprobe.errors import UsageError
 from smtpprobe.exitcodes import Exit
 
 
@@ -37,6 +38,7 @@ from smtpprobe.exitcodes import Exit
               "else Markdown.")
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line, not the whole report.")
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
+@handle_errors(prefix="smtpprobe doctor")
 def doctor(sender: str, ip: str, helo: str, server: str | None, to: str | None, ports: str | None,
            selectors: tuple[str, ...], resolver: str | None, dns_timeout: float, dnsbl: tuple[str, ...],
            timeout: float, send: bool, auth_user: str | None, auth_password: str | None, auth_mechanism: str,
@@ -58,29 +60,18 @@ def doctor(sender: str, ip: str, helo: str, server: str | None, to: str | None, 
     from smtpprobe.doctor.plan import Options
     from smtpprobe.doctor.run import run_doctor
 
-    try:
-        if report_file is not None:
-            _check_writable(report_file)
-        password = auth_password or ""
-        if auth_user and auth_password is None:
-            if not sys.stdin.isatty():
-                raise UsageError("--auth-user needs a password: --auth-password, SMTPPROBE_AUTH_PASSWORD, or a terminal")
-            password = click.prompt("Password", hide_input=True, err=True)
-        opts = Options(sender=sender, ip=ip, helo=helo, to=to, server=server, ports=ports, selectors=list(selectors),
-                       resolver=resolver, dns_timeout=dns_timeout, dnsbl=list(dnsbl) if dnsbl else None,
-                       timeout=timeout, send=send, auth_user=auth_user, auth_password=password,
-                       auth_mechanism=auth_mechanism.upper(), tls_ca_file=tls_ca_file, local_address=local_address)
-        report = run_doctor(opts, progress=lambda line: click.echo(f"doctor: {line}", err=True))
-    except SmtpProbeError as exc:
-        click.echo(f"smtpprobe doctor: {exc}", err=True)
-        sys.exit(int(exc.exit_code))
-    except KeyboardInterrupt:
-        sys.exit(int(Exit.INTERRUPTED))
-    except Exception as exc:  # a bug: one line, the traceback only on --debug
-        if debug:
-            raise
-        click.echo(f"smtpprobe doctor: internal error: {type(exc).__name__}: {exc} (rerun with --debug)", err=True)
-        sys.exit(int(Exit.FAILED))
+    if report_file is not None:
+        _check_writable(report_file)
+    password = auth_password or ""
+    if auth_user and auth_password is None:
+        if not sys.stdin.isatty():
+            raise UsageError("--auth-user needs a password: --auth-password, SMTPPROBE_AUTH_PASSWORD, or a terminal")
+        password = click.prompt("Password", hide_input=True, err=True)
+    opts = Options(sender=sender, ip=ip, helo=helo, to=to, server=server, ports=ports, selectors=list(selectors),
+                   resolver=resolver, dns_timeout=dns_timeout, dnsbl=list(dnsbl) if dnsbl else None,
+                   timeout=timeout, send=send, auth_user=auth_user, auth_password=password,
+                   auth_mechanism=auth_mechanism.upper(), tls_ca_file=tls_ca_file, local_address=local_address)
+    report = run_doctor(opts, progress=lambda line: click.echo(f"doctor: {line}", err=True))
     from smtpprobe.doctor.facts import headline
     from smtpprobe.doctor.markdown import render_markdown
 

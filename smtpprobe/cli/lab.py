@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from smtpprobe.errors import SmtpProbeError
+from smtpprobe.cli.common import handle_errors
 from smtpprobe.exitcodes import Exit
 from smtpprobe.lab.config import DEFAULT_MAX_CONNECTIONS_PER_CLIENT, LabConfig, parse_rate, parse_user
 
@@ -47,6 +47,7 @@ def _say(text: str) -> None:
 @click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), help="Write each message here.")
 @click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="PEM certificate (with --key).")
 @click.option("--key", type=click.Path(dir_okay=False, path_type=Path), help="PEM private key.")
+@handle_errors(prefix="smtpprobe lab")
 def lab(
     host: str,
     port: int,
@@ -68,28 +69,24 @@ def lab(
     Mail is never delivered: it is discarded, or written one file per message with --maildir.
     Stops on Ctrl-C or SIGTERM.
     """
-    try:
-        config = LabConfig(
-            profile=profile,  # type: ignore[arg-type]
-            host=host,
-            port=port,
-            submission_port=submission_port,
-            smtps_port=smtps_port,
-            hostname=hostname,
-            domains=domains or LabConfig.domains,
-            users=dict(parse_user(u) for u in users) if users else {"user": "password"},
-            max_connections_per_client=max_connections_per_client,
-            rate_limit=parse_rate(rate_limit) if rate_limit else None,
-            greet_pause=greet_pause,
-            maildir=maildir,
-            keep_messages=0,  # a long-running lab must not grow; --maildir keeps mail if wanted
-            cert=cert,
-            key=key,
-        )
-        _serve(config)
-    except SmtpProbeError as error:
-        click.echo(f"smtpprobe lab: {error}", err=True)
-        sys.exit(int(error.exit_code))
+    config = LabConfig(
+        profile=profile,  # type: ignore[arg-type]
+        host=host,
+        port=port,
+        submission_port=submission_port,
+        smtps_port=smtps_port,
+        hostname=hostname,
+        domains=domains or LabConfig.domains,
+        users=dict(parse_user(u) for u in users) if users else {"user": "password"},
+        max_connections_per_client=max_connections_per_client,
+        rate_limit=parse_rate(rate_limit) if rate_limit else None,
+        greet_pause=greet_pause,
+        maildir=maildir,
+        keep_messages=0,  # a long-running lab must not grow; --maildir keeps mail if wanted
+        cert=cert,
+        key=key,
+    )
+    _serve(config)
 
 
 def _serve(config: LabConfig) -> None:
