@@ -12,7 +12,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from smtpprobe.errors import ProtocolError, SmtpProbeError, Timeout, TLSFailure, TransportError
+from smtpprobe.errors import (
+    ConnectionClosed,
+    ProtocolError,
+    SmtpProbeError,
+    Timeout,
+    TLSFailure,
+    TransportError,
+)
 from smtpprobe.protocol import commands
 from smtpprobe.protocol import ehlo as ehlo_ext
 from smtpprobe.protocol.reply import Reply
@@ -50,6 +57,29 @@ def _read(ctx: Context, outcome: Outcome, timeout: float) -> Reply | None:
         return None
     except ProtocolError as exc:
         outcome.failure = str(exc)
+        return None
+    outcome.replies.append(reply)
+    return reply
+
+
+def _listen(ctx: Context, outcome: Outcome, wait: float) -> Reply | None:
+    """A reply the server sends unasked within `wait` seconds, or None. Silence is often the answer a probe
+    hopes for, so it goes into the transcript as information, not as an error; a close or a malformed reply
+    is set on the outcome as usual."""
+    try:
+        reply = ctx.session.poll_reply(wait)
+    except ConnectionClosed as exc:
+        ctx.session.transcript.error(str(exc))  # poll_reply leaves recording to its caller
+        _closed(ctx, outcome, exc)
+        return None
+    except TransportError as exc:
+        _closed(ctx, outcome, exc)
+        return None
+    except ProtocolError as exc:
+        outcome.failure = str(exc)
+        return None
+    if reply is None:
+        ctx.session.transcript.info(f"no reply within {wait:g}s")
         return None
     outcome.replies.append(reply)
     return reply
@@ -245,7 +275,9 @@ def pause(ctx: Context, step: Step) -> Outcome:
 
 def read(ctx: Context, step: Step) -> Outcome:
     outcome = Outcome()
-    _read(ctx, outcome, float(step.arg))  # type: ignore[arg-type]
+    wait = float(step.arg)  # type: ignore[arg-type]
+    if _listen(ctx, outcome, wait) is None and not outcome.closed and outcome.failure is None:
+        outcome.timed_out, outcome.waited = True, wait
     return outcome
 
 

@@ -6,13 +6,13 @@ Like every action, none of them raises: what happened goes into the Outcome.
 
 from __future__ import annotations
 
-from smtpprobe.errors import SmtpProbeError, Timeout, TransportError, UsageError
+from smtpprobe.errors import UsageError
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.reply import Reply
 from smtpprobe.scenario.actions import (
     AUTO_MODE,
     Context,
-    _closed,
+    _listen,
     _read,
     _send,
     _tls,
@@ -77,16 +77,8 @@ def starttls_inject(ctx: Context, step: Step) -> Outcome:
 def _collect(ctx: Context, outcome: Outcome, wait: float) -> bool:
     """Replies that arrive within `wait` seconds without our asking. False when the connection ended."""
     for _ in range(MAX_EXTRA):
-        try:
-            outcome.replies.append(ctx.session.read_reply(timeout=wait))
-        except Timeout:
-            return True
-        except TransportError as exc:
-            _closed(ctx, outcome, exc)
-            return False
-        except SmtpProbeError as exc:
-            outcome.failure = str(exc)
-            return False
+        if _listen(ctx, outcome, wait) is None:
+            return not outcome.closed and outcome.failure is None
     return True
 
 
