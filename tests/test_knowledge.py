@@ -38,6 +38,12 @@ def test_ids_are_unique() -> None:
     assert len(ids) == len(set(ids))
 
 
+def test_known_scenario_ids_are_the_catalogues() -> None:
+    from smtpprobe.scenario import catalogue_path, load_paths
+
+    assert SCENARIOS == {s.base_id for s in load_paths([catalogue_path()])}
+
+
 @pytest.mark.parametrize("entry", KB.entries, ids=lambda e: e.id)
 def test_entry_is_well_formed(entry) -> None:
     for field in (entry.server, entry.title, entry.short, entry.meaning, entry.source):

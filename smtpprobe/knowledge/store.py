@@ -19,7 +19,8 @@ from typing import Any
 from smtpprobe.errors import SmtpProbeError, UsageError
 from smtpprobe.knowledge.parse import parse
 
-# Scenario ids of the built-in catalogue that knowledge entries may point to.
+# Scenario ids of the built-in catalogue that knowledge entries may point to. Kept here rather than read from
+# the catalogue so explain need not load it; tests/test_knowledge.py checks the two agree.
 SCENARIOS = frozenset(
     {
         "missing-helo",
@@ -37,6 +38,23 @@ SCENARIOS = frozenset(
         "submission-requires-tls",
         "implicit-tls",
         "burst-concurrency",
+        # the security probes (tag "attack")
+        "smtp-smuggling",
+        "starttls-injection",
+        "starttls-argument",
+        "starttls-not-offered-after-tls",
+        "early-talker",
+        "pipelining-abuse",
+        "bare-lf-command",
+        "bare-cr-command",
+        "nul-in-command",
+        "line-length",
+        "command-arguments",
+        "vrfy-disclosure",
+        "expn-disclosure",
+        "too-many-recipients",
+        "auth-before-tls",
+        "auth-failure",
     }
 )
 # smtpprobe subcommands a knowledge entry may suggest.
