@@ -3,6 +3,12 @@
 By default verification is reported, not enforced: the handshake accepts any certificate, then the chain and
 the name are checked separately with `cryptography` so the transcript can say why a certificate would fail.
 With `verify=True` OpenSSL enforces both and a bad certificate fails the handshake.
+
+One rule decides "verified" either way: the chain leads to a trusted root and a subjectAltName names the
+server (RFC 6125 §6.4: wildcards only as the whole left-most label, matching one label). The subject's CN is
+never used: OpenSSL's CN fallback is switched off (RFC 6125 §6.4.4, CA/B Forum baseline: SAN required).
+Certificate text comes from outside: it is sanitized before display and bounded (a certificate may carry
+thousands of names or escape sequences).
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from datetime import UTC, datetime
 
 from smtpprobe.errors import Timeout, TLSFailure, quote_bytes
 
+SHOWN_NAMES = 10  # names listed in a transcript; the rest are counted (a certificate may carry thousands)
+MAX_NAMES_TRIED = 50  # names tried as the chain verification subject before giving up
 
 @dataclass
 class TLSInfo:
@@ -37,9 +45,10 @@ class TLSInfo:
 
     def summary_lines(self) -> list[str]:
         lines = [f"TLS started with cipher {self.version}:{self.cipher}:{self.bits}"]
-        if self.subject:
-            lines.append(f"TLS peer subject {self.subject}, issuer {self.issuer}, expires {self.not_after}")
-            lines.append(f"TLS peer names {', '.join(self.sans) or '(no subjectAltName)'}")
+        if self.subject or self.sans:
+            subject, issuer = printable(self.subject), printable(self.issuer)
+            lines.append(f"TLS peer subject {subject}, issuer {issuer}, expires {self.not_after}")
+            lines.append(f"TLS peer names {names_shown(self.sans)}")
         verdict = "verified" if self.chain_verified and self.name_verified else f"NOT verified: {self.verify_error}"
         lines.append(f"TLS certificate {verdict}")
         return lines
@@ -56,6 +65,7 @@ def handshake(
         raise TLSFailure(f"cannot read CA file {ca_file}: {exc.strerror or exc}") from None
     except ssl.SSLError as exc:
         raise TLSFailure(f"CA file {ca_file} holds no usable certificate: {_ssl_reason(exc)}") from None
+    context.hostname_checks_common_name = False  # the same rule as describe(): subjectAltName only
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -82,17 +92,21 @@ def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, c
         return info
     from cryptography import x509  # costs ~90 ms: only when TLS is used
 
-    certs = [x509.load_der_x509_certificate(der) for der in chain]
-    leaf = certs[0]
-    info.subject = leaf.subject.rfc4514_string()
-    info.issuer = leaf.issuer.rfc4514_string()
-    info.not_after = leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")
-    info.sans = _sans(leaf)
-    if verified:  # OpenSSL already checked chain and name during the handshake
+    try:
+        certs = [x509.load_der_x509_certificate(der) for der in chain]
+        leaf = certs[0]
+        info.subject = _rfc4514(leaf.subject)
+        info.issuer = _rfc4514(leaf.issuer)
+        info.not_after = leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")
+        info.sans = sans(leaf)
+    except ValueError as exc:  # a certificate OpenSSL took but cryptography cannot read
+        info.verify_error = f"unreadable certificate: {printable(str(exc))}"
+        return info
+    if verified:  # OpenSSL already checked chain and name (SAN only, as below) during the handshake
         info.chain_verified = info.name_verified = True
         return info
-    info.name_verified = bool(server_name) and _name_matches(server_name, info.sans)
-    info.chain_verified, chain_error = _verify_chain(certs, ca_file)
+    info.name_verified = bool(server_name) and name_matches(server_name or "", info.sans)
+    info.chain_verified, chain_error = _verify_chain(certs, ca_file, server_name if info.name_verified else None)
     if not info.chain_verified:
         info.verify_error = chain_error
     elif not info.name_verified:
@@ -112,8 +126,10 @@ def _peer_chain(tls_sock: ssl.SSLSocket) -> list[bytes]:
     return [leaf] if leaf else []
 
 
-def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
-    from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, VerificationError
+def _verify_chain(certs: list, ca_file: str | None, name: str | None = None) -> tuple[bool, str | None]:
+    """Does the chain lead to a trusted root? `name`: the server's name when the certificate matches it
+    (else a name the certificate carries is used: the name itself is judged apart, by name_matches)."""
+    from cryptography.x509.verification import PolicyBuilder, VerificationError
 
     leaf, intermediates = certs[0], certs[1:]
     now = datetime.now(UTC)
@@ -126,20 +142,32 @@ def _verify_chain(certs: list, ca_file: str | None) -> tuple[bool, str | None]:
         return False, f"no trust store to verify against ({exc})"
     if leaf in trusted:  # the user trusts this very certificate (pinned, or a self-signed lab's own)
         return True, None
-    # The name is checked apart (_name_matches), so verify the chain for a name the certificate carries.
-    names = _sans(leaf)
-    if not names:
-        return False, "the certificate has no subjectAltName"
-    first = names[0]
-    subject = IPAddress(ipaddress.ip_address(first)) if _is_ip(first) else DNSName(first)
+    subject = _verification_subject([name] if name else sans(leaf))
+    if subject is None:
+        return False, "the certificate has no usable subjectAltName"
     try:
         verifier = PolicyBuilder().store(store).time(now).build_server_verifier(subject)
         verifier.verify(leaf, intermediates)
-    except VerificationError as exc:
+    except (VerificationError, ValueError) as exc:
         if leaf.issuer == leaf.subject:  # and not itself in the trust store
             return False, "self-signed certificate"
-        return False, f"chain does not verify: {exc}"
+        return False, f"chain does not verify: {printable(str(exc))}"
     return True, None
+
+
+def _verification_subject(names: list[str]):
+    """A DNSName/IPAddress for cryptography's verifier from the first name it accepts. A wildcard SAN
+    (`*.example.org`) stands for one of the names it covers: DNSName refuses the `*` itself."""
+    from cryptography.x509.verification import DNSName, IPAddress
+
+    for name in names[:MAX_NAMES_TRIED]:
+        try:
+            if _is_ip(name):
+                return IPAddress(ipaddress.ip_address(name.strip("[]")))
+            return DNSName("wildcard" + name[1:] if name.startswith("*.") else name.rstrip("."))
+        except ValueError:
+            continue  # an odd or hostile name: try the next
+    return None
 
 
 _store_lock = threading.Lock()
@@ -163,7 +191,9 @@ def _trust_store(path: str) -> tuple[list, object]:
         return _trust_store_unlocked(path)
 
 
-def _sans(cert) -> list[str]:
+def sans(cert) -> list[str]:
+    """The certificate's DNS names and IP addresses (subjectAltName), as written. Raises ValueError for
+    an extension cryptography cannot decode (the caller reports it)."""
     from cryptography import x509
 
     try:
@@ -175,12 +205,45 @@ def _sans(cert) -> list[str]:
     ]
 
 
-def _name_matches(name: str, sans: list[str]) -> bool:
-    name = name.lower().rstrip(".")
-    for san in (s.lower() for s in sans):
-        if san == name or (san.startswith("*.") and "." in name and name.split(".", 1)[1] == san[2:]):
+def name_matches(name: str, names: list[str]) -> bool:
+    """RFC 6125 §6.4: `name` against the SANs. A wildcard is only the whole left-most label and stands
+    for exactly one label (`*.example.org` covers mx.example.org, not example.org nor a.b.example.org);
+    an IP address matches only an IP SAN."""
+    name = name.strip("[]").lower().rstrip(".")
+    if not name:
+        return False
+    if _is_ip(name):
+        target = ipaddress.ip_address(name)
+        return any(_is_ip(n) and ipaddress.ip_address(n.strip("[]")) == target for n in names)
+    label, _, parent = name.partition(".")
+    for san in (n.lower().rstrip(".") for n in names):
+        if san == name:
+            return True
+        if san.startswith("*.") and parent and label and san[2:] == parent and "*" not in parent:
             return True
     return False
+
+
+def printable(text: str, limit: int = 200) -> str:
+    """Certificate text for a terminal: control characters (escape sequences) shown as \\xNN, one line,
+    bounded. JSON keeps the raw text."""
+    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:limit])
+    return shown + ("..." if len(text) > limit else "")
+
+
+def names_shown(names: list[str], limit: int = SHOWN_NAMES) -> str:
+    """'a, b, c and 2997 more' (sanitized)."""
+    if not names:
+        return "(no subjectAltName)"
+    shown = ", ".join(printable(n, 100) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _rfc4514(name) -> str:
+    try:
+        return name.rfc4514_string()
+    except ValueError:  # an attribute cryptography cannot render
+        return "(unreadable name)"
 
 
 def _is_ip(name: str) -> bool:
@@ -196,4 +259,4 @@ def _ssl_reason(exc: ssl.SSLError) -> str:
     return reason.replace("_", " ").lower() if reason.isupper() else reason
 
 
-__all__ = ["TLSInfo", "handshake", "quote_bytes"]
+__all__ = ["TLSInfo", "handshake", "name_matches", "names_shown", "printable", "quote_bytes", "sans"]

@@ -1,0 +1,191 @@
+"""A port's TLS posture: versions, suites per version, key-exchange groups, the certificate chain.
+
+Why this shape (and not a handshake per suite, as sslyze does): a ClientHello offering every suite the
+registry knows makes the server name the one it prefers in its ServerHello, which is all we read; that
+suite is removed and the question asked again until the server refuses (nmap's ssl-enum-ciphers does the
+same). A version with n suites costs n + 1 short exchanges, no key is computed, and the five versions are
+asked in parallel. One real handshake (Python's ssl) reads the certificate chain.
+"""
+
+from __future__ import annotations
+
+import ssl
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from smtpprobe.errors import SmtpProbeError, TLSFailure, TransportError
+from smtpprobe.tlsscan import grade
+from smtpprobe.tlsscan.hello import GROUPS, TLS13, VERSION_NAMES, client_hello
+from smtpprobe.tlsscan.probe import Endpoint, ask, connect
+from smtpprobe.tlsscan.registry import SUITES
+
+MAX_ROUNDS = 80  # questions per version at most (a server would need 80 suites of one version)
+TLS13_SUITES = [c for c in SUITES if 0x1300 < c < 0x1306]
+LEGACY_SUITES = [c for c in SUITES if c not in TLS13_SUITES]
+
+
+@dataclass
+class VersionResult:
+    version: str
+    accepted: bool
+    suites: list[dict] = field(default_factory=list)  # {code, name, grade, flags}, in the order found
+    note: str | None = None  # why not accepted: the alert, or the lower version the server chose
+
+
+@dataclass
+class ScanResult:
+    host: str
+    port: int
+    starttls: bool
+    name: str | None
+    versions: list[VersionResult] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)
+    dh_bits: int | None = None
+    certificate: dict = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def accepted(self) -> list[str]:
+        return [v.version for v in self.versions if v.accepted]
+
+    def suites(self) -> list[dict]:
+        seen: dict[int, dict] = {}
+        for v in self.versions:
+            for s in v.suites:
+                seen.setdefault(s["code"], s)
+        return list(seen.values())
+
+    def to_dict(self) -> dict:
+        return {
+            "host": self.host,
+            "port": self.port,
+            "starttls": self.starttls,
+            "name": self.name,
+            "versions": [v.__dict__ for v in self.versions],
+            "groups": self.groups,
+            "dh_bits": self.dh_bits,
+            "certificate": self.certificate,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResult:
+    """Everything about one port. Raises TransportError/TLSFailure when the port cannot be asked at all
+    (unreachable, STARTTLS not offered); a question that fails midway is noted in `errors`."""
+    start = time.monotonic()
+    connect(ep).close()  # one plain question first: unreachable or no STARTTLS is one clear error
+    result = ScanResult(ep.host, ep.port, ep.starttls, name)
+    with ThreadPoolExecutor(max_workers=7) as pool:
+        jobs = {v: pool.submit(_version, ep, v, name) for v in VERSION_NAMES}
+        groups13 = pool.submit(_groups13, ep, name)
+        cert = pool.submit(_certificate, ep, name, ca_file)
+        for job in jobs.values():
+            vr, groups, dh_bits, errors = job.result()
+            result.versions.append(vr)
+            result.errors += errors
+            result.groups += [g for g in groups if g not in result.groups]
+            result.dh_bits = max(filter(None, [result.dh_bits, dh_bits]), default=None)
+        result.groups += [g for g in groups13.result() if g not in result.groups]
+        try:
+            result.certificate = cert.result()
+        except SmtpProbeError as exc:
+            result.errors.append(f"certificate: {exc}")
+    result.seconds = time.monotonic() - start
+    return result
+
+
+def _version(
+    ep: Endpoint, version: int, name: str | None
+) -> tuple[VersionResult, list[str], int | None, list]:
+    """Ask for `version` with every suite, drop the one chosen, ask again; until the server refuses."""
+    vr = VersionResult(VERSION_NAMES[version], accepted=False)
+    offered = list(TLS13_SUITES if version == TLS13 else LEGACY_SUITES)
+    groups: list[str] = []
+    dh_bits = None
+    errors: list[str] = []
+    for _ in range(MAX_ROUNDS):
+        if not offered:
+            break
+        try:
+            flight = ask(ep, client_hello(version, offered, name), want_key_exchange=version < TLS13)
+        except SmtpProbeError as exc:
+            errors.append(f"{vr.version}: {exc}")
+            break
+        hello = flight.hello
+        if hello is None or hello.version != version or hello.suite not in offered:
+            if not vr.accepted:
+                vr.note = _refusal(flight, hello, version)
+            break
+        vr.accepted = True
+        suite_name = SUITES.get(hello.suite, f"0x{hello.suite:04X}")
+        vr.suites.append(
+            {
+                "code": hello.suite,
+                "name": suite_name,
+                "grade": grade.suite_grade(suite_name),
+                "flags": grade.suite_flags(suite_name),
+            }
+        )
+        offered.remove(hello.suite)
+        group = hello.group if version == TLS13 else flight.group
+        if group is not None and GROUPS.get(group, str(group)) not in groups:
+            groups.append(GROUPS.get(group, str(group)))
+        dh_bits = max(filter(None, [dh_bits, flight.dh_bits]), default=None)
+    return vr, groups, dh_bits, errors
+
+
+def _groups13(ep: Endpoint, name: str | None) -> list[str]:
+    """TLS 1.3 groups: an empty key_share makes the server name its group in a HelloRetryRequest."""
+    offered = list(GROUPS)
+    found: list[str] = []
+    for _ in range(len(GROUPS)):
+        try:
+            flight = ask(ep, client_hello(TLS13, TLS13_SUITES, name, offered, key_share=False))
+        except SmtpProbeError:
+            break
+        hello = flight.hello
+        if hello is None or hello.version != TLS13 or hello.group not in offered:
+            break
+        found.append(GROUPS[hello.group])
+        offered.remove(hello.group)
+    return found
+
+
+def _certificate(ep: Endpoint, name: str | None, ca_file: str | None) -> dict:
+    """One real handshake, any version and suite OpenSSL will still speak, to read the chain."""
+    from smtpprobe.tls import _peer_chain
+    from smtpprobe.tlsscan.certinfo import describe_chain
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    try:  # read the certificate of a server that only speaks old TLS too (Debian's default is SECLEVEL 2)
+        context.set_ciphers("ALL:@SECLEVEL=0")
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+    except (ssl.SSLError, ValueError):
+        pass
+    sock = connect(ep)
+    try:
+        sock.settimeout(ep.timeout)
+        sni = name if name and not name.replace(".", "").isdigit() and ":" not in name else None
+        with context.wrap_socket(sock, server_hostname=sni) as tls_sock:
+            info = describe_chain(_peer_chain(tls_sock), name, ca_file)
+            info["negotiated"] = f"{tls_sock.version()} {tls_sock.cipher()[0] if tls_sock.cipher() else '?'}"
+            return info
+    except TimeoutError:
+        raise TransportError(f"TLS handshake did not finish within {ep.timeout:g}s") from None
+    except (ssl.SSLError, OSError) as exc:
+        raise TLSFailure(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from None
+    finally:
+        sock.close()
+
+
+def _refusal(flight, hello, version: int) -> str:
+    from smtpprobe.tlsscan.hello import ALERTS
+
+    if hello is not None and hello.version != version:
+        return f"the server chose {VERSION_NAMES.get(hello.version, hex(hello.version))} instead"
+    if flight.alert is not None:
+        return f"alert {ALERTS.get(flight.alert[1], flight.alert[1])}"
+    return flight.error or "refused"
