@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "repl": ("smtpprobe.cli.repl:repl", "Interactive telnet-style SMTP session with STARTTLS/AUTH help."),
     "run": ("smtpprobe.cli.run:run", "Run conformance scenarios against a server (table, JSON, JUnit for CI)."),
     "doctor": ("smtpprobe.cli.doctor:doctor", "Self-check a refused sender's side and test the target up to RCPT."),
+    "tls": ("smtpprobe.cli.tls:tls", "Scan a port's TLS: versions, cipher suites, certificate, DANE, MTA-STS."),
 }
 
 

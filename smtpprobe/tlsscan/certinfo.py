@@ -33,7 +33,7 @@ def describe_chain(chain: list[bytes], name: str | None, ca_file: str | None) ->
             issuer=tls._rfc4514(leaf.issuer),
             sans=names,
             not_after=leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
-            days_left=(leaf.not_valid_after_utc - datetime.now(UTC)).days,
+            days_left=int((leaf.not_valid_after_utc - datetime.now(UTC)).total_seconds() // 86400),
             signature=_signature(leaf),
             key_type=_key_type(key, rsa, ec, dsa, ed25519, ed448),
             key_bits=getattr(key, "key_size", None),
@@ -55,7 +55,7 @@ def describe_chain(chain: list[bytes], name: str | None, ca_file: str | None) ->
     if out["days_left"] < 0:
         problems.append(f"expired {-out['days_left']} days ago")
     elif out["days_left"] < EXPIRY_WARN_DAYS:
-        problems.append(f"expires in {out['days_left']} days")
+        problems.append(f"expires in {out['days_left']} day{'s' if out['days_left'] != 1 else ''}")
     if out["key_type"] == "RSA" and (out["key_bits"] or 0) < MIN_RSA_BITS:
         problems.append(f"RSA key of {out['key_bits']} bits (RFC 9325 §4.4: at least 2048)")
     if out["signature"].lower().startswith(("md5", "sha1")):

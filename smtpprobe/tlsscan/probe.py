@@ -51,7 +51,9 @@ def connect(ep: Endpoint) -> socket.socket:
             raise TLSFailure(f"STARTTLS refused: {answer.wire_lines()[0][:200]}")
     except TimeoutError:
         sock.close()
-        raise TransportError(f"no reply within {ep.timeout:g}s before TLS") from None
+        raise TransportError(
+            f"no greeting or reply within {ep.timeout:g}s before STARTTLS (an implicit-TLS port? try --tls-on-connect)"
+        ) from None
     except OSError as exc:
         sock.close()
         raise TransportError(f"connection {exc.strerror or exc} before TLS") from None

@@ -1,0 +1,94 @@
+"""`smtpprobe tls`: a port's TLS posture (versions, suites, groups, certificate), DANE and MTA-STS."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from smtpprobe.cli.common import handle_errors
+
+
+@click.command()
+@click.option(
+    "--server", "-s", required=True, metavar="HOST[:PORT]", help="The server to scan (default port 25)."
+)
+@click.option("--port", "-p", type=click.IntRange(1, 65535), help="Port (overrides the one in --server).")
+@click.option(
+    "--starttls", "mode", flag_value="starttls", help="STARTTLS first (default on every port but 465)."
+)
+@click.option("--tls-on-connect", "mode", flag_value="implicit", help="Implicit TLS (default on port 465).")
+@click.option("--name", metavar="MX", help="The name the certificate must carry and SNI (default: the host).")
+@click.option(
+    "--role",
+    type=click.Choice(["mx", "submission", "smtps"]),
+    help="How to judge (default by port: 25 mx, 587 submission, 465 smtps; else by --starttls).",
+)
+@click.option("--tls-ca-file", metavar="PEM", help="Trust these CA certificates instead of the system's.")
+@click.option(
+    "--dane", is_flag=True, help="Also check TLSA records at _PORT._tcp.NAME (needs a validating resolver)."
+)
+@click.option(
+    "--mta-sts", "mta_sts", metavar="DOMAIN", help="Also check DOMAIN's MTA-STS policy (and TLS-RPT)."
+)
+@click.option(
+    "--resolver", metavar="IP[:PORT]", help="DNS resolver for DANE/MTA-STS (default: the system's)."
+)
+@click.option("--helo", default="smtpprobe.invalid", show_default=True, help="EHLO name before STARTTLS.")
+@click.option(
+    "--timeout", default=5.0, show_default=True, type=click.FloatRange(0.1, 120), help="Seconds per question."
+)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
+@handle_errors(prefix="smtpprobe tls")
+def tls(
+    server: str,
+    port: int | None,
+    mode: str | None,
+    name: str | None,
+    role: str | None,
+    tls_ca_file: str | None,
+    dane: bool,
+    mta_sts: str | None,
+    resolver: str | None,
+    helo: str,
+    timeout: float,
+    fmt: str,
+    debug: bool,
+) -> None:
+    """Scan a mail server port's TLS: versions SSLv3..TLS 1.3, suites per version with a grade, key-exchange
+    groups, the certificate chain; with --dane and --mta-sts, what authenticating senders check.
+
+    Exit 0: nothing fails; 1: a finding fails (RFC 8996, RFC 9325, ...); 3: unreachable; 12: no STARTTLS."""
+    from smtpprobe.target import parse_server
+    from smtpprobe.tlsscan import findings as fnd
+    from smtpprobe.tlsscan import render
+    from smtpprobe.tlsscan.probe import Endpoint
+    from smtpprobe.tlsscan.scan import scan
+
+    host, parsed_port = parse_server(server, 25)
+    port = port or parsed_port
+    starttls = (mode or ("implicit" if port == 465 else "starttls")) == "starttls"
+    role = role or fnd.role_for(port, starttls)
+    name = name or host
+    result = scan(Endpoint(host, port, starttls, helo=helo, timeout=timeout), name, tls_ca_file)
+    found = fnd.assess(result, role)
+    extra: dict = {}
+    extra_lines: list[str] = []
+    if dane or mta_sts:
+        from smtpprobe.tlsscan.mailauth import check_dane, check_mta_sts
+
+        if dane:
+            report = check_dane(name, port, result, resolver, timeout)
+            extra["dane"], found = report.to_dict(), found + report.findings
+            extra_lines += report.lines()
+        if mta_sts:
+            report = check_mta_sts(mta_sts, name, result, resolver, timeout, tls_ca_file)
+            extra["mta_sts"], found = report.to_dict(), found + report.findings
+            extra_lines += report.lines()
+    if fmt == "json":
+        click.echo(json.dumps(render.to_json(result, role, found, extra), indent=2))
+    else:
+        click.echo(render.text(result, role, found, extra_lines))
+    sys.exit(1 if any(f.severity == "fail" for f in found) else 0)

@@ -1,0 +1,78 @@
+"""`smtpprobe tls` output: a plain-text report, or JSON (schema 1). Text from the server is sanitized."""
+
+from __future__ import annotations
+
+from smtpprobe.tls import names_shown, printable
+from smtpprobe.tlsscan.findings import Finding
+from smtpprobe.tlsscan.scan import ScanResult
+
+SCHEMA = 1
+
+
+def to_json(result: ScanResult, role: str, findings: list[Finding], extra: dict | None = None) -> dict:
+    return {
+        "schema": SCHEMA,
+        "role": role,
+        **result.to_dict(),
+        **(extra or {}),
+        "findings": [f.to_dict() for f in findings],
+    }
+
+
+def text(result: ScanResult, role: str, findings: list[Finding], extra_lines: list[str] | None = None) -> str:
+    how = "STARTTLS" if result.starttls else "implicit TLS"
+    lines = [
+        f"TLS posture of {result.host}:{result.port} ({how}, {role} port)"
+        + (f" for {printable(result.name)}" if result.name else "")
+        + f", {result.seconds:.2f}s",
+        "",
+    ]
+    lines.append("Protocol versions")
+    for v in result.versions:
+        mark = "accepted" if v.accepted else "refused"
+        lines.append(
+            (f"  {v.version:<8} {mark:<9}" + (f" ({v.note})" if v.note and not v.accepted else "")).rstrip()
+        )
+    lines += ["", "Cipher suites (in the order the server chose them)"]
+    for v in result.versions:
+        for s in v.suites:
+            flags = ", ".join(f for f in s["flags"] if f != "CBC" or s["grade"] == "acceptable")
+            lines.append(f"  {v.version:<8} {s['name']:<48} {s['grade']:<10} {flags}".rstrip())
+    lines.append("")
+    lines.append(
+        f"Key exchange groups: {', '.join(result.groups) or '(none seen)'}"
+        + (f"; DH prime {result.dh_bits} bits" if result.dh_bits else "")
+    )
+    cert = result.certificate
+    if cert:
+        lines += ["", "Certificate"] + _certificate(cert)
+    if extra_lines:
+        lines += [""] + extra_lines
+    lines += ["", "Findings"]
+    lines += [
+        f"  {f.severity.upper():<4}  {f.topic:<11} {f.text}" + (f" [{f.reference}]" if f.reference else "")
+        for f in findings
+    ] or ["  none"]
+    for error in result.errors:
+        lines.append(f"  note: {printable(error)}")
+    return "\n".join(lines)
+
+
+def _certificate(cert: dict) -> list[str]:
+    if "subject" not in cert:
+        return [f"  {printable(p)}" for p in cert.get("problems", [])]
+    verified = (
+        "verified"
+        if cert.get("chain_verified")
+        else f"NOT verified: {printable(cert.get('verify_error') or '')}"
+    )
+    return [
+        f"  subject    {printable(cert['subject'])}",
+        f"  issuer     {printable(cert['issuer'])}",
+        f"  names      {names_shown(cert['sans'])}",
+        f"  key        {cert['key_type']}" + (f", {cert['key_bits']} bits" if cert.get("key_bits") else ""),
+        f"  signature  {cert['signature']}",
+        f"  expires    {cert['not_after']} ({cert['days_left']} day{'s' if cert['days_left'] != 1 else ''})",
+        f"  chain      {cert['chain_length']} certificate{'s' if cert['chain_length'] != 1 else ''} sent, {verified}",
+        f"  name match {'yes' if cert.get('name_matches') else 'no'}",
+    ]
