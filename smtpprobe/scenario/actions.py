@@ -310,6 +310,15 @@ def _register_probe_actions() -> None:
 _register_probe_actions()
 
 
+def _register_tls_actions() -> None:
+    from smtpprobe.scenario import tls_actions  # imported late: it builds on Context and AUTO_MODE above
+
+    ACTIONS["tls_posture"] = tls_actions.tls_posture
+
+
+_register_tls_actions()
+
+
 def check_closed(ctx: Context, outcome: Outcome, timeout: float) -> None:
     """For expectations about closing: does the server hang up after its reply?"""
     if not outcome.closed and ctx.session.sock is not None:

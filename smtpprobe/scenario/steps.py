@@ -11,6 +11,7 @@ from collections.abc import Callable
 from smtpprobe.sasl import MECHANISMS
 from smtpprobe.scenario.errors import SpecError
 from smtpprobe.scenario.model import CONNECT_MODES
+from smtpprobe.scenario.tls_steps import parse_tls_posture
 
 MAX_PIPELINE = 50
 MAX_PAUSE = 30.0
@@ -144,10 +145,11 @@ KINDS: dict[str, Callable[[object], object]] = {
     "pre_greeting": parse_pre_greeting,  # connect and send these bytes before the greeting (early talker)
     "starttls_inject": parse_starttls_inject,  # STARTTLS + a command in one segment; replies inside TLS
     "burst": parse_burst,  # many connections at once (smtpprobe.burst); the first refusal, if any
+    "tls_posture": parse_tls_posture,  # a TLS scan of the port (smtpprobe.tlsscan), judged for one topic
 }
 
 # Kinds that open the connection themselves: only the first step may be one of them.
-CONNECTING = {"connect", "pre_greeting", "burst"}
+CONNECTING = {"connect", "pre_greeting", "burst", "tls_posture"}
 
 # Kinds whose text is a template to fill ({variables}); pipelines fill each line, auth its user/password.
 TEMPLATED = {"send", "raw", "pipeline", "data", "data_raw", "auth", "pre_greeting", "starttls_inject"}

@@ -27,6 +27,11 @@ class Endpoint:
 def connect(ep: Endpoint) -> socket.socket:
     """A connection ready for a ClientHello: after `220` to STARTTLS on a STARTTLS port. Raises
     TransportError (cannot connect, no reply) or TLSFailure (STARTTLS not offered or refused)."""
+    return open_channel(ep)[0]
+
+
+def open_channel(ep: Endpoint) -> tuple[socket.socket, str | None]:
+    """connect(), and the name in the greeting (its first word) on a STARTTLS port."""
     try:
         sock = socket.create_connection((ep.host.strip("[]"), ep.port), timeout=ep.timeout)
     except TimeoutError:
@@ -35,7 +40,7 @@ def connect(ep: Endpoint) -> socket.socket:
         raise TransportError(f"cannot connect to {ep.host}:{ep.port}: {exc.strerror or exc}") from None
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if not ep.starttls:
-        return sock
+        return sock, None
     try:
         reader = ReplyReader()
         greeting = _reply(sock, reader, ep)
@@ -49,6 +54,7 @@ def connect(ep: Endpoint) -> socket.socket:
         answer = _reply(sock, reader, ep)
         if answer.code != 220:
             raise TLSFailure(f"STARTTLS refused: {answer.wire_lines()[0][:200]}")
+        name = greeting_name(greeting)
     except TimeoutError:
         sock.close()
         raise TransportError(
@@ -60,7 +66,15 @@ def connect(ep: Endpoint) -> socket.socket:
     except BaseException:
         sock.close()
         raise
-    return sock
+    return sock, name
+
+
+def greeting_name(greeting: Reply) -> str | None:
+    """The server's name: the first word of a 220 greeting (RFC 5321 §4.3.1), when it looks like one."""
+    words = greeting.lines[0].split() if greeting.lines else []
+    name = words[0] if words else ""
+    ok = 0 < len(name) <= 253 and all(c.isalnum() or c in ".-" for c in name) and "." in name
+    return name if ok else None
 
 
 def ask(ep: Endpoint, hello: bytes, want_key_exchange: bool = False) -> Flight:

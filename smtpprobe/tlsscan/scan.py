@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from smtpprobe.errors import SmtpProbeError, TLSFailure, TransportError
 from smtpprobe.tlsscan import grade
 from smtpprobe.tlsscan.hello import GROUPS, TLS13, VERSION_NAMES, client_hello
-from smtpprobe.tlsscan.probe import Endpoint, ask, connect
+from smtpprobe.tlsscan.probe import Endpoint, ask, connect, open_channel
 from smtpprobe.tlsscan.registry import SUITES
 
 MAX_ROUNDS = 80  # questions per version at most (a server would need 80 suites of one version)
@@ -43,6 +43,7 @@ class ScanResult:
     groups: list[str] = field(default_factory=list)
     dh_bits: int | None = None
     certificate: dict = field(default_factory=dict)
+    chain: list[bytes] = field(default_factory=list)  # DER, leaf first: for DANE matching (not in JSON)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -75,7 +76,9 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
     """Everything about one port. Raises TransportError/TLSFailure when the port cannot be asked at all
     (unreachable, STARTTLS not offered); a question that fails midway is noted in `errors`."""
     start = time.monotonic()
-    connect(ep).close()  # one plain question first: unreachable or no STARTTLS is one clear error
+    sock, greeted_as = open_channel(ep)  # one question first: unreachable or no STARTTLS is one clear error
+    sock.close()
+    name = name or greeted_as
     result = ScanResult(ep.host, ep.port, ep.starttls, name)
     with ThreadPoolExecutor(max_workers=7) as pool:
         jobs = {v: pool.submit(_version, ep, v, name) for v in VERSION_NAMES}
@@ -92,6 +95,8 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
             result.certificate = cert.result()
         except SmtpProbeError as exc:
             result.errors.append(f"certificate: {exc}")
+        result.name = result.name or result.certificate.pop("greeting_name", None)
+        result.chain = result.certificate.pop("chain", [])
     result.seconds = time.monotonic() - start
     return result
 
@@ -170,7 +175,10 @@ def _certificate(ep: Endpoint, name: str | None, ca_file: str | None) -> dict:
         sock.settimeout(ep.timeout)
         sni = name if name and not name.replace(".", "").isdigit() and ":" not in name else None
         with context.wrap_socket(sock, server_hostname=sni) as tls_sock:
-            info = describe_chain(_peer_chain(tls_sock), name, ca_file)
+            greeted_as = None if name else _tls_greeting_name(tls_sock)
+            chain = _peer_chain(tls_sock)
+            info = describe_chain(chain, name or greeted_as, ca_file)
+            info["greeting_name"], info["chain"] = greeted_as, chain
             info["negotiated"] = f"{tls_sock.version()} {tls_sock.cipher()[0] if tls_sock.cipher() else '?'}"
             return info
     except TimeoutError:
@@ -179,6 +187,25 @@ def _certificate(ep: Endpoint, name: str | None, ca_file: str | None) -> dict:
         raise TLSFailure(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from None
     finally:
         sock.close()
+
+
+def _tls_greeting_name(tls_sock: ssl.SSLSocket) -> str | None:
+    """On implicit TLS the greeting comes inside TLS: its name, when the host given was an address."""
+    from smtpprobe.protocol.reader import ReplyReader
+    from smtpprobe.tlsscan.probe import greeting_name
+
+    reader = ReplyReader()
+    try:
+        for _ in range(16):  # a greeting of a few lines; bounded by the reader's limits too
+            data = tls_sock.recv(4096)
+            if not data:
+                return None
+            replies = reader.feed(data)
+            if replies:
+                return greeting_name(replies[0]) if replies[0].code == 220 else None
+    except (OSError, SmtpProbeError):
+        return None
+    return None
 
 
 def _refusal(flight, hello, version: int) -> str:
