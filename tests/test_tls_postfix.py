@@ -16,12 +16,21 @@ from tests.servers._common import unavailable
 
 PROTOCOLS = {"TLSv1.0": ">=TLSv1", "TLSv1.2": ">=TLSv1.2"}
 # Postfix 3.7 with OpenSSL 3: TLS 1.0/1.1 and anonymous suites need security level 0.
-WEAK = {"tls_medium_cipherlist": "ALL:aNULL:eNULL:@SECLEVEL=0", "smtpd_tls_protocols": ">=TLSv1",
-        "smtpd_tls_mandatory_protocols": ">=TLSv1"}
-ANON_ONLY = {"tls_medium_cipherlist": "ALL:aNULL:!eNULL:@SECLEVEL=0", "smtpd_tls_protocols": ">=TLSv1.2",
-             "smtpd_tls_mandatory_protocols": ">=TLSv1.2"}
-STRONG = {"tls_medium_cipherlist": "ECDHE+AESGCM:ECDHE+CHACHA20", "smtpd_tls_protocols": ">=TLSv1.2",
-          "smtpd_tls_mandatory_protocols": ">=TLSv1.2"}
+WEAK = {
+    "tls_medium_cipherlist": "ALL:aNULL:eNULL:@SECLEVEL=0",
+    "smtpd_tls_protocols": ">=TLSv1",
+    "smtpd_tls_mandatory_protocols": ">=TLSv1",
+}
+ANON_ONLY = {
+    "tls_medium_cipherlist": "ALL:aNULL:!eNULL:@SECLEVEL=0",
+    "smtpd_tls_protocols": ">=TLSv1.2",
+    "smtpd_tls_mandatory_protocols": ">=TLSv1.2",
+}
+STRONG = {
+    "tls_medium_cipherlist": "ECDHE+AESGCM:ECDHE+CHACHA20",
+    "smtpd_tls_protocols": ">=TLSv1.2",
+    "smtpd_tls_mandatory_protocols": ">=TLSv1.2",
+}
 S_CLIENT_VERSION = {"TLSv1.0": "-tls1", "TLSv1.1": "-tls1_1", "TLSv1.2": "-tls1_2", "TLSv1.3": "-tls1_3"}
 
 
@@ -40,8 +49,21 @@ def handshake(port: int, *options: str, starttls: bool = False) -> str | None:
 
 
 def run_scenarios(inst, *only: str) -> dict[tuple[str, str], dict]:
-    args = ["run", "-s", "127.0.0.1", "-p", f"mx={inst.smtp_port}", "-p", f"submission={inst.submission_port}",
-            "-p", f"smtps={inst.smtps_port}", "--format", "json", "--timeout", "10"]
+    args = [
+        "run",
+        "-s",
+        "127.0.0.1",
+        "-p",
+        f"mx={inst.smtp_port}",
+        "-p",
+        f"submission={inst.submission_port}",
+        "-p",
+        f"smtps={inst.smtps_port}",
+        "--format",
+        "json",
+        "--timeout",
+        "10",
+    ]
     for scenario in only:
         args += ["--only", scenario]
     run = smtpprobe(*args, timeout=120)
@@ -55,8 +77,6 @@ def scan(port: int, *options: str) -> tuple[int, dict]:
     return run.code, json.loads(run.out)
 
 
-
-
 def test_weak_postfix_fails_tls_versions_and_gets_the_anonymous_suite_finding(postfix_factory):
     inst = postfix_factory("strict", WEAK)
     results = run_scenarios(inst, "tls-versions", "tls-ciphers")
@@ -68,7 +88,8 @@ def test_weak_postfix_fails_tls_versions_and_gets_the_anonymous_suite_finding(po
     # The consequences: OpenSSL's own client completes a TLS 1.0 and an anonymous handshake.
     assert handshake(inst.smtps_port, "-tls1", "-cipher", "ALL:@SECLEVEL=0") is not None
     assert handshake(inst.smtp_port, "-tls1_2", "-cipher", "aNULL:@SECLEVEL=0", starttls=True).startswith(
-        ("ADH-", "AECDH-"))
+        ("ADH-", "AECDH-")
+    )
 
 
 def test_scan_agrees_with_real_handshakes_version_by_version(postfix_factory):
@@ -82,8 +103,10 @@ def test_scan_agrees_with_real_handshakes_version_by_version(postfix_factory):
     suites = {s["name"]: s for v in report["versions"] for s in v["suites"]}
     anon = [name for name, s in suites.items() if "anonymous" in s["flags"]]
     assert anon and all(suites[n]["grade"] == "insecure" for n in anon)
-    assert any(f["topic"] == "ciphers" and "anonymous" in f["text"] and f["severity"] == "fail"
-               for f in report["findings"])  # implicit TLS: clients authenticate the server
+    assert any(
+        f["topic"] == "ciphers" and "anonymous" in f["text"] and f["severity"] == "fail"
+        for f in report["findings"]
+    )  # implicit TLS: clients authenticate the server
 
 
 def test_anonymous_suites_warn_on_mx_and_fail_on_submission(postfix_factory):
@@ -92,7 +115,10 @@ def test_anonymous_suites_warn_on_mx_and_fail_on_submission(postfix_factory):
     assert results[("tls-ciphers", "mx")]["verdict"] == "warn", results[("tls-ciphers", "mx")]
     mx = results[("tls-ciphers", "mx")]
     assert "opportunistic" in mx["summary"]
-    assert any(e["text"].startswith("warn: ") and "anonymous suite" in e["text"] and "RFC 7435" in e["text"] for e in mx["transcript"])
+    assert any(
+        e["text"].startswith("warn: ") and "anonymous suite" in e["text"] and "RFC 7435" in e["text"]
+        for e in mx["transcript"]
+    )
     assert results[("tls-ciphers", "submission")]["verdict"] == "fail"
     assert results[("tls-ciphers", "smtps")]["verdict"] == "fail"
     assert results[("tls-versions", "mx")]["verdict"] == "pass"
@@ -110,11 +136,15 @@ def test_strong_postfix_passes_versions_and_ciphers(postfix_factory):
     accepted = [v["version"] for v in report["versions"] if v["accepted"]]
     assert accepted == ["TLSv1.2", "TLSv1.3"]
     assert {s["grade"] for v in report["versions"] for s in v["suites"]} == {"strong"}
-    assert report["certificate"]["name_matches"] is True and report["certificate"]["key_type"] == "EC secp256r1"
+    assert (
+        report["certificate"]["name_matches"] is True and report["certificate"]["key_type"] == "EC secp256r1"
+    )
     # The consequences: OpenSSL's client cannot get TLS 1.1 nor a CBC suite, and does get TLS 1.3.
     assert handshake(inst.smtp_port, "-tls1_1", "-cipher", "ALL:@SECLEVEL=0", starttls=True) is None
-    assert handshake(inst.smtp_port, "-tls1_2", "-cipher", "AES128-SHA:ECDHE-ECDSA-AES128-SHA",
-                     starttls=True) is None
+    assert (
+        handshake(inst.smtp_port, "-tls1_2", "-cipher", "AES128-SHA:ECDHE-ECDSA-AES128-SHA", starttls=True)
+        is None
+    )
     assert handshake(inst.smtp_port, "-tls1_3", starttls=True) is not None
 
 

@@ -39,10 +39,13 @@ def make_odd_cert(directory: Path, sans: list[str], cn: str, issuer) -> tuple[Pa
     issuer_cert, issuer_key = issuer if issuer else (None, key)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
     builder = (
-        x509.CertificateBuilder().subject_name(subject)
+        x509.CertificateBuilder()
+        .subject_name(subject)
         .issuer_name(issuer_cert.subject if issuer_cert else subject)
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=60))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=60))
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
@@ -62,8 +65,11 @@ def make_odd_cert(directory: Path, sans: list[str], cn: str, issuer) -> tuple[Pa
     stem = directory / f"odd-{x509.random_serial_number() % 10**6}"
     cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return cert_path, key_path
 
 
