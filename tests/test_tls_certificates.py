@@ -199,6 +199,9 @@ def test_wildcard_certificate_in_doctor(odd_cert_target, dns_server):
     assert "internal error" not in run.out + run.err, run.out + run.err
     assert "invalid domain name" not in run.out + run.err
     assert "TLS peer names *.tls.test, tls.test" in run.out, run.out
+    # the receiver's TLS posture, from a scan of each port (the test CA is not in the system store)
+    assert "## The receiver's TLS" in run.out and "self-signed" not in run.out
+    assert f"smtpprobe tls --server 127.0.0.1:{target.starttls_port} --role submission" in run.out
 
 
 def test_wildcard_certificate_in_repl(odd_cert_target):

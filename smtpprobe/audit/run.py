@@ -123,6 +123,9 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
                                                               else hosts.DEFAULT_DNSBLS))]
         if opts.helo:
             jobs.append(hosts.check_helo(resolver, opts.helo, opts.ip))
+        from smtpprobe.tlsscan.hooks import audit_findings  # MTA-STS policy and DANE of the domain's MXs
+
+        tls_job = asyncio.create_task(asyncio.to_thread(audit_findings, opts.domain, opts.resolver, opts.timeout))
         results = await asyncio.gather(*jobs)
         (mx_f, mx), sts_f = results[0], results[1]
         out, report.host["mx"] = mx_f + sts_f, mx
@@ -132,7 +135,7 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
             report.host.update(ptr=ptr, dnsbl=bl)
         if opts.helo:
             out += results[-1]
-        return out
+        return out + await tls_job
 
     async def message_part() -> tuple[list[dict[str, Any]], list[F.Finding]]:
         if opts.message is None:

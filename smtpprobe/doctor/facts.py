@@ -18,6 +18,8 @@ SECTIONS = (
     ("unclear", "Undetermined: the receiving admin's log decides",
      "Refusals either side can cause. The receiving server's log names the rule that fired."),
     ("advice", "Worth fixing on the sender's side", "Warnings: not a reason to refuse on their own."),
+    ("tls", "The receiver's TLS",
+     "What a TLS scan of the ports reached found (smtpprobe tls): not why mail was refused, worth telling its admin."),
 )
 
 

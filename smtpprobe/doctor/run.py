@@ -73,6 +73,10 @@ def run_doctor(opts: Options, progress: Any = None) -> DoctorReport:
     if opts.selectors:
         values["SEL"] = opts.selectors[0]
     report.verdict = judge(findings, report.probes, values)
+    if report.target is not None:  # the receiver's TLS versions, suites and certificate, per reached port
+        from smtpprobe.tlsscan.hooks import doctor_items
+
+        report.verdict.tls = doctor_items(report.probes, report.target.name, opts.timeout)
     _note_source_address(report)
     report.seconds = round(time.monotonic() - t0, 2)
     return report

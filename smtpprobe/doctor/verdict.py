@@ -40,6 +40,7 @@ class Verdict:
     theirs: list[Item] = field(default_factory=list)
     unclear: list[Item] = field(default_factory=list)
     verified: list[Item] = field(default_factory=list)
+    tls: list[Item] = field(default_factory=list)  # the receiver's TLS posture (smtpprobe.tlsscan.hooks)
     reached: int = 0  # ports where a connection was made
 
     @property

@@ -136,8 +136,15 @@ def check_dane(mx: str, port: int, scan: ScanResult, resolver: str | None, timeo
 
 
 def check_mta_sts(
-    domain: str, mx: str, scan: ScanResult, resolver: str | None, timeout: float, ca_file: str | None
+    domain: str,
+    mx: str | None,
+    scan: ScanResult | None,
+    resolver: str | None,
+    timeout: float,
+    ca_file: str | None,
 ) -> AuthReport:
+    """`mx`/`scan`: the MX scanned (its certificate is judged, RFC 8461 §4.2); None: the policy and the
+    domain's MX records only (audit)."""
     domain = domain.rstrip(".").lower()
     txt = dnsq.ask(f"_mta-sts.{domain}", "TXT", resolver, timeout)
     records = [b"".join(r.strings).decode("utf-8", "replace") for r in txt.records]
@@ -190,10 +197,10 @@ def check_mta_sts(
     if policy.mode == "none" or policy.errors:
         return AuthReport("mta-sts", True, f"policy mode {policy.mode or '(invalid)'}", out, details)
     severity = "fail" if policy.mode == "enforce" else "warn"  # testing: senders deliver and report
-    mxs = _mx_hosts(domain, resolver, timeout) or [mx]
+    mxs = _mx_hosts(domain, resolver, timeout) or ([mx] if mx else [])
     details["mx_hosts"] = mxs
     uncovered = [h for h in mxs if not mtasts.mx_matches(h, policy.mx)]
-    if not mtasts.mx_matches(mx, policy.mx) and mx not in uncovered:
+    if mx and not mtasts.mx_matches(mx, policy.mx) and mx not in uncovered:
         uncovered.append(mx)
     if uncovered:
         out.append(
@@ -205,8 +212,10 @@ def check_mta_sts(
                 "RFC 8461 §4.1",
             )
         )
-    cert = scan.certificate
-    if not cert.get("chain_verified") or not name_matches(mx, cert.get("sans", [])):
+    cert = scan.certificate if scan is not None and mx else None
+    if cert is not None and (
+        not cert.get("chain_verified") or not name_matches(mx or "", cert.get("sans", []))
+    ):
         problem = cert.get("verify_error") or f"it does not name {mx}"
         out.append(
             Finding(
