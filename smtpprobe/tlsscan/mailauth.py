@@ -135,6 +135,9 @@ def check_dane(mx: str, port: int, scan: ScanResult, resolver: str | None, timeo
     )
 
 
+# Without a valid policy a sender delivers as if none were published (RFC 8461 §5): a broken record, an
+# unreachable or malformed policy is a warn. Only an enforced policy that excludes the MX, or an MX
+# certificate it does not accept, stops delivery: a fail (a warn under mode testing).
 def check_mta_sts(
     domain: str,
     mx: str | None,
@@ -162,12 +165,12 @@ def check_mta_sts(
     if len(sts) > 1:
         out.append(
             Finding(
-                "fail", "mta-sts", "more than one v=STSv1 record: senders ignore MTA-STS", "RFC 8461 §3.1"
+                "warn", "mta-sts", "more than one v=STSv1 record: senders ignore MTA-STS", "RFC 8461 §3.1"
             )
         )
     _, errors = mtasts.parse_txt(sts[0], "STSv1")
     details["record"] = sts[0]
-    out += [Finding("fail", "mta-sts", f"_mta-sts.{domain}: {e}", "RFC 8461 §3.1") for e in errors]
+    out += [Finding("warn", "mta-sts", f"_mta-sts.{domain}: {e}", "RFC 8461 §3.1") for e in errors]
     policy_host = f"mta-sts.{domain}"
     address = next(
         (
@@ -180,7 +183,7 @@ def check_mta_sts(
     if address is None:
         out.append(
             Finding(
-                "fail",
+                "warn",
                 "mta-sts",
                 f"{policy_host} has no address: the policy cannot be fetched",
                 "RFC 8461 §3.3",
@@ -189,11 +192,11 @@ def check_mta_sts(
         return AuthReport("mta-sts", True, "no policy", out, details)
     body, error = mtasts.fetch(domain, address, timeout, ca_file)
     if body is None:
-        out.append(Finding("fail", "mta-sts", f"policy fetch: {error}", "RFC 8461 §3.3"))
+        out.append(Finding("warn", "mta-sts", f"policy fetch: {error}", "RFC 8461 §3.3"))
         return AuthReport("mta-sts", True, "the policy could not be fetched", out, details)
     policy = mtasts.parse_policy(body)
     details.update(mode=policy.mode, mx=policy.mx, max_age=policy.max_age)
-    out += [Finding("fail", "mta-sts", f"policy: {e}", "RFC 8461 §3.2") for e in policy.errors]
+    out += [Finding("warn", "mta-sts", f"policy: {e}", "RFC 8461 §3.2") for e in policy.errors]
     if policy.mode == "none" or policy.errors:
         return AuthReport("mta-sts", True, f"policy mode {policy.mode or '(invalid)'}", out, details)
     severity = "fail" if policy.mode == "enforce" else "warn"  # testing: senders deliver and report
