@@ -19,7 +19,12 @@ from smtpprobe.cli.common import handle_errors
     "--starttls", "mode", flag_value="starttls", help="STARTTLS first (default on every port but 465)."
 )
 @click.option("--tls-on-connect", "mode", flag_value="implicit", help="Implicit TLS (default on port 465).")
-@click.option("--name", metavar="MX", help="The name the certificate must carry and SNI (default: the host).")
+@click.option(
+    "--name",
+    metavar="MX",
+    help="Name the certificate must carry, and SNI (default: the host; for an "
+    "address, the name in the server's greeting).",
+)
 @click.option(
     "--role",
     type=click.Choice(["mx", "submission", "smtps"]),
@@ -71,7 +76,8 @@ def tls(
     port = port or parsed_port
     starttls = (mode or ("implicit" if port == 465 else "starttls")) == "starttls"
     role = role or fnd.role_for(port, starttls)
-    name = name or host
+    if not name and not _is_address(host):
+        name = host  # an address: the scan takes the name in the server's greeting
     result = scan(Endpoint(host, port, starttls, helo=helo, timeout=timeout), name, tls_ca_file)
     found = fnd.assess(result, role)
     extra: dict = {}
@@ -92,3 +98,13 @@ def tls(
     else:
         click.echo(render.text(result, role, found, extra_lines))
     sys.exit(1 if any(f.severity == "fail" for f in found) else 0)
+
+
+def _is_address(host: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
