@@ -32,3 +32,10 @@ def test_tls_send_imports_ssl_and_cryptography_but_not_dns(lab_hardened):
     assert proc.returncode == 0, proc.stdout
     assert {"ssl", "cryptography"} <= imported
     assert not imported & {"dns", "spf", "dkim", "tabulate", "aiosmtpd"}
+
+
+def test_tls_scan_imports_no_dns_without_dane_or_mta_sts(postfix_strict):
+    imported, proc = _imported_by("tls", "--server", f"127.0.0.1:{postfix_strict.smtps_port}", "--tls-on-connect")
+    assert proc.returncode in (0, 1), proc.stdout + proc.stderr
+    assert {"ssl", "cryptography"} <= imported
+    assert not imported & {"dns", "spf", "dkim", "tabulate", "aiosmtpd", "prompt_toolkit"}

@@ -21,8 +21,11 @@ class AuthReport:
 
     def lines(self) -> list[str]:
         title = "DANE" if self.topic == "dane" else "MTA-STS"
+        shown = {
+            k: ", ".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in self.details.items()
+        }
         return [f"{title}: {printable(self.summary, 300)}"] + [
-            f"  {k}: {printable(str(v), 300)}" for k, v in self.details.items()
+            f"  {k}: {printable(v, 300)}" for k, v in shown.items()
         ]
 
     def to_dict(self) -> dict:
