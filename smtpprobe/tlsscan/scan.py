@@ -21,6 +21,7 @@ from smtpprobe.tlsscan.probe import Endpoint, ask, connect, open_channel
 from smtpprobe.tlsscan.registry import SUITES
 
 MAX_ROUNDS = 80  # questions per version at most (a server would need 80 suites of one version)
+BUDGET = 8  # a whole scan stops after this many --timeout periods (a server slow to answer every question)
 TLS13_SUITES = [c for c in SUITES if 0x1300 < c < 0x1306]
 LEGACY_SUITES = [c for c in SUITES if c not in TLS13_SUITES]
 
@@ -81,8 +82,9 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
     name = name or greeted_as
     result = ScanResult(ep.host, ep.port, ep.starttls, name)
     with ThreadPoolExecutor(max_workers=7) as pool:
-        jobs = {v: pool.submit(_version, ep, v, name) for v in VERSION_NAMES}
-        groups13 = pool.submit(_groups13, ep, name)
+        deadline = start + BUDGET * ep.timeout
+        jobs = {v: pool.submit(_version, ep, v, name, deadline) for v in VERSION_NAMES}
+        groups13 = pool.submit(_groups13, ep, name, deadline)
         cert = pool.submit(_certificate, ep, name, ca_file)
         for job in jobs.values():
             vr, groups, dh_bits, errors = job.result()
@@ -102,7 +104,7 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
 
 
 def _version(
-    ep: Endpoint, version: int, name: str | None
+    ep: Endpoint, version: int, name: str | None, deadline: float
 ) -> tuple[VersionResult, list[str], int | None, list]:
     """Ask for `version` with every suite, drop the one chosen, ask again; until the server refuses."""
     vr = VersionResult(VERSION_NAMES[version], accepted=False)
@@ -112,6 +114,11 @@ def _version(
     errors: list[str] = []
     for _ in range(MAX_ROUNDS):
         if not offered:
+            break
+        if time.monotonic() > deadline:
+            errors.append(
+                f"{vr.version}: stopped after {BUDGET * ep.timeout:g}s, the list of suites may be incomplete"
+            )
             break
         try:
             flight = ask(ep, client_hello(version, offered, name), want_key_exchange=version < TLS13)
@@ -141,11 +148,13 @@ def _version(
     return vr, groups, dh_bits, errors
 
 
-def _groups13(ep: Endpoint, name: str | None) -> list[str]:
+def _groups13(ep: Endpoint, name: str | None, deadline: float) -> list[str]:
     """TLS 1.3 groups: an empty key_share makes the server name its group in a HelloRetryRequest."""
     offered = list(GROUPS)
     found: list[str] = []
     for _ in range(len(GROUPS)):
+        if time.monotonic() > deadline:
+            break
         try:
             flight = ask(ep, client_hello(TLS13, TLS13_SUITES, name, offered, key_share=False))
         except SmtpProbeError:

@@ -1,0 +1,107 @@
+"""`smtpprobe tls` against servers that misbehave: silence, no STARTTLS, garbage or an endless stream
+instead of a ServerHello, a ServerHello that ignores what was offered, a trickle. Each ends within its bound,
+with one clear line or a report, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import time
+
+from smtpprobe.exitcodes import Exit
+from tests.cli import smtpprobe
+from tests.servers.hostile import BEHAVIOURS, HostileServer
+
+
+def _server_hello(suite: int) -> bytes:
+    body = b"\x03\x03" + b"\x01" * 32 + b"\x00" + struct.pack("!H", suite) + b"\x00"
+    message = b"\x02" + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + struct.pack("!H", len(message)) + message
+
+
+def _after_hello(reply):
+    """An implicit-TLS 'server' that reads the ClientHello's first bytes, then does `reply(conn, stop)`."""
+
+    def behaviour(conn, stop):
+        conn.settimeout(10)
+        if conn.recv(5):
+            reply(conn, stop)
+
+    return behaviour
+
+
+def _garbage(conn, stop):
+    deadline = time.monotonic() + 20
+    while not stop.is_set() and time.monotonic() < deadline:
+        conn.sendall(os.urandom(4096))
+
+
+def _endless_handshake_record(conn, stop):
+    conn.sendall(b"\x16\x03\x03\x40\x00" + b"\x0b" + (0xFFFFFF).to_bytes(3, "big"))  # a Certificate of 16 MiB
+    deadline = time.monotonic() + 20
+    while not stop.is_set() and time.monotonic() < deadline:
+        conn.sendall(b"\x16\x03\x03\x40\x00" + b"\x00" * 0x4000)
+
+
+def _trickle(conn, stop):
+    for byte in _server_hello(0xC02F):
+        if stop.wait(1.0):
+            return
+        conn.sendall(bytes([byte]))
+
+
+def _always_the_same_suite(conn, stop):
+    conn.sendall(_server_hello(0xC02F))
+    stop.wait(2)
+
+
+def _scan(server: HostileServer, *extra: str):
+    started = time.monotonic()
+    run = smtpprobe("tls", "--server", f"127.0.0.1:{server.port}", *extra, timeout=60)
+    assert "Traceback" not in run.err and "internal error" not in run.err, run.err
+    return run, time.monotonic() - started
+
+
+def test_silent_server_and_no_starttls():
+    silent = HostileServer(BEHAVIOURS["never_greets"])
+    no_tls = HostileServer(BEHAVIOURS["never_offers_starttls"])
+    try:
+        run, seconds = _scan(silent, "--timeout", "1")
+        assert run.code == Exit.NETWORK and len(run.err_lines) == 1 and "--tls-on-connect" in run.err
+        assert seconds < 10
+        run, _ = _scan(no_tls, "--timeout", "2")
+        assert run.code == Exit.TLS and run.err_lines == [
+            "smtpprobe tls: STARTTLS is not offered in the EHLO reply"
+        ]
+    finally:
+        silent.close()
+        no_tls.close()
+
+
+def test_garbage_endless_records_and_trickles_end_within_their_bounds():
+    for reply, limit in ((_garbage, 20), (_endless_handshake_record, 20), (_trickle, 20)):
+        server = HostileServer(_after_hello(reply))
+        try:
+            run, seconds = _scan(server, "--tls-on-connect", "--timeout", "1")
+        finally:
+            server.close()
+        assert run.code == Exit.FAILED, (reply.__name__, run.out, run.err)
+        assert "no TLS version was accepted" in run.out, (reply.__name__, run.out)
+        assert seconds < limit, (reply.__name__, seconds)
+        assert "\x1b" not in run.out
+
+
+def test_a_server_that_ignores_the_offer_is_not_believed():
+    server = HostileServer(_after_hello(_always_the_same_suite))
+    try:
+        run, seconds = _scan(server, "--tls-on-connect", "--timeout", "2", "--format", "json")
+    finally:
+        server.close()
+    report = json.loads(run.out)
+    for v in report["versions"]:
+        # it answers TLS 1.2 whatever is asked, and the same suite once removed from the offer
+        assert [s["name"] for s in v["suites"]] == (
+            ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"] if v["version"] == "TLSv1.2" else []
+        ), v
+    assert seconds < 30
