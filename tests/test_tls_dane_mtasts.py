@@ -209,3 +209,34 @@ def test_no_records_means_not_applicable(postfix_strict, dnssec_bed):
     assert (
         "DANE: no TLSA records at" in run.out and "MTA-STS: plain.test publishes no MTA-STS record" in run.out
     )
+
+
+def test_audit_reports_the_domains_mta_sts_policy(dnssec_bed, https_policy_server, tmp_path):
+    """`smtpprobe audit`: the policy fetched and every MX checked against it (no MX scan: DNS and HTTPS)."""
+    ca_file, ca_cert, ca_key = make_ca(tmp_path)
+    web_cert, web_key = make_server_cert(tmp_path, ["mta-sts.audit.test"], (ca_cert, ca_key))
+    address = https_policy_server(
+        web_cert, web_key, "version: STSv1\nmode: enforce\nmx: other.test\nmax_age: 86400\n"
+    )
+    resolver = dnssec_bed(
+        {
+            "audit.test": f"@ MX 10 mx.audit.test.\nmx A 127.0.0.1\nmta-sts A {address}\n"
+            '_mta-sts TXT "v=STSv1; id=1"\n@ TXT "v=spf1 -all"'
+        }
+    )
+    # the policy server's certificate comes from a test CA: trusted through SSL_CERT_FILE, as OpenSSL allows
+    run = smtpprobe(
+        "audit",
+        "audit.test",
+        "--resolver",
+        resolver,
+        "--format",
+        "json",
+        timeout=60,
+        env={"SSL_CERT_FILE": str(ca_file)},
+    )
+    findings = {f["id"]: f for f in json.loads(run.out)["findings"]}
+    assert "host.mta-sts-policy" in findings, findings.keys()
+    assert "mx.audit.test not covered" in findings["host.mta-sts-policy"]["message"]
+    assert findings["host.mta-sts-policy"]["severity"] == "error"
+    assert run.code == 1

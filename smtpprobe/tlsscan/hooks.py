@@ -9,6 +9,8 @@ from typing import Any
 
 from smtpprobe.tlsscan.findings import Finding
 
+RECORD_CHECKS = ("RFC 8461 §3.1", "RFC 8460 §3")
+
 
 def doctor_items(probes: list[Any], host: str, timeout: float) -> list[Any]:
     """One doctor Item per failing or warning TLS finding on each reached port that speaks TLS."""
@@ -44,19 +46,22 @@ def doctor_items(probes: list[Any], host: str, timeout: float) -> list[Any]:
 
 def audit_findings(domain: str, resolver: str | None, timeout: float) -> list[Any]:
     """MTA-STS policy (fetched, parsed, every MX covered) and DANE (TLSA validated?) for the domain."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from smtpprobe.audit import findings as F
     from smtpprobe.tlsscan import dnsq
     from smtpprobe.tlsscan.mailauth import check_mta_sts
 
     out: list[Finding] = []
     report = check_mta_sts(domain, None, None, resolver, timeout, None)
-    if report.applicable:
-        out += [f for f in report.findings if f.severity != "info"]
+    if report.applicable:  # the TXT records themselves are audit's own checks (host.mta-sts, host.tlsrpt)
+        out += [f for f in report.findings if f.severity != "info" and f.reference not in RECORD_CHECKS]
     mxs = report.details.get("mx_hosts") or [
         str(r.exchange).rstrip(".") for r in dnsq.ask(domain, "MX", resolver, timeout).records
     ]
-    for mx in mxs[:10]:
-        tlsa = dnsq.ask(f"_25._tcp.{mx}", "TLSA", resolver, timeout)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        answers = list(pool.map(lambda mx: dnsq.ask(f"_25._tcp.{mx}", "TLSA", resolver, timeout), mxs[:10]))
+    for mx, tlsa in zip(mxs, answers, strict=False):
         if tlsa.records and not tlsa.secure:
             out.append(
                 Finding(
@@ -76,9 +81,10 @@ def audit_findings(domain: str, resolver: str | None, timeout: float) -> list[An
                 )
             )
     severity = {"fail": F.Severity.ERROR, "warn": F.Severity.WARNING}
+    ids = {"mta-sts": "host.mta-sts-policy", "dane": "host.dane"}
     return [
         F.Finding(
-            f"host.{f.topic}",
+            ids[f.topic],
             severity[f.severity],
             f.text,
             f"smtpprobe tls --server MX --dane --mta-sts {domain}",

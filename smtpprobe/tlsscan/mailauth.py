@@ -151,13 +151,24 @@ def check_mta_sts(
 ) -> AuthReport:
     """`mx`/`scan`: the MX scanned (its certificate is judged, RFC 8461 §4.2); None: the policy and the
     domain's MX records only (audit)."""
+    from concurrent.futures import ThreadPoolExecutor
+
     domain = domain.rstrip(".").lower()
-    txt = dnsq.ask(f"_mta-sts.{domain}", "TXT", resolver, timeout)
+    with ThreadPoolExecutor(max_workers=3) as pool:  # the three lookups at once: one round trip, not three
+        asked = [
+            pool.submit(dnsq.ask, name, rdtype, resolver, timeout)
+            for name, rdtype in (
+                (f"_mta-sts.{domain}", "TXT"),
+                (f"_smtp._tls.{domain}", "TXT"),
+                (domain, "MX"),
+            )
+        ]
+        txt, rpt, mx_answer = (job.result() for job in asked)
     records = [b"".join(r.strings).decode("utf-8", "replace") for r in txt.records]
     sts = [r for r in records if r.startswith("v=STSv1")]
-    details: dict = {}
+    details: dict = {"mx_hosts": _mx_hosts(mx_answer)}
     out: list[Finding] = []
-    _tlsrpt(domain, resolver, timeout, details, out)
+    _tlsrpt(domain, rpt, details, out)
     if txt.status in ("timeout", "error", "servfail"):
         out.append(
             Finding("warn", "mta-sts", f"could not ask for _mta-sts.{domain}: {txt.error or txt.status}")
@@ -203,8 +214,7 @@ def check_mta_sts(
     if policy.mode == "none" or policy.errors:
         return AuthReport("mta-sts", True, f"policy mode {policy.mode or '(invalid)'}", out, details)
     severity = "fail" if policy.mode == "enforce" else "warn"  # testing: senders deliver and report
-    mxs = _mx_hosts(domain, resolver, timeout) or ([mx] if mx else [])
-    details["mx_hosts"] = mxs
+    mxs = details["mx_hosts"] or ([mx] if mx else [])
     uncovered = [h for h in mxs if not mtasts.mx_matches(h, policy.mx)]
     if mx and not mtasts.mx_matches(mx, policy.mx) and mx not in uncovered:
         uncovered.append(mx)
@@ -238,13 +248,11 @@ def check_mta_sts(
     return AuthReport("mta-sts", True, summary, out, details)
 
 
-def _mx_hosts(domain: str, resolver: str | None, timeout: float) -> list[str]:
-    answer = dnsq.ask(domain, "MX", resolver, timeout)
+def _mx_hosts(answer: dnsq.Answer) -> list[str]:
     return [str(r.exchange).rstrip(".").lower() for r in answer.records if str(r.exchange) != "."]
 
 
-def _tlsrpt(domain: str, resolver: str | None, timeout: float, details: dict, out: list[Finding]) -> None:
-    answer = dnsq.ask(f"_smtp._tls.{domain}", "TXT", resolver, timeout)
+def _tlsrpt(domain: str, answer: dnsq.Answer, details: dict, out: list[Finding]) -> None:
     records = [b"".join(r.strings).decode("utf-8", "replace") for r in answer.records]
     rpt = [r for r in records if r.startswith("v=TLSRPTv1")]
     if not rpt:
