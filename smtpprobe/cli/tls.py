@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
 
 from smtpprobe.cli.common import handle_errors
+from smtpprobe.errors import UsageError
+
+_NAME = re.compile(r"(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,62})(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,62}))*")
 
 
 @click.command()
@@ -73,6 +77,13 @@ def tls(
     from smtpprobe.tlsscan.scan import scan
 
     host, parsed_port = parse_server(server, 25)
+    if name is not None and not _NAME.fullmatch(name.rstrip(".")) and not _is_address(name):
+        raise UsageError(f"--name {name!r}: want a host name like mx.example.org")
+    if resolver is not None:
+        from smtpprobe.tlsscan.dnsq import resolver_address
+
+        if not _is_address(resolver_address(resolver)[0]):
+            raise UsageError(f"--resolver {resolver!r}: want an IP address, IP:PORT or [IPv6]:PORT")
     port = port or parsed_port
     starttls = (mode or ("implicit" if port == 465 else "starttls")) == "starttls"
     role = role or fnd.role_for(port, starttls)

@@ -82,8 +82,8 @@ def client_hello(
     legacy = min(version, TLS12)
     exts = b""
     if version >= TLS10:
-        if server_name and not _is_ip(server_name):
-            name = server_name.encode("idna" if not server_name.isascii() else "ascii", "replace")[:255]
+        name = _sni(server_name)
+        if name:
             exts += _ext(EXT_SERVER_NAME, _vec(_u8(0) + _vec(name, 2), 2))
         exts += _ext(EXT_GROUPS, _vec(b"".join(_u16(g) for g in groups), 2))
         exts += _ext(EXT_POINT_FORMATS, _vec(b"\x00", 1))
@@ -234,6 +234,17 @@ ALERTS = {
     109: "missing_extension",
     112: "unrecognized_name",
 }
+
+
+def _sni(server_name: str | None) -> bytes | None:
+    """The SNI host name (RFC 6066 §3): ASCII (A-labels), never an address; None when there is none to send."""
+    if not server_name or _is_ip(server_name):
+        return None
+    try:
+        name = server_name.rstrip(".").encode("idna")
+    except UnicodeError:
+        return None
+    return name if 0 < len(name) <= 253 else None
 
 
 def _suite_name(code: int) -> str:

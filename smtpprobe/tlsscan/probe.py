@@ -73,7 +73,9 @@ def greeting_name(greeting: Reply) -> str | None:
     """The server's name: the first word of a 220 greeting (RFC 5321 §4.3.1), when it looks like one."""
     words = greeting.lines[0].split() if greeting.lines else []
     name = words[0] if words else ""
-    ok = 0 < len(name) <= 253 and all(c.isalnum() or c in ".-" for c in name) and "." in name
+    ok = (
+        0 < len(name) <= 253 and all(c.isascii() and (c.isalnum() or c in ".-") for c in name) and "." in name
+    )
     return name if ok else None
 
 

@@ -192,7 +192,7 @@ def _certificate(ep: Endpoint, name: str | None, ca_file: str | None) -> dict:
             return info
     except TimeoutError:
         raise TransportError(f"TLS handshake did not finish within {ep.timeout:g}s") from None
-    except (ssl.SSLError, OSError) as exc:
+    except (ssl.SSLError, OSError, ValueError) as exc:  # ValueError/UnicodeError: a name ssl cannot send
         raise TLSFailure(f"TLS handshake failed: {getattr(exc, 'reason', None) or exc}") from None
     finally:
         sock.close()
