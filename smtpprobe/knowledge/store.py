@@ -55,10 +55,16 @@ SCENARIOS = frozenset(
         "too-many-recipients",
         "auth-before-tls",
         "auth-failure",
+        # TLS posture (tag "tls", scenarios/55-tls-posture.toml)
+        "tls-versions",
+        "tls-ciphers",
+        "tls-certificate",
+        "dane",
+        "mta-sts",
     }
 )
 # smtpprobe subcommands a knowledge entry may suggest.
-COMMANDS = frozenset({"send", "run", "audit", "burst", "doctor", "repl", "explain", "lab"})
+COMMANDS = frozenset({"send", "run", "audit", "burst", "doctor", "repl", "explain", "lab", "tls"})
 # Whose move it is: the sender's setup, the receiver's policy/condition, or either.
 SIDES = frozenset({"sender", "receiver", "either"})
 

@@ -22,9 +22,11 @@ from smtpprobe.scenario.expect import Outcome
 from smtpprobe.scenario.model import Step
 
 CODES = {"fail": 550, "warn": 450}
+DNS_TIMEOUT = (
+    3.0  # seconds per DNS question of the dane/mta-sts scenarios: a resolver that does not answer skips
+)
 _scans: dict[tuple, object] = {}
-_locks: dict[tuple, threading.Lock] = {}
-_guard = threading.Lock()
+_one_at_a_time = threading.Lock()  # scans of several ports never add up against a per-client connection limit
 
 
 def tls_posture(ctx: Context, step: Step) -> Outcome:
@@ -41,7 +43,10 @@ def tls_posture(ctx: Context, step: Step) -> Outcome:
     try:
         result = _scan(ep, name, os.environ.get("SMTPPROBE_TLS_CA_FILE"))
     except TransportError as exc:
-        ctx.unreachable, outcome.failure = True, str(exc)
+        from smtpprobe.tlsscan.scan import ScanIncomplete
+
+        ctx.unreachable = not isinstance(exc, ScanIncomplete)  # refused by limits is not unreachable
+        outcome.failure = str(exc)
         return outcome
     except TLSFailure as exc:
         outcome.missing = str(exc)  # STARTTLS not offered: not applicable (starttls-offered judges that)
@@ -89,9 +94,7 @@ def _scan(ep, name: str | None, ca_file: str | None):
     from smtpprobe.tlsscan.scan import scan
 
     key = (ep.host, ep.port, ep.starttls, name, ca_file)
-    with _guard:
-        lock = _locks.setdefault(key, threading.Lock())
-    with lock:
+    with _one_at_a_time:
         if key not in _scans:
             try:
                 _scans[key] = scan(ep, name, ca_file)
@@ -107,7 +110,7 @@ def _mail_auth(check: str, ctx: Context, result):
     from smtpprobe.tlsscan.mailauth import check_dane, check_mta_sts
 
     resolver = os.environ.get("SMTPPROBE_RESOLVER")
-    timeout = ctx.timeout
+    timeout = min(ctx.timeout, DNS_TIMEOUT)
     if check == "dane":
         return check_dane(result.name or ctx.session.host, result.port, result, resolver, timeout)
     domain = ctx.env.fill("{local_domain}")

@@ -66,8 +66,10 @@ def ask(name: str, rdtype: str, resolver: str | None, timeout: float) -> Answer:
     secure = bool(response.flags & dns.flags.AD)
     if rcode == dns.rcode.NXDOMAIN:
         return Answer(name, rdtype, "nxdomain", secure)
+    if rcode == dns.rcode.SERVFAIL:  # a validating resolver's answer to bogus data, or a broken zone
+        return Answer(name, rdtype, "servfail", error="SERVFAIL")
     if rcode != dns.rcode.NOERROR:
-        return Answer(name, rdtype, "servfail", error=dns.rcode.to_text(rcode))
+        return Answer(name, rdtype, "error", error=f"{dns.rcode.to_text(rcode)} from {host}:{port}")
     wanted = dns.rdatatype.from_text(rdtype)
     records = [rd for rrset in response.answer if rrset.rdtype == wanted for rd in rrset][:MAX_RECORDS]
     return Answer(name, rdtype, "ok" if records else "nodata", secure, records)

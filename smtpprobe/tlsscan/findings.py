@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from smtpprobe.tls import printable
 from smtpprobe.tlsscan import grade
 from smtpprobe.tlsscan.scan import ScanResult
 
@@ -47,6 +48,15 @@ def versions(result: ScanResult) -> list[Finding]:
         out.append(Finding("fail", "versions", "neither TLS 1.2 nor TLS 1.3 is accepted", "RFC 9325 §3.1.1"))
     elif "TLSv1.3" not in accepted:
         out.append(Finding("info", "versions", "TLS 1.3 is not accepted", "RFC 9325 §3.1.1 (SHOULD support)"))
+    if result.errors:  # a question went unanswered: what is missing cannot be judged
+        out.append(
+            Finding(
+                "warn",
+                "versions",
+                f"the scan is incomplete ({printable(result.errors[0], 160)}): "
+                "versions or suites may be missing",
+            )
+        )
     return out
 
 

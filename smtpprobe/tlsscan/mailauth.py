@@ -56,13 +56,8 @@ def check_dane(mx: str, port: int, scan: ScanResult, resolver: str | None, timeo
                 )
             ],
         )
-    if answer.status in ("timeout", "error"):
-        return AuthReport(
-            "dane",
-            True,
-            f"{name}: {answer.error}",
-            [Finding("warn", "dane", f"could not ask for TLSA at {name}: {answer.error}", ref)],
-        )
+    if answer.status in ("timeout", "error"):  # nothing known: not judged (a skip in a run), said why
+        return AuthReport("dane", False, f"could not ask the DNS for TLSA at {name}: {answer.error}")
     if not answer.records:
         return AuthReport("dane", False, f"no TLSA records at {name}")
     records = [dane.Tlsa(r.usage, r.selector, r.mtype, bytes(r.cert)) for r in answer.records]
@@ -169,11 +164,11 @@ def check_mta_sts(
     details: dict = {"mx_hosts": _mx_hosts(mx_answer)}
     out: list[Finding] = []
     _tlsrpt(domain, rpt, details, out)
-    if txt.status in ("timeout", "error", "servfail"):
-        out.append(
-            Finding("warn", "mta-sts", f"could not ask for _mta-sts.{domain}: {txt.error or txt.status}")
+    if txt.status in ("timeout", "error", "servfail"):  # nothing known: not judged, said why
+        why = txt.error or txt.status
+        return AuthReport(
+            "mta-sts", False, f"could not ask the DNS for _mta-sts.{domain}: {why}", out, details
         )
-        return AuthReport("mta-sts", True, "the MTA-STS record could not be read", out, details)
     if not sts:
         return AuthReport("mta-sts", False, f"{domain} publishes no MTA-STS record", out, details)
     if len(sts) > 1:

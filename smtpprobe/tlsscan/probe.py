@@ -15,6 +15,13 @@ from smtpprobe.tlsscan.hello import Flight, FlightParser
 MAX_SMTP_BYTES = 64 * 1024  # greeting + EHLO reply + STARTTLS reply, at most
 
 
+class Busy(TransportError):
+    """A 4xx greeting (421 too many connections): a limit, not an answer about TLS; worth asking again."""
+
+
+RETRIES = 3  # a question refused by a connection limit is asked again after a pause, up to this often
+
+
 @dataclass(frozen=True)
 class Endpoint:
     host: str
@@ -45,7 +52,8 @@ def open_channel(ep: Endpoint) -> tuple[socket.socket, str | None]:
         reader = ReplyReader()
         greeting = _reply(sock, reader, ep)
         if greeting.code != 220:
-            raise TLSFailure(f"the server refused the connection: {greeting.wire_lines()[0][:200]}")
+            refusal = f"the server refused the connection: {greeting.wire_lines()[0][:200]}"
+            raise Busy(refusal) if greeting.category == 4 else TLSFailure(refusal)
         sock.sendall(f"EHLO {ep.helo}\r\n".encode())
         ehlo = _reply(sock, reader, ep)
         if ehlo.code != 250 or not any(line.upper().startswith("STARTTLS") for line in ehlo.lines[1:]):
@@ -80,8 +88,16 @@ def greeting_name(greeting: Reply) -> str | None:
 
 
 def ask(ep: Endpoint, hello: bytes, want_key_exchange: bool = False) -> Flight:
-    """Send one ClientHello on a fresh connection; the server's answer (a hello, an alert, or nothing)."""
-    sock = connect(ep)
+    """Send one ClientHello on a fresh connection; the server's answer (a hello, an alert, or nothing).
+    A connection refused by a limit (Busy) is tried again, with pauses, before the error is raised."""
+    for attempt in range(RETRIES + 1):
+        try:
+            sock = connect(ep)
+            break
+        except Busy:
+            if attempt == RETRIES:
+                raise
+            time.sleep(0.3 * (attempt + 1))
     parser = FlightParser(want_key_exchange)
     deadline = time.monotonic() + ep.timeout
     try:

@@ -22,8 +22,14 @@ from smtpprobe.tlsscan.registry import SUITES
 
 MAX_ROUNDS = 80  # questions per version at most (a server would need 80 suites of one version)
 BUDGET = 8  # a whole scan stops after this many --timeout periods (a server slow to answer every question)
+PARALLEL = 3  # connections at once: well under per-client limits (Postfix 50, Exim often 10, the lab 10)
+ORDER = [0x0303, 0x0301, 0x0302, 0x0304, 0x0300]  # TLS 1.2, 1.0, 1.1, 1.3, SSLv3
 TLS13_SUITES = [c for c in SUITES if 0x1300 < c < 0x1306]
 LEGACY_SUITES = [c for c in SUITES if c not in TLS13_SUITES]
+
+
+class ScanIncomplete(TransportError):
+    """Every question failed (connection limits, resets): nothing is known, nothing may be concluded."""
 
 
 @dataclass
@@ -81,11 +87,14 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
     sock.close()
     name = name or greeted_as
     result = ScanResult(ep.host, ep.port, ep.starttls, name)
-    with ThreadPoolExecutor(max_workers=7) as pool:
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         deadline = start + BUDGET * ep.timeout
-        jobs = {v: pool.submit(_version, ep, v, name, deadline) for v in VERSION_NAMES}
-        groups13 = pool.submit(_groups13, ep, name, deadline)
         cert = pool.submit(_certificate, ep, name, ca_file)
+        # the versions with the most suites first, so three connections at a time finish together
+        jobs = {
+            v: pool.submit(_version, ep, v, name, deadline) for v in sorted(VERSION_NAMES, key=ORDER.index)
+        }
+        groups13 = pool.submit(_groups13, ep, name, deadline)
         for job in jobs.values():
             vr, groups, dh_bits, errors = job.result()
             result.versions.append(vr)
@@ -99,7 +108,11 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
             result.errors.append(f"certificate: {exc}")
         result.name = result.name or result.certificate.pop("greeting_name", None)
         result.chain = result.certificate.pop("chain", [])
+    result.versions.sort(key=lambda v: list(VERSION_NAMES.values()).index(v.version))
     result.seconds = time.monotonic() - start
+    unasked = [e for e in result.errors if not e.startswith("certificate:")]
+    if not result.accepted() and len(unasked) >= len(VERSION_NAMES):  # every version's question failed
+        raise ScanIncomplete(f"no TLS version could be asked about: {unasked[0]}")
     return result
 
 
