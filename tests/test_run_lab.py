@@ -39,8 +39,9 @@ def lab_target(lab, policy: str):
 
 
 def conformance():
-    """The catalogue without the security probes (tag `attack`: tests/test_security_probes.py)."""
-    return [s for s in load_paths([catalogue_path()]) if "attack" not in s.tags]
+    """The catalogue without the security probes (tag `attack`: tests/test_security_probes.py) and the TLS
+    scans (tag `tls-posture`: tests/test_tls_lab.py)."""
+    return [s for s in load_paths([catalogue_path()]) if not {"attack", "tls-posture"} & set(s.tags)]
 
 
 def verdicts(results) -> dict[tuple[str, str], Verdict]:
@@ -112,6 +113,8 @@ def test_cli_table_against_the_hardened_lab_is_fast_and_exits_0(lab_hardened):
         "hardened",
         "--skip",
         "attack",
+        "--skip",
+        "tls-posture",
     )
     assert run.code == Exit.OK, run.out + run.err
     lines = run.out.splitlines()
@@ -202,6 +205,8 @@ def test_cli_junit_to_a_file_with_the_table_on_stdout(lab_open, tmp_path):
         str(report),
         "--skip",
         "attack",
+        "--skip",
+        "tls-posture",
     )
     assert run.code == Exit.FAILED
     assert "open-relay/bang-path" in run.out and run.out.splitlines()[-1].startswith("69 results: 21 pass")

@@ -70,15 +70,18 @@ def lab_options(lab) -> list[str]:
 def test_scenario_files_and_the_catalogue_become_test_items(lab_hardened, tmp_path):
     (tmp_path / "checks.toml").write_text(textwrap.dedent(VRFY))
     (tmp_path / "pyproject.toml").write_text("[project]\nname = 'x'\n")  # other TOML is left alone
-    # without the security probes (tag `attack`): tests/test_security_probes.py
-    run = pytest_run(tmp_path, *lab_options(lab_hardened), "--smtpprobe-catalogue", "-k", "not attack")
+    # without the security probes (tag `attack`: tests/test_security_probes.py) and the TLS scans (tag
+    # `tls-posture`: tests/test_tls_lab.py)
+    run = pytest_run(
+        tmp_path, *lab_options(lab_hardened), "--smtpprobe-catalogue", "-k", "not attack and not tls-posture"
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.rstrip().splitlines()[-1].startswith("28 passed")  # 27 mx results + VRFY
     selected = pytest_run(
         tmp_path, *lab_options(lab_hardened), "--smtpprobe-catalogue", "-k", "relay", "--collect-only"
     )
     assert "40-relay.toml::open-relay/bang-path[mx]" in selected.stdout
-    assert "16/61 tests collected (45 deselected)" in selected.stdout  # 27 + 33 security probes (mx) + VRFY
+    assert "16/66 tests collected (50 deselected)" in selected.stdout  # 27 + 33 probes + 5 TLS scans (mx) + VRFY
 
 
 def test_a_failing_scenario_fails_the_test_with_explanation_and_transcript(lab_open, tmp_path):
