@@ -27,6 +27,7 @@ from smtpprobe.errors import Timeout, TLSFailure, quote_bytes
 SHOWN_NAMES = 10  # names listed in a transcript; the rest are counted (a certificate may carry thousands)
 MAX_NAMES_TRIED = 50  # names tried as the chain verification subject before giving up
 
+
 @dataclass
 class TLSInfo:
     version: str
@@ -49,7 +50,9 @@ class TLSInfo:
             subject, issuer = printable(self.subject), printable(self.issuer)
             lines.append(f"TLS peer subject {subject}, issuer {issuer}, expires {self.not_after}")
             lines.append(f"TLS peer names {names_shown(self.sans)}")
-        verdict = "verified" if self.chain_verified and self.name_verified else f"NOT verified: {self.verify_error}"
+        verdict = (
+            "verified" if self.chain_verified and self.name_verified else f"NOT verified: {self.verify_error}"
+        )
         lines.append(f"TLS certificate {verdict}")
         return lines
 
@@ -83,10 +86,12 @@ def handshake(
     return tls_sock, describe(tls_sock, server_name, verified=verify, ca_file=ca_file)
 
 
-def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, ca_file: str | None = None) -> TLSInfo:
+def describe(
+    tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, ca_file: str | None = None
+) -> TLSInfo:
     name, version, bits = tls_sock.cipher() or ("?", "?", None)
     info = TLSInfo(version=tls_sock.version() or version, cipher=name, bits=bits)
-    chain = _peer_chain(tls_sock)
+    chain = peer_chain(tls_sock)
     if not chain:
         info.verify_error = "the server sent no certificate"
         return info
@@ -95,8 +100,8 @@ def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, c
     try:
         certs = [x509.load_der_x509_certificate(der) for der in chain]
         leaf = certs[0]
-        info.subject = _rfc4514(leaf.subject)
-        info.issuer = _rfc4514(leaf.issuer)
+        info.subject = name_text(leaf.subject)
+        info.issuer = name_text(leaf.issuer)
         info.not_after = leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC")
         info.sans = sans(leaf)
     except ValueError as exc:  # a certificate OpenSSL took but cryptography cannot read
@@ -106,7 +111,9 @@ def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, c
         info.chain_verified = info.name_verified = True
         return info
     info.name_verified = bool(server_name) and name_matches(server_name or "", info.sans)
-    info.chain_verified, chain_error = _verify_chain(certs, ca_file, server_name if info.name_verified else None)
+    info.chain_verified, chain_error = verify_chain(
+        certs, ca_file, server_name if info.name_verified else None
+    )
     if not info.chain_verified:
         info.verify_error = chain_error
     elif not info.name_verified:
@@ -114,7 +121,7 @@ def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, c
     return info
 
 
-def _peer_chain(tls_sock: ssl.SSLSocket) -> list[bytes]:
+def peer_chain(tls_sock: ssl.SSLSocket) -> list[bytes]:
     # Python 3.13 made get_unverified_chain public; 3.10-3.12 have it on the private _sslobj.
     getter = getattr(tls_sock, "get_unverified_chain", None) or getattr(
         getattr(tls_sock, "_sslobj", None), "get_unverified_chain", None
@@ -126,7 +133,7 @@ def _peer_chain(tls_sock: ssl.SSLSocket) -> list[bytes]:
     return [leaf] if leaf else []
 
 
-def _verify_chain(certs: list, ca_file: str | None, name: str | None = None) -> tuple[bool, str | None]:
+def verify_chain(certs: list, ca_file: str | None, name: str | None = None) -> tuple[bool, str | None]:
     """Does the chain lead to a trusted root? `name`: the server's name when the certificate matches it
     (else a name the certificate carries is used: the name itself is judged apart, by name_matches)."""
     from cryptography.x509.verification import PolicyBuilder, VerificationError
@@ -239,7 +246,8 @@ def names_shown(names: list[str], limit: int = SHOWN_NAMES) -> str:
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
-def _rfc4514(name) -> str:
+def name_text(name) -> str:
+    """A certificate's subject or issuer as RFC 4514 text (raw: display goes through printable())."""
     try:
         return name.rfc4514_string()
     except ValueError:  # an attribute cryptography cannot render
@@ -259,4 +267,15 @@ def _ssl_reason(exc: ssl.SSLError) -> str:
     return reason.replace("_", " ").lower() if reason.isupper() else reason
 
 
-__all__ = ["TLSInfo", "handshake", "name_matches", "names_shown", "printable", "quote_bytes", "sans"]
+__all__ = [
+    "TLSInfo",
+    "handshake",
+    "name_matches",
+    "name_text",
+    "names_shown",
+    "peer_chain",
+    "printable",
+    "quote_bytes",
+    "sans",
+    "verify_chain",
+]

@@ -29,8 +29,8 @@ def describe_chain(chain: list[bytes], name: str | None, ca_file: str | None) ->
         names = tls.sans(leaf)
         key = leaf.public_key()
         out.update(
-            subject=tls._rfc4514(leaf.subject),
-            issuer=tls._rfc4514(leaf.issuer),
+            subject=tls.name_text(leaf.subject),
+            issuer=tls.name_text(leaf.issuer),
             sans=names,
             not_after=leaf.not_valid_after_utc.strftime("%Y-%m-%d %H:%M:%S UTC"),
             days_left=int((leaf.not_valid_after_utc - datetime.now(UTC)).total_seconds() // 86400),
@@ -44,7 +44,7 @@ def describe_chain(chain: list[bytes], name: str | None, ca_file: str | None) ->
         return out
     out["san_present"] = bool(names)
     out["name_matches"] = bool(name) and tls.name_matches(name or "", names)
-    verified, error = tls._verify_chain(certs, ca_file, name if out["name_matches"] else None)
+    verified, error = tls.verify_chain(certs, ca_file, name if out["name_matches"] else None)
     out["chain_verified"], out["verify_error"] = verified, error
     if not names:
         problems.append("no subjectAltName: clients ignore the CN (RFC 6125 §6.4.4)")

@@ -182,7 +182,7 @@ def _groups13(ep: Endpoint, name: str | None, deadline: float) -> list[str]:
 
 def _certificate(ep: Endpoint, name: str | None, ca_file: str | None) -> dict:
     """One real handshake, any version and suite OpenSSL will still speak, to read the chain."""
-    from smtpprobe.tls import _peer_chain
+    from smtpprobe.tls import peer_chain
     from smtpprobe.tlsscan.certinfo import describe_chain
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
@@ -198,7 +198,7 @@ def _certificate(ep: Endpoint, name: str | None, ca_file: str | None) -> dict:
         sni = name if name and not name.replace(".", "").isdigit() and ":" not in name else None
         with context.wrap_socket(sock, server_hostname=sni) as tls_sock:
             greeted_as = None if name else _tls_greeting_name(tls_sock)
-            chain = _peer_chain(tls_sock)
+            chain = peer_chain(tls_sock)
             info = describe_chain(chain, name or greeted_as, ca_file)
             info["greeting_name"], info["chain"] = greeted_as, chain
             info["negotiated"] = f"{tls_sock.version()} {tls_sock.cipher()[0] if tls_sock.cipher() else '?'}"
