@@ -97,11 +97,11 @@ def tls(
         from smtpprobe.tlsscan.mailauth import check_dane, check_mta_sts
 
         if dane:
-            report = check_dane(name, port, result, resolver, timeout)
+            report = check_dane(result.name or host, port, result, resolver, timeout)
             extra["dane"], found = report.to_dict(), found + report.findings
             extra_lines += report.lines()
         if mta_sts:
-            report = check_mta_sts(mta_sts, name, result, resolver, timeout, tls_ca_file)
+            report = check_mta_sts(mta_sts, result.name or host, result, resolver, timeout, tls_ca_file)
             extra["mta_sts"], found = report.to_dict(), found + report.findings
             extra_lines += report.lines()
     if fmt == "json":

@@ -52,6 +52,8 @@ def describe_chain(chain: list[bytes], name: str | None, ca_file: str | None) ->
         problems.append(f"the certificate does not name {tls.printable(name)}")
     if not verified:
         problems.append(f"chain: {error}")
+        if len(chain) == 1 and not out["self_signed"]:  # the usual cause of a chain that does not verify
+            problems.append("the server sends no intermediate certificate: clients cannot build the chain")
     if out["days_left"] < 0:
         problems.append(f"expired {-out['days_left']} days ago")
     elif out["days_left"] < EXPIRY_WARN_DAYS:
