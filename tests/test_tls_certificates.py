@@ -219,3 +219,36 @@ def test_wildcard_certificate_in_repl(odd_cert_target):
     assert "internal error" not in run.out + run.err, run.out + run.err
     assert "TLS peer names *.tls.test, tls.test" in run.out + run.err
     assert run.code == 0, run.out + run.err
+
+
+def test_tls_reports_a_leaf_sent_without_its_chain(odd_cert_target):
+    """A certificate from a CA the client does not know, sent alone: on a submission port, a fail."""
+    target = odd_cert_target(["mx.tls.test"])
+    run = smtpprobe(
+        "tls",
+        "--server",
+        f"127.0.0.1:{target.starttls_port}",
+        "--name",
+        "mx.tls.test",
+        "--role",
+        "submission",
+        "--format",
+        "json",
+    )
+    cert = json.loads(run.out)["certificate"]
+    assert run.code == 1 and cert["chain_length"] == 1 and cert["chain_verified"] is False
+    assert any("only the leaf certificate was sent" in p for p in cert["problems"])
+    trusted = smtpprobe(
+        "tls",
+        "--server",
+        f"127.0.0.1:{target.starttls_port}",
+        "--name",
+        "mx.tls.test",
+        "--role",
+        "submission",
+        "--tls-ca-file",
+        str(target.ca_file),
+        "--format",
+        "json",
+    )
+    assert json.loads(trusted.out)["certificate"]["problems"] == [] and trusted.code == 0, trusted.out
