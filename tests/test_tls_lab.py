@@ -42,3 +42,27 @@ def test_hardened_lab_passes_the_tls_scans(lab_hardened, dnssec_bed):
     assert run.code == 0, run.out[-2000:]
     assert handshake(lab_hardened.smtps_port, "-tls1_1", "-cipher", "ALL:@SECLEVEL=0") is None
     assert handshake(lab_hardened.smtps_port, "-tls1_3") is not None
+
+
+def test_a_connection_limit_slows_the_scan_but_does_not_change_it(lab_factory):
+    """The lab greets a second connection at once from us with 421: the scan (three at a time, STARTTLS) is
+    refused now and then, asks again, and finds exactly what it finds without the limit."""
+    free = lab_factory(profile="hardened", max_connections_per_client=0)
+    tight = lab_factory(profile="hardened", max_connections_per_client=1)
+
+    def suites(lab):
+        run = smtpprobe(
+            "tls",
+            "--server",
+            f"127.0.0.1:{lab.port}",
+            "--format",
+            "json",
+            timeout=120,
+        )
+        report = json.loads(run.out)
+        return {(v["version"], s["name"]) for v in report["versions"] for s in v["suites"]}, report["errors"]
+
+    expected, errors = suites(free)
+    assert expected and errors == []
+    found, errors = suites(tight)
+    assert errors == [] and found == expected

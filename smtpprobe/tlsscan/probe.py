@@ -19,7 +19,7 @@ class Busy(TransportError):
     """A 4xx greeting (421 too many connections): a limit, not an answer about TLS; worth asking again."""
 
 
-RETRIES = 3  # a question refused by a connection limit is asked again after a pause, up to this often
+RETRIES = 4  # a question refused by a connection limit is asked again after a pause (0.3 s, 0.6 s, ...)
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,16 @@ def connect(ep: Endpoint) -> socket.socket:
     """A connection ready for a ClientHello: after `220` to STARTTLS on a STARTTLS port. Raises
     TransportError (cannot connect, no reply) or TLSFailure (STARTTLS not offered or refused)."""
     return open_channel(ep)[0]
+
+
+def connect_patiently(ep: Endpoint) -> socket.socket:
+    """connect(), asked again after a pause when a connection limit refuses it (RETRIES times)."""
+    for attempt in range(RETRIES):
+        try:
+            return connect(ep)
+        except Busy:
+            time.sleep(0.3 * (attempt + 1))
+    return connect(ep)
 
 
 def open_channel(ep: Endpoint) -> tuple[socket.socket, str | None]:
@@ -90,14 +100,7 @@ def greeting_name(greeting: Reply) -> str | None:
 def ask(ep: Endpoint, hello: bytes, want_key_exchange: bool = False) -> Flight:
     """Send one ClientHello on a fresh connection; the server's answer (a hello, an alert, or nothing).
     A connection refused by a limit (Busy) is tried again, with pauses, before the error is raised."""
-    for attempt in range(RETRIES + 1):
-        try:
-            sock = connect(ep)
-            break
-        except Busy:
-            if attempt == RETRIES:
-                raise
-            time.sleep(0.3 * (attempt + 1))
+    sock = connect_patiently(ep)
     parser = FlightParser(want_key_exchange)
     deadline = time.monotonic() + ep.timeout
     try:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from smtpprobe.errors import SmtpProbeError, TLSFailure, TransportError
 from smtpprobe.tlsscan import grade
 from smtpprobe.tlsscan.hello import GROUPS, TLS13, VERSION_NAMES, client_hello
-from smtpprobe.tlsscan.probe import Endpoint, ask, connect, open_channel
+from smtpprobe.tlsscan.probe import Endpoint, ask, connect_patiently, open_channel
 from smtpprobe.tlsscan.registry import SUITES
 
 MAX_ROUNDS = 80  # questions per version at most (a server would need 80 suites of one version)
@@ -192,7 +192,7 @@ def _certificate(ep: Endpoint, name: str | None, ca_file: str | None) -> dict:
         context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
     except (ssl.SSLError, ValueError):
         pass
-    sock = connect(ep)
+    sock = connect_patiently(ep)
     try:
         sock.settimeout(ep.timeout)
         sni = name if name and not name.replace(".", "").isdigit() and ":" not in name else None
