@@ -30,6 +30,7 @@ _one_at_a_time = threading.Lock()  # scans of several ports never add up against
 
 
 def tls_posture(ctx: Context, step: Step) -> Outcome:
+    from smtpprobe.tls import printable  # imported here: ssl and the scanner only when a scan runs
     from smtpprobe.tlsscan import findings as fnd
     from smtpprobe.tlsscan.probe import Endpoint
 
@@ -71,10 +72,10 @@ def tls_posture(ctx: Context, step: Step) -> Outcome:
             f"{', '.join(result.accepted()) or 'nothing'}; {len(result.suites())} suites"
         )
     for f in found:
-        session.transcript.info(f"{f.severity}: {f.text} [{f.reference}]")
+        session.transcript.info(f"{f.severity}: {printable(f.text, 1000)} [{f.reference}]")
     worst = next((s for s in ("fail", "warn") if any(f.severity == s for f in found)), None)
     shown = [f.text for s in ("fail", "warn") for f in found if f.severity == s] or [_passed(check, result)]
-    text = "TLS scan: " + "; ".join(shown)
+    text = "TLS scan: " + printable("; ".join(shown), 2000)
     outcome.replies.append(Reply(CODES.get(worst or "", 250), (text,), text.encode("utf-8", "replace")))
     return outcome
 

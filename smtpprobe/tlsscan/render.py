@@ -50,7 +50,8 @@ def text(result: ScanResult, role: str, findings: list[Finding], extra_lines: li
         lines += [""] + extra_lines
     lines += ["", "Findings"]
     lines += [
-        f"  {f.severity.upper():<4}  {f.topic:<11} {f.text}" + (f" [{f.reference}]" if f.reference else "")
+        f"  {f.severity.upper():<4}  {f.topic:<11} {printable(f.text, 1000)}"
+        + (f" [{f.reference}]" if f.reference else "")
         for f in findings
     ] or ["  none"]
     for error in result.errors:
