@@ -132,7 +132,7 @@ def test_dane_scenario_in_a_run(postfix_strict, dnssec_bed):
     assert run.code == 0
 
 
-def _sts_bed(dnssec_bed, https_policy_server, odd_cert_target, tmp_path, policy_mx: str):
+def _sts_bed(dnssec_bed, https_policy_server, odd_cert_target, tmp_path, policy_mx: str, text: bool = False):
     """domain sts.test: MX mx.sts.test (a real TLS SMTP server with a certificate from the test CA), an
     MTA-STS policy over HTTPS from mta-sts.sts.test with mx: `policy_mx`, and a TLS-RPT record."""
     web_dir = tmp_path / "web"
@@ -166,12 +166,14 @@ def _sts_bed(dnssec_bed, https_policy_server, odd_cert_target, tmp_path, policy_
         "--tls-ca-file",
         str(trust),
         "--format",
-        "json",
+        "table" if text else "json",
         "--timeout",
         "5",
         timeout=60,
     )
     assert run.code in (0, 1), run.out + run.err
+    if text:
+        return run.code, run.out, run.err
     report = json.loads(run.out)
     return run.code, report["mta_sts"], [f for f in report["findings"] if f["topic"] == "mta-sts"]
 
@@ -240,3 +242,13 @@ def test_audit_reports_the_domains_mta_sts_policy(dnssec_bed, https_policy_serve
     assert "mx.audit.test not covered" in findings["host.mta-sts-policy"]["message"]
     assert findings["host.mta-sts-policy"]["severity"] == "error"
     assert run.code == 1
+
+
+def test_a_hostile_policy_reaches_the_terminal_escaped(
+    dnssec_bed, https_policy_server, odd_cert_target, tmp_path
+):
+    code, out, err = _sts_bed(
+        dnssec_bed, https_policy_server, odd_cert_target, tmp_path, "\x1b]0;pwned\x07.test", text=True
+    )
+    assert code == 1 and "\x1b" not in out + err and "\x07" not in out
+    assert "\\x1b]0;pwned\\x07.test" in out
