@@ -81,7 +81,8 @@ class ScanResult:
 
 def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResult:
     """Everything about one port. Raises TransportError/TLSFailure when the port cannot be asked at all
-    (unreachable, STARTTLS not offered); a question that fails midway is noted in `errors`."""
+    (unreachable, STARTTLS not offered), ScanIncomplete when no version could be asked about (connection
+    limits, resets); a question that fails midway is noted in `errors`."""
     start = time.monotonic()
     sock, greeted_as = open_channel(ep)  # one question first: unreachable or no STARTTLS is one clear error
     sock.close()
