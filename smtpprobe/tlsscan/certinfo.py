@@ -53,8 +53,10 @@ def describe_chain(chain: list[bytes], name: str | None, ca_file: str | None) ->
     if not verified:
         problems.append(f"chain: {error}")
         if len(chain) == 1 and not out["self_signed"]:  # the usual cause of a chain that does not verify
-            problems.append("only the leaf certificate was sent and its issuer is not trusted here: send the "
-                            "intermediate certificate(s) too, unless the issuer is a private CA")
+            problems.append(
+                "only the leaf certificate was sent and its issuer is not trusted here: send the "
+                "intermediate certificate(s) too, unless the issuer is a private CA"
+            )
     if out["days_left"] < 0:
         problems.append(f"expired {-out['days_left']} days ago")
     elif out["days_left"] < EXPIRY_WARN_DAYS:
