@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from smtpprobe.display import safe
+
 Kind = Literal["sent", "received", "info", "error"]
 REDACTED = "<redacted>"
 
@@ -87,7 +89,7 @@ class TextRenderer:
 
     def lines(self, event: Event) -> list[str]:
         mark = prefix(event)
-        text = event.secret if (self.show_secrets and event.secret) else event.text
+        text = safe(event.secret if (self.show_secrets and event.secret) else event.text)
         out = []
         if self.show_time and event.kind == "received" and self._last_sent is not None:
             out.append(self._style(f"=== response in {(event.ms - self._last_sent) / 1000:.3f}s", "==="))

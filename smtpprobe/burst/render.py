@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smtpprobe.burst.report import BurstReport
+from smtpprobe.display import safe
 
 
 def table(report: BurstReport) -> list[str]:
@@ -33,7 +34,7 @@ def table(report: BurstReport) -> list[str]:
         if groups:
             lines += ["", title]
             count_width = max(len(str(n)) for n in groups.values())
-            lines += [f"  {str(n).rjust(count_width)}  {text}" for text, n in groups.items()]
+            lines += [f"  {str(n).rjust(count_width)}  {safe(text)}" for text, n in groups.items()]
     return lines
 
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from smtpprobe.display import safe
 from smtpprobe.errors import SmtpProbeError
 from smtpprobe.exitcodes import Exit
 
@@ -31,7 +32,7 @@ def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtp
                     import traceback
 
                     traceback.print_exc()
-                click.echo(f"{prefix}: {exc}", err=True)
+                click.echo(f"{prefix}: {safe(str(exc))}", err=True)
                 sys.exit(int(exc.exit_code))
             except KeyboardInterrupt:
                 click.echo(f"{prefix}: interrupted", err=True)
@@ -41,7 +42,7 @@ def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtp
             except Exception as exc:
                 if debug:
                     raise
-                click.echo(f"{prefix}: internal error: {type(exc).__name__}: {exc} "
+                click.echo(f"{prefix}: internal error: {type(exc).__name__}: {safe(str(exc))} "
                            "(rerun with --debug or SMTPPROBE_DEBUG=1 for the traceback)", err=True)
                 sys.exit(int(Exit.FAILED))
 

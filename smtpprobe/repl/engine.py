@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+from smtpprobe.display import safe
 from smtpprobe.errors import (
     ConnectionClosed,
     ProtocolError,
@@ -325,7 +326,7 @@ class Repl:
             self.console.show(text, err=event.kind == "error")
 
     def _note(self, text: str, mark: str = "===") -> None:
-        line = f"{mark} {text}"
+        line = f"{mark} {safe(text)}"
         if self.colour:
             import click
 
@@ -335,7 +336,8 @@ class Repl:
     def _error(self, text: str, status: int) -> None:
         events = self.session.transcript.events
         if not (events and events[-1].kind == "error" and events[-1].text == text):  # not shown already
-            self.console.show(f"*** {text}" if not self.colour else _red(f"*** {text}"), err=True)
+            line = f"*** {safe(text)}"
+            self.console.show(line if not self.colour else _red(line), err=True)
         if self.piped:
             raise Finished(self.fatal if self.fatal is not None else status)
 
