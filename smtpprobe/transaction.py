@@ -139,13 +139,17 @@ def _authenticate(s: Session, tx: Transaction) -> None:
     offered = auth_mechanisms(s.extensions)
     if mech not in offered:
         raise StageFailure("auth", f"server does not offer AUTH {mech} (offers: {' '.join(offered) or 'none'})", Exit.AUTH)
-    from smtpprobe.sasl import MECHANISMS
+    from smtpprobe.sasl import MAX_ROUNDS, MECHANISMS, endless
 
     steps = MECHANISMS[mech](tx.auth_user, tx.auth_password)
     initial = next(steps)
     line = f"AUTH {mech}" + (f" {initial}" if initial else "")
     reply = s.command(line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line)
+    rounds = 0
     while reply.code == 334:
+        if rounds == MAX_ROUNDS:
+            raise StageFailure("auth", endless(rounds), Exit.AUTH)
+        rounds += 1
         challenge = _decode_challenge(reply)
         try:
             response = steps.send(challenge)

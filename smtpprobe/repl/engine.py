@@ -175,7 +175,7 @@ class Repl:
             self._note("the server forgets what it said before TLS: /ehlo again")
 
     def _cmd_auth(self, action: interpret.Slash) -> None:
-        from smtpprobe.sasl import MECHANISMS
+        from smtpprobe.sasl import MAX_ROUNDS, MECHANISMS, endless
 
         mech, user, plaintext_ok = interpret.auth_args(action.args)
         self._require_connection()
@@ -204,7 +204,13 @@ class Repl:
             reply = self._command(
                 line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line
             )
+            rounds = 0
             while reply is not None and reply.code == 334:
+                if rounds == MAX_ROUNDS:
+                    self.state.in_auth = False  # what is typed next is not an answer to a challenge
+                    self._error(endless(rounds), Exit.AUTH)
+                    return
+                rounds += 1
                 try:
                     response = steps.send(_challenge(reply))
                 except StopIteration:

@@ -36,9 +36,11 @@ DEFAULTS = {
 
 class AttackServer:
     def __init__(self, greeting: bytes = b"220 attack.example ESMTP", replies: dict[str, bytes] | None = None,
-                 auth: bytes | None = None, default: bytes = b"502 5.5.2 Error: command not recognized"):
-        """`replies` override DEFAULTS by verb; `auth` (b"334 ") answers AUTH and every line after it."""
-        self.greeting, self.default, self.auth = greeting, default, auth
+                 auth: bytes | None = None, default: bytes = b"502 5.5.2 Error: command not recognized",
+                 tls_context: object = None):
+        """`replies` override DEFAULTS by verb; `auth` (b"334 ") answers AUTH and every line after it;
+        `tls_context` (an ssl.SSLContext) makes it speak implicit TLS (port 465 style)."""
+        self.greeting, self.default, self.auth, self.tls_context = greeting, default, auth, tls_context
         self.replies = {**DEFAULTS, **(replies or {})}
         self.lines: list[bytes] = []
         self.connections = 0
@@ -65,6 +67,9 @@ class AttackServer:
     def _handle(self, conn: socket.socket) -> None:
         deadline = time.monotonic() + MAX_SECONDS
         try:
+            conn.settimeout(5)
+            if self.tls_context is not None:
+                conn = self.tls_context.wrap_socket(conn, server_side=True)  # type: ignore[attr-defined]
             conn.settimeout(0.5)
             self._reply(conn, self.greeting)
             buffer, in_data, in_auth, count = b"", False, False, 0
