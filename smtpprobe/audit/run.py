@@ -168,7 +168,7 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
 
 
 def _load_key_parsers() -> None:
-    import cryptography.hazmat.primitives.asymmetric.rsa
+    import cryptography.hazmat.primitives.asymmetric.rsa  # noqa: F401
     import cryptography.hazmat.primitives.serialization  # noqa: F401
 
 
