@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from smtpprobe.errors import SmtpProbeError, StageFailure, TLSFailure, UsageError
+from smtpprobe.inputfile import FileMessage
 from smtpprobe.exitcodes import Exit
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.ehlo import auth_mechanisms
@@ -26,7 +27,7 @@ class Transaction:
     helo: str
     sender: str
     recipients: list[str]
-    message: bytes | None = None  # built lazily by the caller when DATA is reached
+    message: bytes | FileMessage | None = None  # a FileMessage is streamed from its file when DATA is reached
     tls: TlsMode = "none"
     force_helo: bool = False
     auth_mechanism: str | None = None
@@ -36,6 +37,16 @@ class Transaction:
     quit_after: str | None = None
     pipeline: bool = False
     accepted: list[str] = field(default_factory=list)  # recipients the server took
+
+    def __post_init__(self) -> None:
+        """Addresses and the HELO name go into command lines: refuse what would inject protocol syntax."""
+        from smtpprobe import validate
+
+        validate.helo_name(self.helo)
+        if self.sender:
+            validate.address(self.sender, "--from")
+        for rcpt in self.recipients:
+            validate.address(rcpt, "--to")
 
 
 class _QuitAfter(Exception):
@@ -204,7 +215,10 @@ def _send_data(s: Session, tx: Transaction) -> None:
         raise _QuitAfter
     if tx.message is None:
         raise UsageError("no message to send")
-    s.send(commands.data_payload(tx.message))
+    if isinstance(tx.message, bytes):
+        s.send_message([commands.data_payload(tx.message)])
+    else:
+        s.send_message(commands.data_payload_stream(tx.message.chunks()))
     _expect(s.read_reply(), (2,), "dot", Exit.DATA, "message refused after end of data")
 
 

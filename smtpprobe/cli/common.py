@@ -26,6 +26,7 @@ def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtp
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             debug = kwargs.get("debug") or os.environ.get("SMTPPROBE_DEBUG") == "1"
             try:
+                _check_numbers(kwargs)
                 return command(*args, **kwargs)
             except SmtpProbeError as exc:
                 if debug:
@@ -49,3 +50,17 @@ def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtp
         return wrapper
 
     return decorate(func) if func is not None else decorate
+
+
+def _check_numbers(options: dict[str, Any]) -> None:
+    """Every number option finite (click's FloatRange lets nan through: nan compares false) and every
+    timeout within (0, 3600] seconds, whichever command and whatever its own range says."""
+    from smtpprobe import validate
+
+    for name, value in options.items():
+        if isinstance(value, float):
+            option = "--" + name.replace("_", "-")
+            if name.endswith("timeout"):
+                validate.number(value, option, 0.001, validate.MAX_TIMEOUT)
+            else:
+                validate.number(value, option, float("-inf"), float("inf"))

@@ -232,7 +232,7 @@ class Repl:
             message = "".join(f"{line}\n" for line in lines).encode("utf-8")
         with self.lock:
             self._require_connection()
-            self.session.send(data_payload(message))
+            self.session.send_message([data_payload(message)])
             self.state.sent(".")
             self._await()
 
@@ -364,13 +364,9 @@ def _challenge(reply: Reply) -> bytes:
 
 
 def _read_file(name: str) -> bytes:
-    path = Path(name).expanduser()
-    try:
-        if path.stat().st_size > MAX_DATA_FILE:
-            raise UsageError(f"/data {name}: larger than {MAX_DATA_FILE // 2**20} MiB")
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"/data {name}: {exc.strerror}") from None
+    from smtpprobe.inputfile import read_file
+
+    return read_file(str(Path(name).expanduser()), "/data", MAX_DATA_FILE)
 
 
 def _red(text: str) -> str:
