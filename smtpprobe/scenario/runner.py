@@ -36,6 +36,9 @@ def run_all(
 ) -> list[Result]:
     """Every scenario on every selected port where it applies; results in catalogue order. Exclusive
     scenarios run last, one at a time, with nothing else open."""
+    from smtpprobe.caps import BURSTS
+
+    BURSTS.new_run()  # every burst of this run together stays within the safety cap
     jobs = [(s, role) for s in scenarios for role in s.ports if role in target.ports]
     results: list[Result | None] = [None] * len(jobs)
 
