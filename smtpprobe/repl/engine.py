@@ -240,7 +240,11 @@ class Repl:
         data = unescape(action.rest)
         with self.lock:
             self._require_connection()
-            self.session.send(data)
+            if self.state.is_secret(action.rest):  # /raw AUTH PLAIN <base64>, or a raw answer to a 334
+                self.session.send(data, shown=self.state.redacted(action.rest), secret=action.rest)
+                self.state.sent(action.rest.split("\\r", 1)[0])
+            else:
+                self.session.send(data)
             if data.endswith(b"\n"):  # a line end (CRLF or bare LF): a reply may come
                 self._await(required=False)
 
