@@ -10,7 +10,6 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
-from smtpprobe.caps import BURSTS as CAPPED
 from smtpprobe.caps import SAFE_CONNECTIONS, SAFE_RATE
 from smtpprobe.errors import UsageError
 

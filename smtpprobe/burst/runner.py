@@ -16,9 +16,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from smtpprobe.burst.plan import CAPPED, BurstPlan
+from smtpprobe.burst.plan import BurstPlan
 from smtpprobe.burst.report import BurstReport
 from smtpprobe.burst.worker import Attempt, Counters, run_connection, steps_for
+from smtpprobe.caps import BURSTS as CAPPED
 
 ProgressCallback = Callable[[Counters, float], None]  # (live counters, seconds since start)
 PROGRESS_INTERVAL = 0.1

@@ -163,8 +163,7 @@ class State:
         return self.in_auth or self.auth_pending or (len(words) >= 3 and words[0].upper() == "AUTH")
 
     def redacted(self, line: str) -> str:
-        if line.startswith("/raw "):
-            line = line[len("/raw ") :]
+        line = line.removeprefix("/raw ")
         words = line.split()
         if self.in_auth or self.auth_pending or len(words) < 3:
             return "<redacted>"
