@@ -68,6 +68,8 @@ def _files(paths: list[str | Path]) -> list[Path]:
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            raise ScenarioError(str(path), "not a regular file (a FIFO or a device?); give a file or a folder")
         else:
             raise ScenarioError(str(path), "no such file or folder")
     return files

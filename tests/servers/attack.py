@@ -37,9 +37,13 @@ DEFAULTS = {
 class AttackServer:
     def __init__(self, greeting: bytes = b"220 attack.example ESMTP", replies: dict[str, bytes] | None = None,
                  auth: bytes | None = None, default: bytes = b"502 5.5.2 Error: command not recognized",
-                 tls_context: object = None):
+                 tls_context: object = None, slow: dict[str, float] | None = None, hold: float = 0.0):
         """`replies` override DEFAULTS by verb; `auth` (b"334 ") answers AUTH and every line after it;
-        `tls_context` (an ssl.SSLContext) makes it speak implicit TLS (port 465 style)."""
+        `tls_context` (an ssl.SSLContext) makes it speak implicit TLS (port 465 style); `slow` delays
+        the reply to a verb by seconds; `hold` waits that long before the greeting."""
+        self.slow, self.hold = slow or {}, hold
+        self.data_bytes = 0  # message bytes received after 354s
+        self.connected_at: list[float] = []  # time.monotonic() of each accepted connection
         self.greeting, self.default, self.auth, self.tls_context = greeting, default, auth, tls_context
         self.replies = {**DEFAULTS, **(replies or {})}
         self.lines: list[bytes] = []
@@ -58,6 +62,7 @@ class AttackServer:
             except TimeoutError:
                 continue
             self.connections += 1
+            self.connected_at.append(time.monotonic())
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _reply(self, conn: socket.socket, text: bytes) -> None:
@@ -71,6 +76,8 @@ class AttackServer:
             if self.tls_context is not None:
                 conn = self.tls_context.wrap_socket(conn, server_side=True)  # type: ignore[attr-defined]
             conn.settimeout(0.5)
+            if self.hold and self.stop.wait(self.hold):
+                return
             self._reply(conn, self.greeting)
             buffer, in_data, in_auth, count = b"", False, False, 0
             while not self.stop.is_set() and time.monotonic() < deadline and count < MAX_LINES:
@@ -81,24 +88,33 @@ class AttackServer:
                 if not chunk:
                     return
                 buffer += chunk
-                while b"\n" in buffer and count < MAX_LINES:
+                while True:
+                    if in_data:  # message data: only the end-of-data line matters
+                        end = buffer.find(b"\r\n.\r\n")
+                        if end < 0:
+                            self.data_bytes += max(0, len(buffer) - 4)
+                            buffer = buffer[-4:]  # keep what may be the start of the end
+                            break
+                        self.data_bytes += end
+                        buffer, in_data = buffer[end + 5 :], False
+                        self._reply(conn, self.replies["."])
+                        continue
+                    if b"\n" not in buffer or count >= MAX_LINES:
+                        break
                     line, buffer = buffer.split(b"\n", 1)
                     line = line.rstrip(b"\r")
                     count += 1
-                    if in_data:
-                        if line == b".":
-                            in_data = False
-                            self._reply(conn, self.replies["."])
-                        continue
                     self.lines.append(line)
                     verb = line.split(b" ", 1)[0].decode("ascii", "replace").upper()
+                    if verb in self.slow and self.stop.wait(self.slow[verb]):
+                        return
                     if in_auth or (verb == "AUTH" and self.auth is not None):
                         in_auth = True
                         self._reply(conn, self.auth)  # type: ignore[arg-type]
                         continue
                     self._reply(conn, self.replies.get(verb, self.default))
                     if verb == "DATA" and self.replies["DATA"].startswith(b"354"):
-                        in_data = True
+                        in_data, buffer = True, b"\r\n" + buffer  # an empty message is just ".\r\n"
                     if verb == "QUIT":
                         return
         except OSError:
