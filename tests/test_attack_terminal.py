@@ -102,7 +102,7 @@ def test_doctor_report_is_clean_and_its_fences_hold(dns_server, attack_server, t
     assert report.exists(), run.err
     text = report.read_text()
     assert_clean(text.replace("\n", " "))
-    assert not any(line.startswith("# Hacked") or line.startswith("![") for line in text.splitlines())
+    assert not any(line.startswith(("# Hacked", "![")) for line in text.splitlines())
     # every fence that opens a block is closed by the same fence, and nothing inside is as long
     lines = text.splitlines()
     i = 0
