@@ -129,7 +129,7 @@ class LabSMTP(SMTP):
                 self._data_overrun += exc.consumed
                 if self._data_overrun > MAX_DATA_LINE:
                     await self._hang_up(f"500 5.5.0 {self.hostname} Error: message line longer than "
-                                        f"{MAX_DATA_LINE} bytes (RFC 5321 §4.5.3.1.6); closing")
+                                        f"{MAX_DATA_LINE} bytes (RFC 5321 4.5.3.1.6); closing")
                     raise ConnectionResetError("the lab hung up") from None
             raise
         if separator == b"\r\n":
