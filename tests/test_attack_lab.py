@@ -33,7 +33,7 @@ class MeasuredLab:
     """`smtpprobe lab` as a process whose peak resident set (VmHWM) is written at exit."""
 
     def __init__(self, *args: str, prefix: list[str] | None = None):
-        self.peak_file = tempfile.NamedTemporaryFile("r", suffix=".peak")
+        self.peak_file = tempfile.NamedTemporaryFile("r", suffix=".peak")  # noqa: SIM115 - closed in kill()
         self.proc = subprocess.Popen(
             [*(prefix or []), sys.executable, "-c", _WRAPPER, "lab", *args], stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, text=True, env={**os.environ, "SMTPPROBE_TEST_PEAK_FILE": self.peak_file.name})
