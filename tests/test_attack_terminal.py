@@ -113,3 +113,41 @@ def test_doctor_report_is_clean_and_its_fences_hold(dns_server, attack_server, t
             assert all(not re.match(f"`{{{len(opening.group(1))},}}", line) for line in lines[i + 1:end])
             i = end
         i += 1
+
+
+def _evil_cert(directory):
+    """A self-signed certificate whose subject carries escape sequences. (A SAN that is not a valid DNS name
+    makes the certificate parser itself fail: that is smtpprobe.tls's to handle, not the display's.)"""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx\x1b]0;pwned\x07\u202eevil")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName("mx.attack.test")]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_path, key_path = directory / "evil.crt", directory / "evil.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+def test_certificate_subject_is_shown_escaped(attack_server, tmp_path):
+    import ssl
+
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*_evil_cert(tmp_path))
+    server = attack_server(tls_context=context)
+    run = smtpprobe("send", "--server", f"127.0.0.1:{server.port}", "--tls-on-connect", "--to", "a@b.test",
+                    "--from", "me@c.test", "--quit-after", "ehlo", "--timeout", "5")
+    assert "Traceback" not in run.err
+    assert_clean(run.out + run.err)
+    assert r"TLS peer subject CN=mx\x1b]0\;pwned\x07\u202eevil" in run.out, run.out
