@@ -255,3 +255,12 @@ expect = { class = "2xx", text = "(a)\\\\1" }
     assert run.code == Exit.USAGE, run.err
     assert "bad regular expression" in run.err and "RE2" in run.err
     assert "re2.cc" not in run.err  # RE2's own log line stays quiet
+
+
+@pytest.mark.parametrize("option", ["--to", "--from"])
+def test_burst_addresses_that_would_inject_esmtp_syntax_are_refused(attack_server, option):
+    server = attack_server()
+    run = smtpprobe("burst", "--server", f"127.0.0.1:{server.port}", "-n", "2", "--stage", "rcpt", option,
+                    "a@b.test> NOTIFY=SUCCESS", timeout=30)
+    one_usage_line(run, option, "ESMTP parameters")
+    assert server.connections == 0

@@ -76,6 +76,13 @@ class BurstPlan:
             raise UsageError(f"--stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
         if self.tls not in TLS_MODES:
             raise UsageError(f"tls must be one of {', '.join(TLS_MODES)}, not {self.tls!r}")
+        from smtpprobe import validate
+
+        validate.host(self.host)
+        validate.helo_name(self.helo)
+        if self.sender:
+            validate.address(self.sender, "--from")
+        validate.address(self.recipient, "--to")
         if self.tls == "starttls" and self.stage == "banner":
             raise UsageError("--tls (STARTTLS) needs --stage ehlo or later: STARTTLS follows EHLO")
         _bounded("--connections", self.connections, 1, MAX_CONNECTIONS)
