@@ -135,13 +135,7 @@ class Session:
         ms = self.transcript.now()  # one write, one moment: a pipelined batch shows as such
         for line in [shown] if shown is not None else _display_lines(data):
             self.transcript.sent(line, tls=self.tls is not None, secret=secret, ms=ms)
-        try:
-            self.sock.settimeout(self.timeout)
-            self.sock.sendall(data)
-        except TimeoutError:
-            raise self._fail(Timeout(f"server did not accept our data within {self.timeout:g}s")) from None
-        except OSError as exc:
-            raise self._fail(TransportError(f"connection lost while sending: {exc.strerror or exc}")) from None
+        self._sendall(data)
 
     def send_message(self, payload: Iterable[bytes]) -> None:
         """Send a message's wire bytes (after the 354) chunk by chunk: a large message is never whole in

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from smtpprobe.errors import SmtpProbeError, StageFailure, TLSFailure, UsageError
-from smtpprobe.inputfile import FileMessage
 from smtpprobe.exitcodes import Exit
+from smtpprobe.inputfile import FileMessage
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.ehlo import auth_mechanisms
 from smtpprobe.protocol.reply import Reply
