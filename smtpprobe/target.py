@@ -14,7 +14,7 @@ def parse_server(text: str, default_port: int) -> tuple[str, int]:
         host, sep, rest = text[1:].partition("]")
         if not sep:
             raise UsageError(f"--server {text!r}: missing ']'")
-        return host, _port(rest[1:], text) if rest.startswith(":") else default_port
+        return validate.host(host), _port(rest[1:], text) if rest.startswith(":") else default_port
     if text.count(":") == 1:
         host, port = text.split(":")
         return validate.host(host), _port(port, text)

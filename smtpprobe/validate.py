@@ -58,6 +58,8 @@ def host(value: str, option: str = "--server") -> str:
     """A host to connect to: an IP address or a name the resolver can take (IDNA refuses a label longer
     than 63 characters with an exception, not an answer)."""
     name = value.strip("[]")
+    if any(c.isspace() or not c.isprintable() for c in name):
+        raise UsageError(f"{option} {value!r}: a host name without spaces or control characters")
     if ":" in name:  # an IPv6 address
         return value
     if len(name) > MAX_HOST:
@@ -66,8 +68,6 @@ def host(value: str, option: str = "--server") -> str:
     long = next((label for label in labels if len(label) > 63), None)
     if long is not None:
         raise UsageError(f"{option}: host name label of {len(long)} characters; at most 63 (RFC 1035)")
-    if any(c.isspace() or not c.isprintable() for c in name):
-        raise UsageError(f"{option} {value!r}: a host name without spaces or control characters")
     return value
 
 

@@ -92,3 +92,52 @@ def test_any_message_file_arrives_as_written(lab_hardened, tmp_path_factory, lin
     assert run.code == 0, run.err
     [message] = [m for m in lab_hardened.messages if marker in m.data]
     assert message.data.endswith(b"\r\n".join(body) + b"\r\n")
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return {"inf": "inf", "-inf": "-inf", "nan": "nan"}.get(repr(value), repr(value))
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(value)  # a TOML basic string (or invalid TOML: refused as such)
+
+
+scalar = st.one_of(st.booleans(), st.integers(-10**20, 10**20), st.floats(allow_nan=True, allow_infinity=True),
+                   st.text(max_size=40))
+profile_values = st.fixed_dictionaries({}, optional={
+    "timeout": scalar, "concurrency": scalar, "policy": scalar, "helo": scalar, "sender": scalar,
+    "local_rcpt": scalar, "foreign_rcpt": scalar, "auth_user": scalar, "auth_password": scalar,
+    # never a port that might be open: other test servers run on this machine
+    "ports": st.dictionaries(st.sampled_from(["mx", "submission", "smtps", "x"]),
+                             st.one_of(st.just(9), st.integers(-5, 0), st.integers(65536, 10**6), st.text(max_size=5)),
+                             max_size=3),
+})
+
+
+@settings(max_examples=20, deadline=None)
+@given(profile_values, st.text(max_size=30))
+def test_any_target_profile_is_refused_in_one_line_or_run(tmp_path_factory, values, junk):
+    path = tmp_path_factory.mktemp("profile") / "target.toml"
+    body = "".join(f"{key} = {_toml_value(value)}\n" for key, value in values.items())
+    path.write_text('server = "127.0.0.1:9"\n' + body + (f"# {junk}\n" if "\n" not in junk else junk))
+    run = smtpprobe("run", "--target", str(path), "--only", "unknown-command", timeout=60)
+    assert "Traceback" not in run.err and "internal error" not in run.err, run.err
+    assert run.code in (2, 3), run.err  # refused (exit 2), or valid and nothing listens on port 9 (exit 3)
+    assert run.seconds < 15
+
+
+@given(st.text(max_size=300))
+def test_any_server_text_is_a_host_or_one_clear_error(text):
+    from smtpprobe.errors import UsageError
+    from smtpprobe.target import parse_server
+
+    try:
+        host, port = parse_server(text, 25)
+    except UsageError:
+        return
+    assert host.isprintable() and len(host) <= 253 or ":" in host
+    assert 0 < port < 65536
