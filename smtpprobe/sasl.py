@@ -13,6 +13,15 @@ from collections.abc import Callable, Generator
 
 Steps = Generator[str | None, bytes, None]
 
+# Our mechanisms need 1-3 round trips; a server answering every line with 334 would keep a client sending
+# "*" for ever (RFC 4954 §4 lets the client cancel, not the server end it). Every SASL loop stops here.
+MAX_ROUNDS = 10
+
+
+def endless(rounds: int = MAX_ROUNDS) -> str:
+    """The error when a server is still answering 334 after ROUNDS responses."""
+    return f"the server still answers 334 after {rounds} SASL responses; giving up (an endless AUTH exchange)"
+
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")

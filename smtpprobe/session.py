@@ -10,6 +10,7 @@ import re
 import socket
 import time
 from collections import deque
+from collections.abc import Iterable
 
 from smtpprobe.errors import ConnectionClosed, ProtocolError, Timeout, TLSFailure, TransportError, quote_bytes
 from smtpprobe.protocol import ehlo as ehlo_ext
@@ -19,6 +20,7 @@ from smtpprobe.protocol.reply import Reply
 from smtpprobe.transcript import Transcript
 
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+SHOWN_MESSAGE_BYTES = 64 * 1024  # of a message's data, the transcript keeps this much (JSON stays small)
 
 
 class Session:
@@ -61,6 +63,8 @@ class Session:
             infos = socket.getaddrinfo(self.host.strip("[]"), self.port, self.family, socket.SOCK_STREAM)
         except socket.gaierror as exc:
             raise TransportError(f"cannot resolve {self.host}: {exc.strerror}") from None
+        except UnicodeError:  # IDNA: a label over 63 characters, an empty label
+            raise TransportError(f"cannot resolve {self.host[:80]}: not a valid host name") from None
         last_error: TransportError | None = None
         for family, kind, proto, _, address in infos:
             self.transcript.info(f"Trying {_hostport(address)}...")
@@ -131,6 +135,36 @@ class Session:
         ms = self.transcript.now()  # one write, one moment: a pipelined batch shows as such
         for line in [shown] if shown is not None else _display_lines(data):
             self.transcript.sent(line, tls=self.tls is not None, secret=secret, ms=ms)
+        self._sendall(data)
+
+    def send_message(self, payload: Iterable[bytes]) -> None:
+        """Send a message's wire bytes (after the 354) chunk by chunk: a large message is never whole in
+        memory, and the transcript shows its first SHOWN_MESSAGE_BYTES, then how much more was sent."""
+        head, total, shown = bytearray(), 0, -1
+        for chunk in payload:
+            if shown < 0:
+                head += chunk[: SHOWN_MESSAGE_BYTES - len(head)]
+                if len(head) >= SHOWN_MESSAGE_BYTES:
+                    shown = self._show_head(bytes(head), cut=True)
+            self._sendall(chunk)
+            total += len(chunk)
+        if shown < 0:
+            shown = self._show_head(bytes(head), cut=False)
+        if total > shown:
+            self.transcript.info(f"message data: {total} bytes sent, the first {shown} shown above")
+
+    def _show_head(self, head: bytes, cut: bool) -> int:
+        """Record the message's first lines (up to the last whole line when CUT); return the bytes shown."""
+        if cut and b"\r\n" in head:
+            head = head[: head.rfind(b"\r\n") + 2]
+        ms = self.transcript.now()
+        for line in _display_lines(head):
+            self.transcript.sent(line, tls=self.tls is not None, ms=ms)
+        return len(head)
+
+    def _sendall(self, data: bytes) -> None:
+        if self.sock is None:
+            raise TransportError("not connected")
         try:
             self.sock.settimeout(self.timeout)
             self.sock.sendall(data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from smtpprobe import validate
 from smtpprobe.errors import UsageError
 
 
@@ -13,11 +14,11 @@ def parse_server(text: str, default_port: int) -> tuple[str, int]:
         host, sep, rest = text[1:].partition("]")
         if not sep:
             raise UsageError(f"--server {text!r}: missing ']'")
-        return host, _port(rest[1:], text) if rest.startswith(":") else default_port
+        return validate.host(host), _port(rest[1:], text) if rest.startswith(":") else default_port
     if text.count(":") == 1:
         host, port = text.split(":")
-        return host, _port(port, text)
-    return text, default_port  # a name, an IPv4 address, or an IPv6 address without a port
+        return validate.host(host), _port(port, text)
+    return validate.host(text), default_port  # a name, an IPv4 address, or an IPv6 address without a port
 
 
 def _port(value: str, text: str) -> int:

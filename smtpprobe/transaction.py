@@ -11,6 +11,7 @@ from typing import Literal
 
 from smtpprobe.errors import SmtpProbeError, StageFailure, TLSFailure, UsageError
 from smtpprobe.exitcodes import Exit
+from smtpprobe.inputfile import FileMessage
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.ehlo import auth_mechanisms
 from smtpprobe.protocol.reply import Reply
@@ -26,7 +27,7 @@ class Transaction:
     helo: str
     sender: str
     recipients: list[str]
-    message: bytes | None = None  # built lazily by the caller when DATA is reached
+    message: bytes | FileMessage | None = None  # a FileMessage is streamed from its file when DATA is reached
     tls: TlsMode = "none"
     force_helo: bool = False
     auth_mechanism: str | None = None
@@ -36,6 +37,16 @@ class Transaction:
     quit_after: str | None = None
     pipeline: bool = False
     accepted: list[str] = field(default_factory=list)  # recipients the server took
+
+    def __post_init__(self) -> None:
+        """Addresses and the HELO name go into command lines: refuse what would inject protocol syntax."""
+        from smtpprobe import validate
+
+        validate.helo_name(self.helo)
+        if self.sender:
+            validate.address(self.sender, "--from")
+        for rcpt in self.recipients:
+            validate.address(rcpt, "--to")
 
 
 class _QuitAfter(Exception):
@@ -139,13 +150,17 @@ def _authenticate(s: Session, tx: Transaction) -> None:
     offered = auth_mechanisms(s.extensions)
     if mech not in offered:
         raise StageFailure("auth", f"server does not offer AUTH {mech} (offers: {' '.join(offered) or 'none'})", Exit.AUTH)
-    from smtpprobe.sasl import MECHANISMS
+    from smtpprobe.sasl import MAX_ROUNDS, MECHANISMS, endless
 
     steps = MECHANISMS[mech](tx.auth_user, tx.auth_password)
     initial = next(steps)
     line = f"AUTH {mech}" + (f" {initial}" if initial else "")
     reply = s.command(line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line)
+    rounds = 0
     while reply.code == 334:
+        if rounds == MAX_ROUNDS:
+            raise StageFailure("auth", endless(rounds), Exit.AUTH)
+        rounds += 1
         challenge = _decode_challenge(reply)
         try:
             response = steps.send(challenge)
@@ -200,7 +215,10 @@ def _send_data(s: Session, tx: Transaction) -> None:
         raise _QuitAfter
     if tx.message is None:
         raise UsageError("no message to send")
-    s.send(commands.data_payload(tx.message))
+    if isinstance(tx.message, bytes):
+        s.send_message([commands.data_payload(tx.message)])
+    else:
+        s.send_message(commands.data_payload_stream(tx.message.chunks()))
     _expect(s.read_reply(), (2,), "dot", Exit.DATA, "message refused after end of data")
 
 

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
+from smtpprobe.display import safe
+
 Kind = Literal["sent", "received", "info", "error"]
 REDACTED = "<redacted>"
 
@@ -26,12 +28,27 @@ class Transcript:
     events: list[Event] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
     listener: Callable[[Event], None] | None = None  # sees each event as it happens (live output)
+    hidden: list[str] = field(default_factory=list)  # secrets redacted wherever they appear (hide())
+
+    def hide(self, secret: str) -> None:
+        """Redact SECRET (a password a scenario step may put in any command, or a server echo back) from
+        every event recorded from now on; --show-secrets still shows it."""
+        if secret and secret not in self.hidden:
+            self.hidden.append(secret)
+
+    def redact(self, text: str) -> str:
+        for secret in self.hidden:
+            text = text.replace(secret, REDACTED)
+        return text
 
     def now(self) -> float:
         return round((time.monotonic() - self.started) * 1000, 1)
 
     def _add(self, kind: Kind, text: str, ms: float | None = None, **flags: object) -> None:
         ms = self.now() if ms is None else ms
+        if self.hidden and (shown := self.redact(text)) != text:
+            flags["secret"] = flags.get("secret") or text
+            text = shown
         event = Event(ms, kind, text, **flags)  # type: ignore[arg-type]
         self.events.append(event)
         if self.listener is not None:
@@ -87,7 +104,7 @@ class TextRenderer:
 
     def lines(self, event: Event) -> list[str]:
         mark = prefix(event)
-        text = event.secret if (self.show_secrets and event.secret) else event.text
+        text = safe(event.secret if (self.show_secrets and event.secret) else event.text)
         out = []
         if self.show_time and event.kind == "received" and self._last_sent is not None:
             out.append(self._style(f"=== response in {(event.ms - self._last_sent) / 1000:.3f}s", "==="))

@@ -149,7 +149,7 @@ def test_table_report():
         run = smtpprobe("burst", "--server", f"127.0.0.1:{server.port}", "-n", "3", "--stage", "rcpt")
     assert run.code == 0, run.err
     lines = run.out.splitlines()
-    assert lines[0] == f"Burst to 127.0.0.1:{server.port}: 3 connections, concurrency 3, no rate limit, stage rcpt"
+    assert lines[0] == f"Burst to 127.0.0.1:{server.port}: 3 connections, concurrency 3, rate 100/s (the safety cap), stage rcpt"
     assert "  accepted (2xx greeting)  3" in lines
     assert "  completed (stage rcpt)   3" in lines
     assert "  first refusal            none" in lines
@@ -215,7 +215,8 @@ def _run_measured(args: list[str], soft_nofile: int | None = None) -> tuple[int,
 def test_open_file_limit_is_raised_for_held_connections_and_said():
     with GreetServer() as server:
         code, out, err, _ = _run_measured(
-            ["burst", "--server", f"127.0.0.1:{server.port}", "-n", "400", "--hold", "0.5", "--format", "json"],
+            ["burst", "--server", f"127.0.0.1:{server.port}", "-n", "400", "--hold", "0.5", "--format", "json",
+             "--i-own-this-server"],
             soft_nofile=256)
     assert code == 0, err
     assert err.strip() == "smtpprobe: raised the open-file soft limit from 256 to 464 for 400 connections at once"

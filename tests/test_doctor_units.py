@@ -133,7 +133,7 @@ def test_hostile_reply_text_is_escaped_in_html_and_markdown():
     md = render_markdown(_report(probe))
     fences = [line for line in md.splitlines() if line.startswith("```")]
     assert len(fences) % 2 == 0  # the reply's ``` did not open or close a block
-    assert f"- Reply: `` 550 {evil} ``" in md  # whole, in a double-backtick span
+    assert f"- Reply: ```` 550 {evil} ````" in md  # whole, in a span one backtick longer than its ``` run
 
 
 def test_the_same_refusal_on_two_ports_is_one_problem():

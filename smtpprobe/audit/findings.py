@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from smtpprobe.display import clip
 from smtpprobe.errors import SmtpProbeError, UsageError
 
 
@@ -67,5 +68,4 @@ def ok(id: str, message: str, rfc: str = "", **detail: Any) -> Finding:
 
 def printable(text: str, limit: int = 120) -> str:
     """Record text quoted safely on one line: DNS data may hold control characters or be huge."""
-    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:limit])
-    return shown + ("..." if len(text) > limit else "")
+    return clip(text, limit)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import socket
 from dataclasses import dataclass
 
+from smtpprobe.caps import SAFE_CONNECTIONS, SAFE_RATE
 from smtpprobe.errors import UsageError
 
 STAGES = ("banner", "ehlo", "mail", "rcpt", "quit")
 TLS_MODES = ("none", "starttls", "implicit")
 
-SAFE_CONNECTIONS = 500  # without --i-own-this-server
-SAFE_RATE = 100.0  # new connections per second, without --i-own-this-server
 SAFE_CONCURRENCY = SAFE_CONNECTIONS
 
 MAX_CONNECTIONS = 100_000  # hard ceilings, whoever owns the server
@@ -59,6 +58,13 @@ class BurstPlan:
         return min(self.concurrency or self.connections, self.connections)
 
     @property
+    def effective_rate(self) -> float | None:
+        """New connections a second: --rate, held under the safety cap's rate unless the server is ours."""
+        if self.own_server:
+            return self.rate
+        return min(self.rate or SAFE_RATE, SAFE_RATE)
+
+    @property
     def stage_index(self) -> int:
         return STAGES.index(self.stage)
 
@@ -70,6 +76,13 @@ class BurstPlan:
             raise UsageError(f"--stage must be one of {', '.join(STAGES)}, not {self.stage!r}")
         if self.tls not in TLS_MODES:
             raise UsageError(f"tls must be one of {', '.join(TLS_MODES)}, not {self.tls!r}")
+        from smtpprobe import validate
+
+        validate.host(self.host)
+        validate.helo_name(self.helo)
+        if self.sender:
+            validate.address(self.sender, "--from")
+        validate.address(self.recipient, "--to")
         if self.tls == "starttls" and self.stage == "banner":
             raise UsageError("--tls (STARTTLS) needs --stage ehlo or later: STARTTLS follows EHLO")
         _bounded("--connections", self.connections, 1, MAX_CONNECTIONS)
@@ -104,5 +117,5 @@ class BurstPlan:
 
 
 def _bounded(name: str, value: float, low: float, high: float) -> None:
-    if not low <= value <= high:
+    if not low <= value <= high:  # nan fails this too
         raise UsageError(f"{name} must be between {low:g} and {high:g}, not {value:g}")

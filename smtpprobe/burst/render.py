@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from smtpprobe.burst.report import BurstReport
+from smtpprobe.display import safe
 
 
 def table(report: BurstReport) -> list[str]:
     p = report.plan
-    how = f"rate {p.rate:g}/s" if p.rate else "no rate limit"
+    rate = p.effective_rate
+    how = (f"rate {rate:g}/s" + ("" if p.rate else " (the safety cap)")) if rate else "no rate limit"
     lines = [
         f"Burst to {p.host}:{p.port}: {p.connections} connections, concurrency {p.effective_concurrency}, "
         f"{how}, stage {p.stage}" + (f", hold {p.hold:g}s" if p.hold else "") + (f", TLS {p.tls}" if p.tls != "none" else ""),
@@ -20,7 +22,8 @@ def table(report: BurstReport) -> list[str]:
         ("errors", str(report.errors)),
         (f"completed (stage {p.stage})", str(report.completed)),
         ("first refusal", _first(report.first_refusal)),
-        ("peak open connections", str(report.peak_open)),
+        ("peak open connections", str(report.peak_sockets)),
+        ("peak greeted and open", str(report.peak_open)),
         ("connections per second", _num(report.connections_per_second)),
         ("sessions per second", _num(report.sessions_per_second)),
         ("greeting latency ms", _latency(report.banner_latency_ms)),
@@ -33,7 +36,7 @@ def table(report: BurstReport) -> list[str]:
         if groups:
             lines += ["", title]
             count_width = max(len(str(n)) for n in groups.values())
-            lines += [f"  {str(n).rjust(count_width)}  {text}" for text, n in groups.items()]
+            lines += [f"  {str(n).rjust(count_width)}  {safe(text)}" for text, n in groups.items()]
     return lines
 
 

@@ -21,7 +21,8 @@ class BurstReport:
     plan: BurstPlan
     attempts: list[Attempt]
     elapsed: float
-    peak_open: int = 0
+    peak_open: int = 0  # greeted connections open at once
+    peak_sockets: int = 0  # TCP connections open at once, greeted or not: what the server really held
     interrupted: bool = False
     attempted: int = 0
     accepted: int = 0
@@ -105,6 +106,7 @@ class BurstReport:
             "sessions_per_second": self.sessions_per_second,
             "banner_latency_ms": self.banner_latency_ms,
             "peak_open": self.peak_open,
+            "peak_sockets": self.peak_sockets,
             "elapsed_seconds": round(self.elapsed, 3),
             "interrupted": self.interrupted,
         }

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from smtpprobe.burst.plan import BurstPlan
 from smtpprobe.burst.report import BurstReport
 from smtpprobe.burst.worker import Attempt, Counters, run_connection, steps_for
+from smtpprobe.caps import BURSTS as CAPPED
 
 ProgressCallback = Callable[[Counters, float], None]  # (live counters, seconds since start)
 PROGRESS_INTERVAL = 0.1
@@ -34,6 +35,8 @@ def run_burst(plan: BurstPlan, progress: ProgressCallback | None = None) -> Burs
 
 async def run_burst_async(plan: BurstPlan, progress: ProgressCallback | None = None) -> BurstReport:
     plan.validate()
+    if not plan.own_server:  # the process-wide cap: many bursts together stay within it
+        CAPPED.reserve(plan.connections, f"{plan.host}:{plan.port}")
     tls_context = _tls_context(plan) if plan.tls != "none" else None
     counters = Counters()
     attempts: list[Attempt] = []
@@ -68,7 +71,9 @@ async def run_burst_async(plan: BurstPlan, progress: ProgressCallback | None = N
             loop.remove_signal_handler(signal.SIGINT)
     elapsed = time.monotonic() - t0
     attempts.sort(key=lambda a: a.index)
-    return BurstReport.build(plan, attempts, elapsed, counters.peak_open, interrupted)
+    report = BurstReport.build(plan, attempts, elapsed, counters.peak_open, interrupted)
+    report.peak_sockets = counters.peak_sockets
+    return report
 
 
 async def _spawn(plan: BurstPlan, counters: Counters, attempts: list[Attempt], running: set[asyncio.Task],
@@ -76,10 +81,11 @@ async def _spawn(plan: BurstPlan, counters: Counters, attempts: list[Attempt], r
     slots = asyncio.Semaphore(plan.effective_concurrency)
     steps = steps_for(plan)
     for index in range(1, plan.connections + 1):
-        if plan.rate:
-            delay = t0 + (index - 1) / plan.rate - time.monotonic()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        delay = t0 + (index - 1) / plan.rate - time.monotonic() if plan.rate else 0.0
+        if not plan.own_server:
+            delay = max(delay, CAPPED.delay())  # the cap's rate, shared with bursts running meanwhile
+        if delay > 0:
+            await asyncio.sleep(delay)
         await slots.acquire()
         attempt = Attempt(index=index, started=time.monotonic() - t0)
         attempts.append(attempt)

@@ -46,10 +46,11 @@ class Counters:
     """Live totals shared by all connections (one loop, no locking): for the progress bar and for
     recording how many connections were open when a refusal came."""
 
-    __slots__ = ("accepted", "done", "errors", "open", "peak_open", "refused", "started")
+    __slots__ = ("accepted", "done", "errors", "open", "peak_open", "peak_sockets", "refused", "sockets", "started")
 
     def __init__(self) -> None:
         self.started = self.accepted = self.refused = self.errors = self.open = self.peak_open = self.done = 0
+        self.sockets = self.peak_sockets = 0  # TCP connections open (greeted or not): the real peak
 
 
 def steps_for(plan: BurstPlan) -> list[tuple[str, bytes]]:
@@ -129,6 +130,9 @@ class BurstProtocol(asyncio.Protocol):
         if self.transport is not None:
             return  # start_tls hands us the new transport itself
         self.transport = transport  # type: ignore[assignment]
+        c = self.counters
+        c.sockets += 1
+        c.peak_sockets = max(c.peak_sockets, c.sockets)
         self.state = "greeting"
         self._deadline_in(self.plan.timeout)
 
@@ -309,6 +313,7 @@ class BurstProtocol(asyncio.Protocol):
             self.counters.open -= 1
         self.counters.done += 1
         if self.transport is not None:
+            self.counters.sockets -= 1
             # close() lets a QUIT already written leave first; abort() drops the socket at once.
             if abort:
                 self.transport.abort()

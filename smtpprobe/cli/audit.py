@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import click
 
@@ -30,15 +29,13 @@ def audit(domain: str, ip: str | None, helo: str | None, sender: str | None, sel
           verbose: bool, debug: bool) -> None:
     """Audit DOMAIN's SPF, DKIM and DMARC DNS, and the sending host. Exit 0: no error found; 1: an error
     finding; 2: bad input."""
-    from smtpprobe.audit.findings import BadInput
     from smtpprobe.audit.run import Options, run_audit
 
     body = None
     if message is not None:
-        try:
-            body = Path(message).read_bytes()
-        except OSError as exc:
-            raise BadInput(f"--message: {exc.strerror}: {message}") from None
+        from smtpprobe.inputfile import read_file
+
+        body = read_file(message, "--message")  # a regular file, at most 50 MiB
     opts = Options(domain, ip, helo, sender, list(selectors), body, resolver, timeout,
                    list(dnsbl) if dnsbl else None)
     report = run_audit(opts)

@@ -94,5 +94,7 @@ def burst(**opts) -> None:
         sys.exit(int(Exit.INTERRUPTED))
     if report.unreachable:
         first = next(iter(report.error_kinds), "no answer")
-        click.echo(f"smtpprobe: {server}:{port} unreachable: {first}", err=True)
+        from smtpprobe.display import safe
+
+        click.echo(f"smtpprobe: {server}:{port} unreachable: {safe(first)}", err=True)
         sys.exit(int(Exit.NETWORK))

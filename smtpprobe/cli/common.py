@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from smtpprobe.display import safe
 from smtpprobe.errors import SmtpProbeError
 from smtpprobe.exitcodes import Exit
 
@@ -25,13 +26,14 @@ def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtp
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             debug = kwargs.get("debug") or os.environ.get("SMTPPROBE_DEBUG") == "1"
             try:
+                _check_numbers(kwargs)
                 return command(*args, **kwargs)
             except SmtpProbeError as exc:
                 if debug:
                     import traceback
 
                     traceback.print_exc()
-                click.echo(f"{prefix}: {exc}", err=True)
+                click.echo(f"{prefix}: {safe(str(exc))}", err=True)
                 sys.exit(int(exc.exit_code))
             except KeyboardInterrupt:
                 click.echo(f"{prefix}: interrupted", err=True)
@@ -41,10 +43,24 @@ def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtp
             except Exception as exc:
                 if debug:
                     raise
-                click.echo(f"{prefix}: internal error: {type(exc).__name__}: {exc} "
+                click.echo(f"{prefix}: internal error: {type(exc).__name__}: {safe(str(exc))} "
                            "(rerun with --debug or SMTPPROBE_DEBUG=1 for the traceback)", err=True)
                 sys.exit(int(Exit.FAILED))
 
         return wrapper
 
     return decorate(func) if func is not None else decorate
+
+
+def _check_numbers(options: dict[str, Any]) -> None:
+    """Every number option finite (click's FloatRange lets nan through: nan compares false) and every
+    timeout within (0, 3600] seconds, whichever command and whatever its own range says."""
+    from smtpprobe import validate
+
+    for name, value in options.items():
+        if isinstance(value, float):
+            option = "--" + name.replace("_", "-")
+            if name.endswith("timeout"):
+                validate.number(value, option, 0.001, validate.MAX_TIMEOUT)
+            else:
+                validate.number(value, option, float("-inf"), float("inf"))

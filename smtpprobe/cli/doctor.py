@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from smtpprobe.cli.common import handle_errors
+from smtpprobe.display import safe
 from smtpprobe.errors import UsageError
 from smtpprobe.exitcodes import Exit
 
@@ -71,7 +72,7 @@ def doctor(sender: str, ip: str, helo: str, server: str | None, to: str | None, 
                    resolver=resolver, dns_timeout=dns_timeout, dnsbl=list(dnsbl) if dnsbl else None,
                    timeout=timeout, send=send, auth_user=auth_user, auth_password=password,
                    auth_mechanism=auth_mechanism.upper(), tls_ca_file=tls_ca_file, local_address=local_address)
-    report = run_doctor(opts, progress=lambda line: click.echo(f"doctor: {line}", err=True))
+    report = run_doctor(opts, progress=lambda line: click.echo(f"doctor: {safe(line)}", err=True))
     from smtpprobe.doctor.facts import headline
     from smtpprobe.doctor.markdown import render_markdown
 

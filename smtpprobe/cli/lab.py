@@ -32,7 +32,8 @@ def _say(text: str) -> None:
 )
 @click.option("--domain", "domains", multiple=True, help="Local domain (repeatable). Default: lab.test.")
 @click.option(
-    "--user", "users", multiple=True, help="NAME:PASSWORD for AUTH (repeatable). Default: user:password."
+    "--user", "users", multiple=True,
+    help="NAME:PASSWORD for AUTH (repeatable). Default: user `user` with a random password, printed at start."
 )
 @click.option(
     "--max-connections-per-client",
@@ -77,7 +78,7 @@ def lab(
         smtps_port=smtps_port,
         hostname=hostname,
         domains=domains or LabConfig.domains,
-        users=dict(parse_user(u) for u in users) if users else {"user": "password"},
+        users=dict(parse_user(u) for u in users) if users else {"user": _random_password()},
         max_connections_per_client=max_connections_per_client,
         rate_limit=parse_rate(rate_limit) if rate_limit else None,
         greet_pause=greet_pause,
@@ -87,6 +88,23 @@ def lab(
         key=key,
     )
     _serve(config)
+
+
+def _random_password() -> str:
+    """A lab left running must not take a guessable login: a fresh password each start, printed."""
+    import secrets
+
+    return secrets.token_urlsafe(12)
+
+
+def _exposed(host: str) -> bool:
+    """True when HOST is not a loopback address: others can reach the lab."""
+    import ipaddress
+
+    try:
+        return not ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host != "localhost"  # a name: it may resolve to anything
 
 
 def _serve(config: LabConfig) -> None:
@@ -110,6 +128,11 @@ def _serve(config: LabConfig) -> None:
     server = LabServer(config, on_message=on_message)
     try:
         server.start()
+        if _exposed(config.host):
+            relay = " an open relay (open profile) and" if not config.hardened else ""
+            click.echo(f"lab: WARNING: listening on {config.host}, not a loopback address: anyone who can reach "
+                       f"it can use{relay} a test server with the AUTH users below; keep it on 127.0.0.1 or ::1 "
+                       "unless you mean it", err=True)
         _say(f"{config.profile} profile, hostname {config.hostname}")
         for listening in server.listening.values():
             _say(str(listening))

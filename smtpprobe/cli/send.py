@@ -35,6 +35,8 @@ from smtpprobe.transaction import STAGES
 @click.option("--body", metavar="TEXT", help="Message body.")
 @click.option("--attach", "attachments", multiple=True, metavar="FILE", help="Attach a file (repeatable).")
 @click.option("--data", "data_file", metavar="FILE", help="Send this raw message ('-' for stdin) instead.")
+@click.option("--max-file-size", type=click.IntRange(1, 1 << 20), default=50, show_default=True, metavar="MIB",
+              help="Largest --data or --attach file, in MiB.")
 @click.option("--quit-after", "-q", type=click.Choice(STAGES, case_sensitive=False), help="Stop after this stage.")
 @click.option("--pipeline", is_flag=True, help="Send MAIL, RCPT and DATA in one batch (RFC 2920).")
 @click.option("--timeout", default=30.0, show_default=True, type=click.FloatRange(0.1, 3600), help="Seconds per reply.")
@@ -126,9 +128,10 @@ def _plan(opts: dict):
                 raise UsageError("--auth needs a password: --auth-password, SMTPPROBE_AUTH_PASSWORD, or a terminal")
             password = click.prompt("Password", hide_input=True, err=True)
     if opts["data_file"]:
-        message = read_message_file(opts["data_file"])
+        message = read_message_file(opts["data_file"], opts["max_file_size"] << 20)
     elif opts["quit_after"] in (None, "dot"):
-        message = build_message(sender, recipients, list(opts["headers"]), opts["body"], list(opts["attachments"]), helo)
+        message = build_message(sender, recipients, list(opts["headers"]), opts["body"], list(opts["attachments"]), helo,
+                                opts["max_file_size"] << 20)
     else:
         message = None
     tx = Transaction(

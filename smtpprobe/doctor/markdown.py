@@ -2,21 +2,39 @@
 
 from __future__ import annotations
 
+import re
+
+from smtpprobe.display import safe
 from smtpprobe.doctor import facts as X
 from smtpprobe.doctor.run import DoctorReport
 from smtpprobe.doctor.verdict import Item
 
 
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall("`+", text)), default=0)
+
+
 def code(text: str) -> str:
-    """An inline code span that survives backticks in the text (server replies are arbitrary)."""
-    text = text.replace("\n", " ")
-    fence = "``" if "`" in text else "`"
-    return f"{fence} {text} {fence}" if fence == "``" else f"`{text}`"
+    """An inline code span that survives backticks in the text (server replies are arbitrary): its fence
+    is one backtick longer than the longest run inside (CommonMark §6.1)."""
+    text = safe(text.replace("\n", " "))
+    if "`" not in text:
+        return f"`{text}`"
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    return f"{fence} {text} {fence}"
+
+
+def _fence(lines: list[str]) -> list[str]:
+    """A fenced code block that no line inside can close: the fence is longer than any backtick run in
+    it (CommonMark §4.5). The lines are already display-safe (no CR, no control characters)."""
+    fence = "`" * max(3, max((_longest_backtick_run(line) for line in lines), default=0) + 1)
+    return [fence, *lines, fence]
 
 
 def _plain(text: str) -> str:
-    """Free text: keep '<addr>' from being read as an HTML tag, '|' from splitting a table cell."""
-    return text.replace("\\", "\\\\").replace("<", "\\<").replace("|", "\\|")
+    """Free text: control characters shown escaped, '<addr>' not read as an HTML tag, '|' not splitting a
+    table cell."""
+    return safe(text).replace("\\", "\\\\").replace("<", "\\<").replace("|", "\\|")
 
 
 def render_markdown(r: DoctorReport, transcripts: bool = True) -> str:
@@ -41,9 +59,8 @@ def render_markdown(r: DoctorReport, transcripts: bool = True) -> str:
         out += ["## Transcripts", "", "`->` sent by the sender, `<-` received, `<**` (`<~*` inside TLS) a refusal, `~>`/`<~` inside "
                 "TLS, `***` an error. AUTH secrets are redacted.", ""]
         for p in r.probes:
-            out += [f"### {X.probe_title(p)}", "", "```"] + [_fence_safe(line) for line in X.transcript_lines(p)]
-            out += ["```", ""]
-    out += ["## Reproduce", "", "```", X.command_line(r), "```", ""]
+            out += [f"### {_plain(X.probe_title(p))}", "", *_fence(X.transcript_lines(p)), ""]
+    out += ["## Reproduce", "", *_fence([safe(X.command_line(r))]), ""]
     return "\n".join(out)
 
 
@@ -61,7 +78,3 @@ def _item(n: int, item: Item) -> list[str]:
         lines.append(f"   - Check: {code(command)}")
     lines.append("")
     return lines
-
-
-def _fence_safe(line: str) -> str:
-    return line.replace("```", "`\u200b``")  # a reply holding a fence must not end the block

@@ -58,6 +58,7 @@ def listener_specs(hardened: bool) -> dict[str, ListenerSpec]:
 
 
 _NEED_AUTH = frozenset({"MAIL", "RCPT", "DATA"})
+MAX_DATA_LINE = 64 * 1024  # a DATA line this long ends the connection (RFC 5321 allows 1000 octets)
 HANG_UP_GRACE = 5.0  # seconds for a closing (TLS) transport to go before it is aborted
 
 
@@ -69,6 +70,7 @@ class LabSMTP(SMTP):
         self._admitted = False
         self._in_auth = False  # AUTH is reading its own lines (not commands)
         self._overrun = False  # aiosmtpd is reading the rest of a line that was too long
+        self._data_overrun = 0  # bytes of the DATA line being read past aiosmtpd's line limit
         self._read_line: Callable[[bytes], Awaitable[bytes]] | None = None
         super().__init__(handler, **kwargs)  # type: ignore[arg-type]
 
@@ -110,19 +112,30 @@ class LabSMTP(SMTP):
     # -- protocol synchronization (hardened) -------------------------------------------------
     def _cb_client_connected(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         super()._cb_client_connected(reader, writer)
-        if self.lab.config.hardened:
-            # aiosmtpd's command loop reads with reader.readuntil(); checking there sees the line's
-            # own ending and what is buffered behind it, before the command runs.
-            self._read_line = reader.readuntil
-            reader.readuntil = self._checked_readuntil  # type: ignore[method-assign]
+        # aiosmtpd's command loop reads with reader.readuntil(); checking there sees the line's own
+        # ending and what is buffered behind it, before the command runs (hardened), and bounds DATA.
+        self._read_line = reader.readuntil
+        reader.readuntil = self._checked_readuntil  # type: ignore[method-assign]
 
     async def _checked_readuntil(self, separator: bytes = b"\n") -> bytes:
         assert self._read_line is not None
         try:
             line = await self._read_line(separator)
-        except asyncio.LimitOverrunError:
+        except asyncio.LimitOverrunError as exc:
             self._overrun = self._overrun or separator == b"\n"
+            if separator == b"\r\n":
+                # aiosmtpd keeps every piece of an over-long DATA line until its CRLF (to answer 500
+                # after the dot): an endless line would grow the lab by every byte sent. Hang up first.
+                self._data_overrun += exc.consumed
+                if self._data_overrun > MAX_DATA_LINE:
+                    await self._hang_up(f"500 5.5.0 {self.hostname} Error: message line longer than "
+                                        f"{MAX_DATA_LINE} bytes (RFC 5321 4.5.3.1.6); closing")
+                    raise ConnectionResetError("the lab hung up") from None
             raise
+        if separator == b"\r\n":
+            self._data_overrun = 0
+        if not self.lab.config.hardened:
+            return line
         if separator != b"\n" or self._in_auth:
             return line  # DATA reads up to CRLF itself; AUTH reads its answers, not commands
         if self._overrun:  # the tail of an over-long line: aiosmtpd answers 500 to it

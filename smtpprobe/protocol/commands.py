@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 
 from smtpprobe.errors import UsageError
 
@@ -45,3 +46,26 @@ def data_payload(message: bytes) -> bytes:
         lines.pop()
     stuffed = [b"." + line if line.startswith(b".") else line for line in lines]
     return b"".join(line + b"\r\n" for line in stuffed) + b".\r\n"
+
+
+def data_payload_stream(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """data_payload for a message that arrives in chunks (a large file): the same bytes, in pieces, never
+    the whole message in memory. A CR at the end of a chunk waits for the next (it may start a CRLF)."""
+    carry = b""
+    at_line_start = True
+    for chunk in chunks:
+        data = carry + chunk
+        carry = b""
+        if data.endswith(b"\r"):
+            data, carry = data[:-1], b"\r"
+        if not data:
+            continue
+        text = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n.", b"\n..")
+        if at_line_start and text.startswith(b"."):
+            text = b"." + text
+        at_line_start = text.endswith(b"\n")
+        yield text.replace(b"\n", b"\r\n")
+    if carry:
+        yield b"\r\n"
+        at_line_start = True
+    yield (b"" if at_line_start else b"\r\n") + b".\r\n"

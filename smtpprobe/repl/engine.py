@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 from typing import Protocol
 
+from smtpprobe.display import safe
 from smtpprobe.errors import (
     ConnectionClosed,
     ProtocolError,
@@ -174,7 +175,7 @@ class Repl:
             self._note("the server forgets what it said before TLS: /ehlo again")
 
     def _cmd_auth(self, action: interpret.Slash) -> None:
-        from smtpprobe.sasl import MECHANISMS
+        from smtpprobe.sasl import MAX_ROUNDS, MECHANISMS, endless
 
         mech, user, plaintext_ok = interpret.auth_args(action.args)
         self._require_connection()
@@ -203,7 +204,13 @@ class Repl:
             reply = self._command(
                 line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line
             )
+            rounds = 0
             while reply is not None and reply.code == 334:
+                if rounds == MAX_ROUNDS:
+                    self.state.in_auth = False  # what is typed next is not an answer to a challenge
+                    self._error(endless(rounds), Exit.AUTH)
+                    return
+                rounds += 1
                 try:
                     response = steps.send(_challenge(reply))
                 except StopIteration:
@@ -225,7 +232,7 @@ class Repl:
             message = "".join(f"{line}\n" for line in lines).encode("utf-8")
         with self.lock:
             self._require_connection()
-            self.session.send(data_payload(message))
+            self.session.send_message([data_payload(message)])
             self.state.sent(".")
             self._await()
 
@@ -233,7 +240,11 @@ class Repl:
         data = unescape(action.rest)
         with self.lock:
             self._require_connection()
-            self.session.send(data)
+            if self.state.is_secret(action.rest):  # /raw AUTH PLAIN <base64>, or a raw answer to a 334
+                self.session.send(data, shown=self.state.redacted(action.rest), secret=action.rest)
+                self.state.sent(action.rest.split("\\r", 1)[0])
+            else:
+                self.session.send(data)
             if data.endswith(b"\n"):  # a line end (CRLF or bare LF): a reply may come
                 self._await(required=False)
 
@@ -325,7 +336,7 @@ class Repl:
             self.console.show(text, err=event.kind == "error")
 
     def _note(self, text: str, mark: str = "===") -> None:
-        line = f"{mark} {text}"
+        line = f"{mark} {safe(text)}"
         if self.colour:
             import click
 
@@ -335,7 +346,8 @@ class Repl:
     def _error(self, text: str, status: int) -> None:
         events = self.session.transcript.events
         if not (events and events[-1].kind == "error" and events[-1].text == text):  # not shown already
-            self.console.show(f"*** {text}" if not self.colour else _red(f"*** {text}"), err=True)
+            line = f"*** {safe(text)}"
+            self.console.show(line if not self.colour else _red(line), err=True)
         if self.piped:
             raise Finished(self.fatal if self.fatal is not None else status)
 
@@ -356,13 +368,9 @@ def _challenge(reply: Reply) -> bytes:
 
 
 def _read_file(name: str) -> bytes:
-    path = Path(name).expanduser()
-    try:
-        if path.stat().st_size > MAX_DATA_FILE:
-            raise UsageError(f"/data {name}: larger than {MAX_DATA_FILE // 2**20} MiB")
-        return path.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"/data {name}: {exc.strerror}") from None
+    from smtpprobe.inputfile import read_file
+
+    return read_file(str(Path(name).expanduser()), "/data", MAX_DATA_FILE)
 
 
 def _red(text: str) -> str:

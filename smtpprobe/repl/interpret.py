@@ -143,6 +143,7 @@ class State:
 
     in_data: bool = False  # after a 354: lines are message text, no reply until the lone "."
     in_auth: bool = False  # after a 334: the next line answers an AUTH challenge (a secret)
+    auth_pending: bool = False  # AUTH sent, its reply not yet in: a line typed now is an early answer
     quit_sent: bool = False
     last_verb: str = ""
 
@@ -150,16 +151,22 @@ class State:
         return not self.in_data or line == "."
 
     def is_secret(self, line: str) -> bool:
-        """An AUTH answer, or an AUTH command carrying an initial response: redacted when shown."""
+        """An AUTH answer (typed after a 334, or before it came), or an AUTH command carrying an initial
+        response, typed or sent with /raw: redacted when shown, never written to the history."""
         if self.in_data:
             return False
+        if line.startswith("/raw "):
+            line = line[len("/raw ") :]
+        elif line.startswith("/"):
+            return False
         words = line.split()
-        return self.in_auth or (len(words) >= 3 and words[0].upper() == "AUTH")
+        return self.in_auth or self.auth_pending or (len(words) >= 3 and words[0].upper() == "AUTH")
 
     def redacted(self, line: str) -> str:
-        if self.in_auth:
-            return "<redacted>"
+        line = line.removeprefix("/raw ")
         words = line.split()
+        if self.in_auth or self.auth_pending or len(words) < 3:
+            return "<redacted>"
         return f"{words[0]} {words[1]} <redacted>"
 
     def sent(self, line: str) -> None:
@@ -169,12 +176,15 @@ class State:
             return
         verb = line.split(" ", 1)[0].upper()
         self.last_verb = verb
+        if verb == "AUTH":
+            self.auth_pending = True
         if verb == "QUIT":
             self.quit_sent = True
 
     def replied(self, code: int) -> None:
         self.in_data = code == 354
-        self.in_auth = code == 334 and (self.last_verb == "AUTH" or self.in_auth)
+        self.in_auth = code == 334 and (self.last_verb == "AUTH" or self.in_auth or self.auth_pending)
+        self.auth_pending = self.in_auth
 
 
 def status_of(code: int | None, dropped: bool) -> int:

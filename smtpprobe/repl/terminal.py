@@ -19,8 +19,14 @@ from prompt_toolkit import PromptSession
 from prompt_toolkit.application import Application
 from prompt_toolkit.application.current import get_app
 from prompt_toolkit.completion import Completer, Completion
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.history import FileHistory, History, InMemoryHistory
-from prompt_toolkit.layout.processors import Processor, Transformation, TransformationInput
+from prompt_toolkit.layout.processors import (
+    ConditionalProcessor,
+    Processor,
+    Transformation,
+    TransformationInput,
+)
 from prompt_toolkit.validation import Validator
 
 from smtpprobe.repl import interpret
@@ -44,11 +50,16 @@ class _Completer(Completer):
 
 class _EraseSentLines(Validator):
     """Runs as a line is accepted: a line sent to the server comes back at once as its ` -> ` transcript
-    line, so its prompt line is erased; a slash command's stays in view."""
+    line, so its prompt line is erased; a slash command's stays in view, unless it carries a secret
+    (/raw AUTH PLAIN <base64>): that one's transcript line shows it redacted instead."""
+
+    def __init__(self, repl_ref: list[Repl]):
+        self._repl_ref = repl_ref
 
     def validate(self, document) -> None:
         text = document.text
-        get_app().erase_when_done = not (text.startswith("/") and not text.startswith("//"))
+        secret = bool(self._repl_ref) and self._repl_ref[0].state.is_secret(text)
+        get_app().erase_when_done = secret or not (text.startswith("/") and not text.startswith("//"))
 
 
 class _Hidden(Processor):
@@ -83,7 +94,9 @@ class TerminalConsole:
             history=self._history(),
             completer=_Completer(),
             complete_while_typing=False,
-            validator=_EraseSentLines(),
+            validator=_EraseSentLines(self._repl),
+            # An answer to an AUTH challenge (or typed before the challenge came) is not shown as typed.
+            input_processors=[ConditionalProcessor(_Hidden(), Condition(self._secret_expected))],
         )
         self.line_session: PromptSession = PromptSession(history=InMemoryHistory())
         self.secret_session: PromptSession = PromptSession(
@@ -93,6 +106,10 @@ class TerminalConsole:
         self._in_prompt = False
         self._pending: list[tuple[str, bool]] = []
         self._app: Application | None = None
+
+    def _secret_expected(self) -> bool:
+        state = self._repl[0].state if self._repl else None
+        return state is not None and not state.in_data and (state.in_auth or state.auth_pending)
 
     def _history(self) -> History:
         path = history_path()

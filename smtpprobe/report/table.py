@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import shutil
 
+from smtpprobe.display import safe
 from smtpprobe.report.transcript_text import transcript_lines
 from smtpprobe.scenario.target import Target
 from smtpprobe.scenario.verdict import ORDER, Result, Verdict, counts
@@ -38,7 +39,7 @@ def render(
             else verdict.value
         )
 
-    rows = [[r.id, f"{r.role} {r.port}", paint(r.verdict), r.reason] for r in results]
+    rows = [[safe(r.id), f"{r.role} {r.port}", paint(r.verdict), safe(r.reason)] for r in results]
     reason_width = None
     if width:  # wrap the reason to the terminal; in a CI log keep each reason on one line
         used = (
@@ -76,7 +77,7 @@ def render(
             out += [
                 "",
                 f"--- {result.id} on {result.role} {result.port}: {paint(result.verdict)}",
-                f"    {result.summary}",
+                f"    {safe(result.summary)}",
             ]
             out += transcript_lines(result.transcript, colour=colour)
     return "\n".join(out) + "\n"

@@ -23,7 +23,7 @@ from smtpprobe.errors import (
 from smtpprobe.protocol import commands
 from smtpprobe.protocol import ehlo as ehlo_ext
 from smtpprobe.protocol.reply import Reply
-from smtpprobe.sasl import MECHANISMS
+from smtpprobe.sasl import MAX_ROUNDS, MECHANISMS
 from smtpprobe.scenario.expect import Outcome
 from smtpprobe.scenario.model import Step
 from smtpprobe.scenario.variables import Environment
@@ -227,7 +227,7 @@ def auth(ctx: Context, step: Step) -> Outcome:
     if not _send(ctx, outcome, commands.command(*line.partition(" ")[::2]), shown=shown, secret=line):
         return outcome
     reply = _read(ctx, outcome, ctx.step_timeout(step))
-    for _ in range(10):  # SASL exchanges here are 1-3 round trips; bounded against a server looping on 334
+    for _ in range(MAX_ROUNDS):  # bounded against a server looping on 334
         if reply is None or reply.code != 334:
             break
         try:

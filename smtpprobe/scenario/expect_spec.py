@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-
 from smtpprobe.scenario.errors import SpecError
 from smtpprobe.scenario.expect import ENHANCED_PATTERN
 from smtpprobe.scenario.model import Expectation
@@ -60,9 +58,11 @@ def parse_expectation(value: object, key: str) -> Expectation:
     if "text" in value:
         if not isinstance(value["text"], str):
             raise SpecError(f"{key}.text", "must be a regular expression string")
+        from smtpprobe.scenario.regex import RegexError, compile_text
+
         try:
-            fields["text"] = re.compile(value["text"], re.IGNORECASE)
-        except re.error as exc:
+            fields["text"] = compile_text(value["text"])  # RE2: linear time whatever the reply
+        except RegexError as exc:
             raise SpecError(f"{key}.text", f"bad regular expression: {exc}") from None
     for flag in ("refused", "closed", "silent", "tls"):
         if flag in value:

@@ -68,6 +68,8 @@ def _files(paths: list[str | Path]) -> list[Path]:
             files.extend(found)
         elif path.is_file():
             files.append(path)
+        elif path.exists():
+            raise ScenarioError(str(path), "not a regular file (a FIFO or a device?); give a file or a folder")
         else:
             raise ScenarioError(str(path), "no such file or folder")
     return files
@@ -76,17 +78,23 @@ def _files(paths: list[str | Path]) -> list[Path]:
 def load_file(path: str | Path) -> list[Scenario]:
     path = Path(path)
     name = str(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise ScenarioError(name, f"cannot read: {exc.strerror or exc}") from None
-    if len(raw) > MAX_FILE_BYTES:
-        raise ScenarioError(name, f"larger than {MAX_FILE_BYTES} bytes; not a scenario file?")
+    from smtpprobe import inputfile, validate
+    from smtpprobe.errors import UsageError
+
+    try:  # a regular file (not a FIFO or a device), bounded
+        raw = inputfile.read_file(name, "scenario file", MAX_FILE_BYTES)
+    except UsageError as exc:
+        raise ScenarioError(name, str(exc).removeprefix(f"scenario file {name}: ")) from None
     try:
         text = raw.decode("utf-8")
+        validate.toml_depth(text, "scenario file")
         data = tomllib.loads(text)
     except UnicodeDecodeError as exc:
         raise ScenarioError(name, f"not UTF-8 text (byte {exc.start})") from None
+    except UsageError as exc:
+        raise ScenarioError(name, str(exc).removeprefix("scenario file: ")) from None
+    except RecursionError:
+        raise ScenarioError(name, "not valid TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         found = re.search(r"at line (\d+)", str(exc))
         line = (

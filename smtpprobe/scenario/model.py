@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 PORT_ROLES: tuple[str, ...] = ("mx", "submission", "smtps")
 DEFAULT_PORTS: dict[str, int] = {"mx": 25, "submission": 587, "smtps": 465}
@@ -25,7 +25,7 @@ class Expectation:
     codes: tuple[int, ...] = ()  # exact reply codes, any of them
     classes: tuple[int, ...] = ()  # first digits: 2, 3, 4, 5
     enhanced: tuple[str, ...] = ()  # "5.7.1", or with wildcards "5.7.*"
-    text: re.Pattern[str] | None = None  # searched in the reply text, case-insensitive
+    text: Any = None  # compiled by scenario.regex (RE2, linear time): searched in the reply text, case-insensitive
     refused: bool | None = None  # True: a 4xx/5xx reply or the connection closed; False: 2xx/3xx
     closed: bool | None = None  # the server closed the connection (after its reply, if any)
     silent: bool | None = None  # no reply at all within the step's timeout

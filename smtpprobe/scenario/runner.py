@@ -36,6 +36,9 @@ def run_all(
 ) -> list[Result]:
     """Every scenario on every selected port where it applies; results in catalogue order. Exclusive
     scenarios run last, one at a time, with nothing else open."""
+    from smtpprobe.caps import BURSTS
+
+    BURSTS.new_run()  # every burst of this run together stays within the safety cap
     jobs = [(s, role) for s in scenarios for role in s.ports if role in target.ports]
     results: list[Result | None] = [None] * len(jobs)
 
@@ -73,12 +76,14 @@ def run_one(scenario: Scenario, role: str, target: Target) -> Result:
     )
     checks: list[Check] = []
     try:
+        transcript.hide(ctx.env.fill("{auth_password}"))  # a step may send it in any command
         _drive(scenario, ctx, target.policy, checks)
     except (SmtpProbeError, TemplateError) as exc:  # e.g. a variable's value put a line break in a command
         checks.append(Check(0, Verdict.ERROR, f"could not test: {exc}.", f"could not test: {exc}"))
         transcript.error(str(exc))
     finally:
         quit_politely(session)
+    checks = [Check(c.step, c.verdict, transcript.redact(c.explanation), transcript.redact(c.short)) for c in checks]
     verdict = worst(checks)
     problems = [c for c in checks if c.verdict is not Verdict.PASS]
     summary = problems[0].explanation if problems else ""

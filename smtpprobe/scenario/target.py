@@ -21,13 +21,14 @@ import re
 import socket
 import tomllib
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from smtpprobe.errors import UsageError
 from smtpprobe.scenario.model import DEFAULT_PORTS, PORT_ROLES
 from smtpprobe.scenario.verdict import POLICIES
 
 DEFAULT_TIMEOUT = 10.0
+MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 600.0  # run --timeout's range, for profiles too
+MAX_CONCURRENCY = 32  # run --concurrency's maximum, for profiles too
 # Options that override a target profile's values, in `run` and in the pytest plugin alike.
 OVERRIDE_KEYS = ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password", "policy", "timeout")
 DEFAULT_FOREIGN = "relaytest@example.net"  # RFC 2606: a domain that is never the target's own
@@ -96,11 +97,13 @@ def parse_port_spec(text: str) -> tuple[str, int]:
 
 
 def load_profile(path: str) -> dict:
+    from smtpprobe import inputfile, validate
+
+    text = inputfile.read_text(path, "--target", inputfile.CONFIG_LIMIT)
+    validate.toml_depth(text, f"--target {path}")
     try:
-        data = tomllib.loads(Path(path).read_text("utf-8"))
-    except OSError as exc:
-        raise UsageError(f"{path}: cannot read target profile: {exc.strerror or exc}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        data = tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, RecursionError) as exc:
         raise UsageError(f"{path}: target profile is not valid TOML: {exc}") from None
     for key, value in data.items():
         if key not in PROFILE_KEYS:
@@ -113,9 +116,11 @@ def load_profile(path: str) -> dict:
                 for r, p in value.items()
             ):
                 raise UsageError(f"{path}: key 'ports' must be a table like {{ mx = 25, submission = 587 }}")
-        elif key in ("timeout", "concurrency"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise UsageError(f"{path}: key {key!r} must be a positive number")
+        elif key == "timeout":  # the bounds of run --timeout; TOML allows inf and nan
+            validate.number(value, f"{path}: key 'timeout'", MIN_TIMEOUT, MAX_TIMEOUT)
+        elif key == "concurrency":  # the bounds of run --concurrency
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_CONCURRENCY:
+                raise UsageError(f"{path}: key 'concurrency' must be a whole number from 1 to {MAX_CONCURRENCY}")
         elif not isinstance(value, str):
             raise UsageError(f"{path}: key {key!r} must be a string")
     if "policy" in data and data["policy"] not in POLICIES:
