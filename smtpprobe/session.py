@@ -36,6 +36,9 @@ class Session:
         tls_name: str | None = None,
         tls_ca_file: str | None = None,
         transcript: Transcript | None = None,
+        tls_client: object | None = None,  # tls.ClientTLS: a client certificate, a pinned version or ciphers
+        socket_path: str | None = None,  # a UNIX socket instead of TCP
+        pipe_command: str | None = None,  # a command spoken to over its stdin/stdout instead of a socket
     ):
         self.host, self.port = host, port
         self.timeout = timeout
@@ -46,6 +49,9 @@ class Session:
         self.tls_verify = tls_verify
         self.tls_name = tls_name or host  # SNI and the name the certificate must carry
         self.tls_ca_file = tls_ca_file
+        self.tls_client = tls_client
+        self.socket_path, self.pipe_command = socket_path, pipe_command
+        self.process = None  # the --pipe child
         self.transcript = transcript or Transcript()
         self.sock: socket.socket | None = None
         self.tls = None  # TLSInfo once TLS is up
@@ -57,6 +63,44 @@ class Session:
 
     # -- connection ---------------------------------------------------------------------------------------
     def connect(self, implicit_tls: bool = False) -> None:
+        if self.socket_path or self.pipe_command:
+            self._connect_local()
+        else:
+            self._connect_tcp()
+        if implicit_tls:
+            self.start_tls()
+
+    def _connect_local(self) -> None:
+        """A UNIX socket, or a socket pair whose other end is a child's stdin and stdout (swaks' --pipe): the rest
+        of the session, timeouts and TLS included, cannot tell the difference."""
+        if self.socket_path:
+            self.transcript.info(f"Trying {self.socket_path}...")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.connect_timeout)
+            try:
+                sock.connect(self.socket_path)
+            except OSError as exc:
+                sock.close()
+                raise self._fail(TransportError(f"cannot connect to {self.socket_path}: {exc.strerror or exc}")) from None
+            self.sock, self.peer = sock, (self.socket_path, 0)
+            self.transcript.info(f"Connected to {self.socket_path}.")
+            return
+        import subprocess
+
+        self.transcript.info(f"Trying pipe to {self.pipe_command}...")
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(self.pipe_command, shell=True, stdin=theirs, stdout=theirs,
+                                            stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:
+            ours.close()
+            raise self._fail(TransportError(f"cannot run {self.pipe_command}: {exc.strerror or exc}")) from None
+        finally:
+            theirs.close()
+        self.sock, self.peer = ours, ("pipe", 0)
+        self.transcript.info(f"Started pipe to {self.pipe_command} (pid {self.process.pid}).")
+
+    def _connect_tcp(self) -> None:
         try:
             infos = socket.getaddrinfo(self.host.strip("[]"), self.port, self.family, socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -85,8 +129,6 @@ class Session:
             error = last_error or TransportError(f"no address for {self.host}")
             self.transcript.error(str(error))
             raise error
-        if implicit_tls:
-            self.start_tls()
 
     def start_tls(self) -> None:
         """TLS handshake on the open connection (after a 220 to STARTTLS, or at once for port 465)."""
@@ -99,7 +141,8 @@ class Session:
             raise self._fail(TLSFailure("the server sent plaintext after its 220 to STARTTLS (response injection); "
                                         "refusing to start TLS"))
         try:
-            self.sock, self.tls = handshake(self.sock, self.tls_name, self.tls_verify, self.timeout, self.tls_ca_file)
+            self.sock, self.tls = handshake(self.sock, self.tls_name, self.tls_verify, self.timeout, self.tls_ca_file,
+                                            self.tls_client)
         except Exception as exc:
             self.transcript.error(str(exc))
             raise
@@ -115,6 +158,15 @@ class Session:
                 self.sock.close()
             finally:
                 self.sock = None
+        if self.process is not None:  # its stdin is closed now: give it a moment to finish, then end it
+            import subprocess
+
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=2)
+            self.process = None
 
     def __enter__(self) -> Session:
         return self
@@ -144,8 +196,9 @@ class Session:
         self.send(command(verb, arg), shown=shown, secret=secret)
         return self.read_reply()
 
-    def ehlo(self, name: str) -> Reply:
-        reply = self.command(f"EHLO {name}")
+    def ehlo(self, name: str, verb: str = "EHLO") -> Reply:
+        """EHLO (or LMTP's LHLO); a 2xx reply sets the extensions."""
+        reply = self.command(f"{verb} {name}")
         if reply.category == 2:
             self.extensions = ehlo_ext.extensions(reply)
         return reply

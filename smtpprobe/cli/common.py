@@ -8,8 +8,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import click
-
 from smtpprobe.errors import SmtpProbeError
 from smtpprobe.exitcodes import Exit
 
@@ -31,20 +29,31 @@ def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtp
                     import traceback
 
                     traceback.print_exc()
-                click.echo(f"{prefix}: {exc}", err=True)
+                _echo_err(f"{prefix}: {exc}")
                 sys.exit(int(exc.exit_code))
             except KeyboardInterrupt:
-                click.echo(f"{prefix}: interrupted", err=True)
+                _echo_err(f"{prefix}: interrupted")
                 sys.exit(int(Exit.INTERRUPTED))
-            except (click.ClickException, click.Abort, click.exceptions.Exit):
-                raise  # click's own: usage errors (exit 2), a cancelled prompt
             except Exception as exc:
+                if _is_click_exception(exc):
+                    raise  # click's own: usage errors (exit 2), a cancelled prompt
                 if debug:
                     raise
-                click.echo(f"{prefix}: internal error: {type(exc).__name__}: {exc} "
-                           "(rerun with --debug or SMTPPROBE_DEBUG=1 for the traceback)", err=True)
+                _echo_err(f"{prefix}: internal error: {type(exc).__name__}: {exc} "
+                           "(rerun with --debug or SMTPPROBE_DEBUG=1 for the traceback)")
                 sys.exit(int(Exit.FAILED))
 
         return wrapper
 
     return decorate(func) if func is not None else decorate
+
+
+def _echo_err(line: str) -> None:
+    """click.echo(err=True) without importing click (a plain `send` runs without it)."""
+    sys.stdout.flush()
+    print(line, file=sys.stderr, flush=True)
+
+
+def _is_click_exception(exc: Exception) -> bool:
+    click = sys.modules.get("click")  # if click is not loaded, the exception cannot be one of its own
+    return click is not None and isinstance(exc, (click.ClickException, click.Abort, click.exceptions.Exit))
