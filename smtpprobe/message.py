@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
-from pathlib import Path
-
 from smtpprobe import __version__
 from smtpprobe.errors import UsageError
 
@@ -58,12 +55,16 @@ def _mime_message(fields: list[tuple[str, str]], text: str, attachments: list[st
     for name, value in fields:
         msg[name] = value
     msg.set_content(text)
+    from pathlib import Path
+
     for path in attachments:
         _attach(msg, Path(path))
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
-def _attach(msg, path: Path) -> None:
+def _attach(msg, path) -> None:
+    import mimetypes
+
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -76,6 +77,7 @@ def _attach(msg, path: Path) -> None:
 def read_message_file(path: str) -> bytes:
     """A raw message for --data FILE ('-' for standard input)."""
     import sys
+    from pathlib import Path
 
     try:
         return sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()

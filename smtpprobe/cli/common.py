@@ -6,21 +6,20 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from smtpprobe.errors import SmtpProbeError
 from smtpprobe.exitcodes import Exit
 
 
-def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtpprobe") -> Any:
+def handle_errors(func: Callable[..., object] | None = None, *, prefix: str = "smtpprobe") -> object:
     """One clear line on stderr, `PREFIX: message`, and the error's exit code. A bug (any other exception)
     is one line too, exit 1; its traceback shows with the command's `--debug` flag or SMTPPROBE_DEBUG=1.
 
     Use as `@handle_errors` or `@handle_errors(prefix="smtpprobe audit")`."""
 
-    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(command: Callable[..., object]) -> Callable[..., object]:
         @functools.wraps(command)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: object, **kwargs: object) -> object:
             debug = kwargs.get("debug") or os.environ.get("SMTPPROBE_DEBUG") == "1"
             try:
                 return command(*args, **kwargs)

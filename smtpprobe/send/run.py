@@ -98,11 +98,9 @@ def plan(opts: dict):
     if opts["proxy_version"] is None and any(opts[k] is not None for k in ("proxy_source", "proxy_source_port",
                                                                          "proxy_dest", "proxy_dest_port")):
         raise UsageError("--proxy-source/--proxy-dest need --proxy-version 1 or 2")
-    import getpass
-
     hostname = socket.gethostname()
     helo = opts["helo"] or hostname
-    sender = opts["sender"] if opts["sender"] is not None else f"{getpass.getuser()}@{hostname}"
+    sender = opts["sender"] if opts["sender"] is not None else f"{_user()}@{hostname}"
     password = opts["auth_password"] or ""
     if opts["auth_mechanism"] and not opts["dump_message"]:
         if not opts["auth_user"]:
@@ -110,6 +108,8 @@ def plan(opts: dict):
         if opts["auth_password"] is None:
             if not sys.stdin.isatty():
                 raise UsageError("--auth needs a password: --auth-password, SMTPPROBE_AUTH_PASSWORD, or a terminal")
+            import getpass
+
             password = getpass.getpass("Password: ")
     stop = opts["quit_after"] or opts["drop_after"]
     if opts["data_file"]:
@@ -135,6 +135,18 @@ def plan(opts: dict):
         chain_file=opts["tls_chain_file"],
     )
     return tx, server, port
+
+
+def _user() -> str:
+    """getpass.getuser() without importing getpass (its contextlib/termios imports cost ~2 ms)."""
+    import os
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if os.environ.get(name):
+            return os.environ[name]
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def _echo(lines: list[str], to_stderr: bool) -> None:
