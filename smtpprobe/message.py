@@ -28,7 +28,8 @@ def build_message(
         fields.append((name, value.strip()))
     text = (body if body is not None else DEFAULT_BODY) + "\n"
     if attachments or not (text + "".join(v for _, v in fields)).isascii():
-        return _mime_message(fields, text, attachments)
+        utf8 = not (sender.isascii() and all(r.isascii() for r in recipients))
+        return _mime_message(fields, text, attachments, utf8)
     lines = [f"{name}: {value}" for name, value in fields] + ["", *text.splitlines()]
     return "\r\n".join(lines).encode("ascii") + b"\r\n"
 
@@ -48,10 +49,13 @@ def _default_headers(sender: str, recipients: list[str], helo: str) -> list[tupl
     ]
 
 
-def _mime_message(fields: list[tuple[str, str]], text: str, attachments: list[str]) -> bytes:
+def _mime_message(fields: list[tuple[str, str]], text: str, attachments: list[str], utf8: bool = False) -> bytes:
+    """With a UTF-8 address the headers stay UTF-8 (RFC 6532: such mail goes only with SMTPUTF8 anyway); an
+    encoded-word inside an address would be invalid (RFC 2047 §5)."""
+    from email import policy
     from email.message import EmailMessage
 
-    msg = EmailMessage()
+    msg = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.default)
     for name, value in fields:
         msg[name] = value
     msg.set_content(text)

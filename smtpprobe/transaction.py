@@ -165,7 +165,9 @@ def _xclient(s: Session, tx: Transaction) -> None:
     except UsageError as exc:
         raise StageFailure("xclient", str(exc), Exit.XCLIENT) from None
     _expect(s.command(line), (2,), "xclient", Exit.XCLIENT, "XCLIENT refused")
-    _greet(s, tx)  # the 220 is a new greeting: the session starts over (XCLIENT_README)
+    # The 220 is a new greeting: the session starts over with EHLO (XCLIENT_README). With an XCLIENT HELO, that
+    # EHLO says the same name, or it would replace the one XCLIENT just set.
+    _greet(s, tx, tx.xclient.get("HELO"))
 
 
 def _mail_parameters(s: Session, tx: Transaction) -> list[str]:
@@ -192,18 +194,19 @@ def _expect(reply: Reply, categories: tuple[int, ...], stage: str, code: int, wh
     return reply
 
 
-def _greet(s: Session, tx: Transaction) -> None:
+def _greet(s: Session, tx: Transaction, name: str | None = None) -> None:
+    name = name or tx.helo
     if tx.lmtp:  # LMTP has no HELO to fall back to (RFC 2033 §4.1)
-        _expect(s.ehlo(tx.helo, "LHLO"), (2,), "ehlo", Exit.HELO, "LHLO refused")
+        _expect(s.ehlo(name, "LHLO"), (2,), "ehlo", Exit.HELO, "LHLO refused")
         return
     if not tx.force_helo:
-        reply = s.ehlo(tx.helo)
+        reply = s.ehlo(name)
         if reply.category == 2:
             return
         if reply.code not in (500, 502):  # a refusal of us, not of EHLO: HELO would fare no better
             raise StageFailure("ehlo", f"EHLO refused: {reply}", Exit.HELO)
         s.transcript.info("EHLO not recognised, falling back to HELO (RFC 5321 §4.1.4)")
-    _expect(s.command(f"HELO {tx.helo}"), (2,), "ehlo", Exit.HELO, "HELO refused")
+    _expect(s.command(f"HELO {name}"), (2,), "ehlo", Exit.HELO, "HELO refused")
 
 
 def _starttls(s: Session, tx: Transaction) -> bool:
