@@ -76,14 +76,14 @@ def test_password_from_the_environment_like_click(monkeypatch):
 
 def _console(*args: str) -> subprocess.CompletedProcess:
     code = "import sys; from smtpprobe.cli.launch import main; sys.argv = ['smtpprobe', *sys.argv[1:]]; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60,
+    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "COLUMNS": "80"})
 
 
 def test_lean_group_help_is_clicks():
     lean = _console("--help")
     code = "import sys; from smtpprobe.cli.group import main; sys.argv = ['smtpprobe', '--help']; main()"
-    full = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+    full = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
                           env={**os.environ, "COLUMNS": "80"})
     assert lean.returncode == full.returncode == 0
     assert lean.stdout == full.stdout

@@ -262,6 +262,8 @@ def _what(step: Step, ctx: Context) -> str:
             return f"STARTTLS with {ctx.env.fill(str(step.arg))!r} in the same segment"
         if step.kind == "burst":
             return f"a burst of {step.arg['connections']} connections"  # type: ignore[index]
+        if step.kind == "proxy":
+            return f"a PROXY v{step.arg['version']} header"  # type: ignore[index]
         return {
             "starttls": "STARTTLS",
             "data": "the message after DATA",

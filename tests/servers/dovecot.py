@@ -96,7 +96,7 @@ force_introspection = yes
 class _Introspection(BaseHTTPRequestHandler):
     """RFC 7662 §2: POST token=... -> {"active": true, "username": ...} or {"active": false}."""
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length", "0"))
         token = parse_qs(self.rfile.read(length).decode()).get("token", [""])[0]
         user = TOKENS.get(token)
