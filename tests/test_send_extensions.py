@@ -356,3 +356,28 @@ def test_dump_message_connects_nowhere(tmp_path):
     assert run.code == 0, run.err
     assert "Subject: dumped\n" in run.out and run.out.endswith("\n\nhello\n")  # (text mode: CRLF read as LF)
     assert "Trying" not in run.out
+
+
+# -- the same from the REPL ----------------------------------------------------------------------------------
+
+
+def test_repl_scram_and_xclient_by_hand(postfix_factory, dovecot):
+    postfix = postfix_factory("strict", {
+        "smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot",
+        "smtpd_sasl_path": f"inet:127.0.0.1:{dovecot.auth_port}", "smtpd_authorized_xclient_hosts": "127.0.0.0/8"})
+    script = "EHLO client.example.org\nXCLIENT NAME=typed.example.org\nEHLO client.example.org\n/starttls\n" \
+             "/ehlo client.example.org\n/auth scram-sha-256 alice\nMAIL FROM:<alice@lab.test>\n" \
+             f"RCPT TO:<{postfix.local_rcpt}>\n"
+    run = smtpprobe("repl", f"127.0.0.1:{postfix.smtp_port}", "--timeout", "10", input=script,
+                    env={"NO_COLOR": "1", "SMTPPROBE_AUTH_PASSWORD": "wonderland"})
+    assert run.code == 0, run.out + run.err
+    assert "<~  235 2.7.0 Authentication successful" in run.out
+    # the session Postfix logs: the client name XCLIENT set, the SASL login Dovecot checked
+    assert "client=typed.example.org[127.0.0.1], sasl_method=SCRAM-SHA-256, sasl_username=alice" in postfix.maillog()
+
+
+def test_repl_lhlo_records_lmtp_extensions(dovecot):
+    run = smtpprobe("repl", f"127.0.0.1:{dovecot.lmtp_port}", "--timeout", "10", input="LHLO client.example.org\n",
+                    env={"NO_COLOR": "1"})
+    assert run.code == 0, run.out + run.err
+    assert "<-  250 PIPELINING" in run.out
