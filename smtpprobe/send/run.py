@@ -61,7 +61,7 @@ def execute(server: str, port: int, tx, session_options: dict, as_json: bool = F
         import json
 
         print(json.dumps(_result(server, port, session, transcript, tx, error, show_secrets), indent=2))
-    elif error is None and session.peer is not None:
+    elif error is None and session.peer is not None and not transcript.events[-1].text.startswith("hung up"):
         transcript.info("Connection closed with remote host.")
     return int(error.exit_code) if error else 0
 
