@@ -72,8 +72,20 @@ def test_proxy_step_against_postfix_behind_haproxy(postfix_factory, tmp_path):
     postfix = postfix_factory("strict")
     postfix.reconfigure(smtpd_upstream_proxy_protocol="haproxy")
     (tmp_path / "proxy.toml").write_text(PROXY_XCLIENT)
-    run = smtpprobe("run", str(tmp_path / "proxy.toml"), "-s", postfix.host, "-p", f"mx={postfix.smtp_port}",
-                    "--local-rcpt", postfix.local_rcpt, "--helo", "client.example.org", "--format", "json")
+    run = smtpprobe(
+        "run",
+        str(tmp_path / "proxy.toml"),
+        "-s",
+        postfix.host,
+        "-p",
+        f"mx={postfix.smtp_port}",
+        "--local-rcpt",
+        postfix.local_rcpt,
+        "--helo",
+        "client.example.org",
+        "--format",
+        "json",
+    )
     assert run.code == Exit.OK, run.out + run.err
     assert json.loads(run.out)["summary"]["pass"] == 1
     message = next(m for m in postfix.delivered() if b"Subject: scenario-proxy" in m)
@@ -83,8 +95,20 @@ def test_proxy_step_against_postfix_behind_haproxy(postfix_factory, tmp_path):
 def test_lmtp_role_against_dovecot(dovecot, tmp_path):
     before = len(dovecot.delivered("bob"))
     (tmp_path / "lmtp.toml").write_text(LMTP)
-    run = smtpprobe("run", str(tmp_path / "lmtp.toml"), "-s", "127.0.0.1", "-p", f"lmtp={dovecot.lmtp_port}",
-                    "--local-rcpt", "alice@lab.test", "--helo", "client.example.org", "--format", "json")
+    run = smtpprobe(
+        "run",
+        str(tmp_path / "lmtp.toml"),
+        "-s",
+        "127.0.0.1",
+        "-p",
+        f"lmtp={dovecot.lmtp_port}",
+        "--local-rcpt",
+        "alice@lab.test",
+        "--helo",
+        "client.example.org",
+        "--format",
+        "json",
+    )
     assert run.code == Exit.OK, run.out + run.err
     assert json.loads(run.out)["summary"]["pass"] == 1
     assert len(dovecot.delivered("bob")) == before + 1

@@ -20,8 +20,18 @@ HELO = "client.example.org"
 
 
 def _send(port, *options, host="127.0.0.1"):
-    return smtpprobe("send", "--server", f"{host}:{port}", "--from", "probe@example.org", "--helo", HELO,
-                     "--timeout", "10", *options)
+    return smtpprobe(
+        "send",
+        "--server",
+        f"{host}:{port}",
+        "--from",
+        "probe@example.org",
+        "--helo",
+        HELO,
+        "--timeout",
+        "10",
+        *options,
+    )
 
 
 def _received(message: bytes) -> str:
@@ -37,12 +47,24 @@ def test_xclient_makes_postfix_treat_us_as_a_trusted_client(postfix_factory):
     postfix = postfix_factory("strict", {"smtpd_authorized_xclient_hosts": "127.0.0.0/8"})
     refused = _send(postfix.smtp_port, "--to", "victim@example.net")
     assert refused.code == Exit.RCPT  # 127.0.0.1 is outside mynetworks (127.0.0.2/32): relay denied
-    run = _send(postfix.smtp_port, "--to", "victim@example.net", "--xclient-addr", "127.0.0.2",
-                "--xclient-name", "trusted.example.org", "--xclient-helo", "trusted.example.org",
-                "--header", "Subject: via-xclient")
+    run = _send(
+        postfix.smtp_port,
+        "--to",
+        "victim@example.net",
+        "--xclient-addr",
+        "127.0.0.2",
+        "--xclient-name",
+        "trusted.example.org",
+        "--xclient-helo",
+        "trusted.example.org",
+        "--header",
+        "Subject: via-xclient",
+    )
     assert run.code == 0, run.out + run.err
     assert " -> XCLIENT ADDR=127.0.0.2 NAME=trusted.example.org HELO=trusted.example.org" in run.out
-    assert run.out.index("XCLIENT ADDR") < run.out.index("<-  220 mx.lab.test ESMTP", run.out.index("XCLIENT ADDR"))
+    assert run.out.index("XCLIENT ADDR") < run.out.index(
+        "<-  220 mx.lab.test ESMTP", run.out.index("XCLIENT ADDR")
+    )
     relayed = [m for m in postfix.relayed() if b"Subject: via-xclient" in m]
     assert len(relayed) == 1  # relayed as if from 127.0.0.2, the consequence XCLIENT is for
     assert "from trusted.example.org (trusted.example.org [127.0.0.2])" in _received(relayed[0])
@@ -58,14 +80,32 @@ def test_xclient_not_offered_is_its_own_exit_code(postfix_strict):
 # -- PROXY protocol (Postfix, smtpd_upstream_proxy_protocol = haproxy) ---------------------------------------
 
 
-@pytest.mark.parametrize(("version", "source", "dest"), [(1, "192.0.2.7", None), (2, "192.0.2.8", None),
-                                                         (2, "2001:db8::9", "2001:db8::25")])
+@pytest.mark.parametrize(
+    ("version", "source", "dest"),
+    [(1, "192.0.2.7", None), (2, "192.0.2.8", None), (2, "2001:db8::9", "2001:db8::25")],
+)
 def test_proxy_header_gives_postfix_the_original_client(postfix_factory, version, source, dest):
-    postfix = postfix_factory("strict", {"inet_protocols": "all"})  # IPv6 clients exist only with ipv6 enabled
-    postfix.reconfigure(smtpd_upstream_proxy_protocol="haproxy")  # after start: the bed's readiness probe speaks no PROXY
+    postfix = postfix_factory(
+        "strict", {"inet_protocols": "all"}
+    )  # IPv6 clients exist only with ipv6 enabled
+    postfix.reconfigure(
+        smtpd_upstream_proxy_protocol="haproxy"
+    )  # after start: the bed's readiness probe speaks no PROXY
     subject = f"Subject: proxy-v{version}-{source}"
-    run = _send(postfix.smtp_port, "--to", postfix.local_rcpt, "--proxy-version", str(version), "--proxy-source",
-                source, "--proxy-source-port", "40000", *(["--proxy-dest", dest] if dest else []), "--header", subject)
+    run = _send(
+        postfix.smtp_port,
+        "--to",
+        postfix.local_rcpt,
+        "--proxy-version",
+        str(version),
+        "--proxy-source",
+        source,
+        "--proxy-source-port",
+        "40000",
+        *(["--proxy-dest", dest] if dest else []),
+        "--header",
+        subject,
+    )
     assert run.code == 0, run.out + run.err
     if version == 1:
         assert f" -> PROXY TCP4 {source} 127.0.0.1 40000 {postfix.smtp_port}" in run.out
@@ -101,36 +141,63 @@ def _client_cert(directory: Path) -> tuple[Path, Path, Path]:
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "client.example.org")]))
-        .issuer_name(ca_cert.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .sign(ca_key, hashes.SHA256())
     )
     cert_path, key_path = directory / "client.crt", directory / "client.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
     return ca_path, cert_path, key_path
 
 
 def test_client_certificate_lets_postfix_relay(postfix_factory, tmp_path):
     ca, cert, key = _client_cert(tmp_path)
-    postfix = postfix_factory("default", {
-        "smtpd_tls_ask_ccert": "yes", "smtpd_tls_CAfile": str(ca),
-        "smtpd_relay_restrictions": "permit_tls_all_clientcerts, reject_unauth_destination"})
+    postfix = postfix_factory(
+        "default",
+        {
+            "smtpd_tls_ask_ccert": "yes",
+            "smtpd_tls_CAfile": str(ca),
+            "smtpd_relay_restrictions": "permit_tls_all_clientcerts, reject_unauth_destination",
+        },
+    )
     without = _send(postfix.smtp_port, "--tls", "--to", "victim@example.net")
     assert without.code == Exit.RCPT, without.out
-    run = _send(postfix.smtp_port, "--tls", "--tls-cert", str(cert), "--tls-key", str(key), "--to",
-                "victim@example.net", "--header", "Subject: client-cert")
+    run = _send(
+        postfix.smtp_port,
+        "--tls",
+        "--tls-cert",
+        str(cert),
+        "--tls-key",
+        str(key),
+        "--to",
+        "victim@example.net",
+        "--header",
+        "Subject: client-cert",
+    )
     assert run.code == 0, run.out + run.err
     assert [m for m in postfix.relayed() if b"Subject: client-cert" in m]
     assert "Trusted TLS connection established from localhost[127.0.0.1]" in postfix.maillog()
 
 
 def test_unreadable_client_certificate_is_one_line(postfix_strict, tmp_path):
-    run = _send(postfix_strict.smtp_port, "--tls", "--tls-cert", str(tmp_path / "missing.pem"), "--to",
-                postfix_strict.local_rcpt)
+    run = _send(
+        postfix_strict.smtp_port,
+        "--tls",
+        "--tls-cert",
+        str(tmp_path / "missing.pem"),
+        "--to",
+        postfix_strict.local_rcpt,
+    )
     assert run.code == Exit.TLS
     assert "cannot read client certificate" in run.err and "Traceback" not in run.err
 
@@ -138,9 +205,21 @@ def test_unreadable_client_certificate_is_one_line(postfix_strict, tmp_path):
 def test_pinned_tls_version_and_cipher_reach_postfix(postfix_factory, tmp_path):
     postfix = postfix_factory("strict")
     chain = tmp_path / "chain.pem"
-    run = _send(postfix.smtp_port, "--tls", "--tls-protocol", "TLSv1.2", "--tls-cipher",
-                "ECDHE-ECDSA-AES128-GCM-SHA256", "--tls-get-peer-chain", str(chain), "--to", postfix.local_rcpt,
-                "--header", "Subject: pinned-tls", "--json")
+    run = _send(
+        postfix.smtp_port,
+        "--tls",
+        "--tls-protocol",
+        "TLSv1.2",
+        "--tls-cipher",
+        "ECDHE-ECDSA-AES128-GCM-SHA256",
+        "--tls-get-peer-chain",
+        str(chain),
+        "--to",
+        postfix.local_rcpt,
+        "--header",
+        "Subject: pinned-tls",
+        "--json",
+    )
     result = json.loads(run.out)
     assert run.code == 0, run.err
     assert (result["tls"]["version"], result["tls"]["cipher"]) == ("TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256")
@@ -161,9 +240,25 @@ def test_tls_version_the_server_refuses_fails_the_handshake(postfix_factory):
 
 def test_lmtp_one_reply_per_recipient_and_both_mailboxes_get_it(dovecot):
     before = {u: len(dovecot.delivered(u)) for u in ("alice", "bob")}
-    run = smtpprobe("send", "--server", f"127.0.0.1:{dovecot.lmtp_port}", "--lmtp", "--to", "alice@lab.test",
-                    "--to", "bob@lab.test", "--to", "nobody@lab.test", "--from", "probe@example.org",
-                    "--helo", HELO, "--header", "Subject: lmtp-tcp", "--json")
+    run = smtpprobe(
+        "send",
+        "--server",
+        f"127.0.0.1:{dovecot.lmtp_port}",
+        "--lmtp",
+        "--to",
+        "alice@lab.test",
+        "--to",
+        "bob@lab.test",
+        "--to",
+        "nobody@lab.test",
+        "--from",
+        "probe@example.org",
+        "--helo",
+        HELO,
+        "--header",
+        "Subject: lmtp-tcp",
+        "--json",
+    )
     result = json.loads(run.out)
     assert run.code == 0, run.out + run.err
     sent = [e["text"] for e in result["transcript"] if e["kind"] == "sent"]
@@ -178,8 +273,21 @@ def test_lmtp_one_reply_per_recipient_and_both_mailboxes_get_it(dovecot):
 
 def test_lmtp_over_a_unix_socket_with_bdat(dovecot):
     before = len(dovecot.delivered("alice"))
-    run = smtpprobe("send", "--socket", dovecot.lmtp_socket, "--lmtp", "--chunking", "--to", "alice@lab.test",
-                    "--from", "probe@example.org", "--helo", HELO, "--body", "line one\n.line with a dot")
+    run = smtpprobe(
+        "send",
+        "--socket",
+        dovecot.lmtp_socket,
+        "--lmtp",
+        "--chunking",
+        "--to",
+        "alice@lab.test",
+        "--from",
+        "probe@example.org",
+        "--helo",
+        HELO,
+        "--body",
+        "line one\n.line with a dot",
+    )
     assert run.code == 0, run.out + run.err
     assert f"=== Connected to {dovecot.lmtp_socket}." in run.out
     assert re.search(r" -> BDAT \d+ LAST", run.out)
@@ -199,8 +307,19 @@ def test_unix_socket_that_does_not_exist(tmp_path):
 
 def test_pipe_to_postfix_sendmail_bs_delivers(postfix_factory):
     postfix = postfix_factory("strict")
-    run = smtpprobe("send", "--pipe", f"/usr/sbin/sendmail -C {postfix.config_dir} -bs", "--to", postfix.local_rcpt,
-                    "--from", "probe@example.org", "--helo", HELO, "--header", "Subject: via-pipe")
+    run = smtpprobe(
+        "send",
+        "--pipe",
+        f"/usr/sbin/sendmail -C {postfix.config_dir} -bs",
+        "--to",
+        postfix.local_rcpt,
+        "--from",
+        "probe@example.org",
+        "--helo",
+        HELO,
+        "--header",
+        "Subject: via-pipe",
+    )
     assert run.code == 0, run.out + run.err
     assert "=== Trying pipe to /usr/sbin/sendmail" in run.out
     assert [m for m in postfix.delivered() if b"Subject: via-pipe" in m]
@@ -217,15 +336,31 @@ def test_pipe_to_a_command_that_exits_at_once():
 
 @pytest.fixture
 def postfix_with_dovecot_sasl(postfix_factory, dovecot):
-    return postfix_factory("strict", {
-        "smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot",
-        "smtpd_sasl_path": f"inet:127.0.0.1:{dovecot.auth_port}",
-        "smtpd_recipient_restrictions": "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"})
+    return postfix_factory(
+        "strict",
+        {
+            "smtpd_sasl_auth_enable": "yes",
+            "smtpd_sasl_type": "dovecot",
+            "smtpd_sasl_path": f"inet:127.0.0.1:{dovecot.auth_port}",
+            "smtpd_recipient_restrictions": "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination",
+        },
+    )
 
 
 def _auth(postfix, mech, user, secret, *more):
-    return _send(postfix.smtp_port, "--tls", "--auth", mech, "--auth-user", user, "--auth-password", secret,
-                 "--to", "victim@example.net", *more)
+    return _send(
+        postfix.smtp_port,
+        "--tls",
+        "--auth",
+        mech,
+        "--auth-user",
+        user,
+        "--auth-password",
+        secret,
+        "--to",
+        "victim@example.net",
+        *more,
+    )
 
 
 @pytest.mark.parametrize("mech", ["SCRAM-SHA-256", "SCRAM-SHA-1"])
@@ -261,7 +396,9 @@ def test_oauth_wrong_token_or_password_is_refused(postfix_with_dovecot_sasl, dov
     run = _auth(postfix_with_dovecot_sasl, mech, "alice", "wonderland")  # a password is not a token
     assert run.code == Exit.AUTH, run.out
     assert "<~* 535" in run.out
-    assert [line for line in run.out.splitlines() if line.startswith("<~  334 ")]  # Dovecot's JSON error challenge
+    assert [
+        line for line in run.out.splitlines() if line.startswith("<~  334 ")
+    ]  # Dovecot's JSON error challenge
 
 
 # -- ESMTP parameters from the message and the EHLO reply (Postfix) ------------------------------------------
@@ -269,8 +406,19 @@ def test_oauth_wrong_token_or_password_is_refused(postfix_with_dovecot_sasl, dov
 
 def test_utf8_sender_gets_smtputf8_automatically(postfix_factory):
     postfix = postfix_factory("strict")
-    run = smtpprobe("send", "--server", f"127.0.0.1:{postfix.smtp_port}", "--from", "jürgen@example.org", "--to",
-                    postfix.local_rcpt, "--helo", HELO, "--header", "Subject: utf8-sender")
+    run = smtpprobe(
+        "send",
+        "--server",
+        f"127.0.0.1:{postfix.smtp_port}",
+        "--from",
+        "jürgen@example.org",
+        "--to",
+        postfix.local_rcpt,
+        "--helo",
+        HELO,
+        "--header",
+        "Subject: utf8-sender",
+    )
     assert run.code == 0, run.out + run.err
     # UTF-8 headers (RFC 6532) make the message 8-bit, so BODY=8BITMIME comes with SMTPUTF8
     assert re.search(r" -> MAIL FROM:<jürgen@example.org> BODY=8BITMIME SMTPUTF8 SIZE=\d+", run.out)
@@ -278,9 +426,23 @@ def test_utf8_sender_gets_smtputf8_automatically(postfix_factory):
     assert " with UTF8SMTP id " in _received(message)  # Postfix took it as an SMTPUTF8 transaction
     assert message.startswith("Return-Path: <jürgen@example.org>".encode())
     assert "From: jürgen@example.org".encode() in message  # RFC 6532 header, not a broken encoded-word
-    manual = smtpprobe("send", "--server", f"127.0.0.1:{postfix.smtp_port}", "--from", "jürgen@example.org",
-                       "--to", postfix.local_rcpt, "--helo", HELO, "--no-auto-params", "--header", "Subject: no-auto")
-    assert manual.code == 0, manual.out  # Postfix is lenient here, but without SMTPUTF8 the mail is plain ESMTP
+    manual = smtpprobe(
+        "send",
+        "--server",
+        f"127.0.0.1:{postfix.smtp_port}",
+        "--from",
+        "jürgen@example.org",
+        "--to",
+        postfix.local_rcpt,
+        "--helo",
+        HELO,
+        "--no-auto-params",
+        "--header",
+        "Subject: no-auto",
+    )
+    assert manual.code == 0, (
+        manual.out
+    )  # Postfix is lenient here, but without SMTPUTF8 the mail is plain ESMTP
     plain = next(m for m in postfix.delivered() if b"Subject: no-auto" in m)
     assert " with ESMTP id " in _received(plain)
 
@@ -288,8 +450,10 @@ def test_utf8_sender_gets_smtputf8_automatically(postfix_factory):
 def test_eight_bit_message_gets_body_8bitmime(postfix_factory, tmp_path):
     postfix = postfix_factory("strict")
     raw = tmp_path / "eight.eml"
-    raw.write_bytes("Subject: eight-bit\r\nContent-Type: text/plain; charset=utf-8\r\n"
-                    "Content-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln\r\n".encode())
+    raw.write_bytes(
+        "Subject: eight-bit\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\nGrüße aus Köln\r\n".encode()
+    )
     run = _send(postfix.smtp_port, "--to", postfix.local_rcpt, "--data", str(raw))
     assert run.code == 0, run.out + run.err
     assert re.search(r" -> MAIL FROM:<probe@example.org> BODY=8BITMIME SIZE=\d+", run.out)
@@ -308,20 +472,39 @@ def test_size_over_the_limit_is_refused_at_mail(postfix_factory):
 
 def test_dsn_parameters_produce_a_success_notification(postfix_factory):
     postfix = postfix_factory("strict")
-    run = _send(postfix.smtp_port, "--to", postfix.local_rcpt, "--dsn-notify", "SUCCESS", "--dsn-ret", "HDRS",
-                "--dsn-envid", "env+id=42", "--dsn-orcpt")
+    run = _send(
+        postfix.smtp_port,
+        "--to",
+        postfix.local_rcpt,
+        "--dsn-notify",
+        "SUCCESS",
+        "--dsn-ret",
+        "HDRS",
+        "--dsn-envid",
+        "env+id=42",
+        "--dsn-orcpt",
+    )
     assert run.code == 0, run.out + run.err
     assert re.search(r" -> MAIL FROM:<probe@example.org> SIZE=\d+ RET=HDRS ENVID=env\+2Bid\+3D42", run.out)
     assert f" -> RCPT TO:<{postfix.local_rcpt}> NOTIFY=SUCCESS ORCPT=rfc822;{postfix.local_rcpt}" in run.out
-    notices = [m for m in postfix.relayed() if b"Original-Envelope-Id: env+id=42" in m]  # to probe@example.org
+    notices = [
+        m for m in postfix.relayed() if b"Original-Envelope-Id: env+id=42" in m
+    ]  # to probe@example.org
     assert len(notices) == 1 and b"Subject: Successful Mail Delivery Report" in notices[0]
     assert b"Action: delivered" in notices[0]
 
 
 def test_requiretls_is_not_sent_to_a_server_without_it(postfix_factory):
     postfix = postfix_factory("strict")
-    run = _send(postfix.smtp_port, "--tls", "--to", postfix.local_rcpt, "--requiretls", "--header",
-                "Subject: requiretls")
+    run = _send(
+        postfix.smtp_port,
+        "--tls",
+        "--to",
+        postfix.local_rcpt,
+        "--requiretls",
+        "--header",
+        "Subject: requiretls",
+    )
     assert run.code == Exit.MAIL
     assert "REQUIRETLS asked for but the server does not offer it" in run.err
     assert " ~> MAIL FROM" not in run.out
@@ -330,8 +513,16 @@ def test_requiretls_is_not_sent_to_a_server_without_it(postfix_factory):
 
 def test_bdat_to_postfix(postfix_factory):
     postfix = postfix_factory("strict")
-    run = _send(postfix.smtp_port, "--to", postfix.local_rcpt, "--chunking", "--header", "Subject: bdat",
-                "--body", ".leading dot")
+    run = _send(
+        postfix.smtp_port,
+        "--to",
+        postfix.local_rcpt,
+        "--chunking",
+        "--header",
+        "Subject: bdat",
+        "--body",
+        ".leading dot",
+    )
     assert run.code == 0, run.out + run.err
     assert re.search(r" -> BDAT \d+ LAST", run.out) and " -> DATA" not in run.out
     message = next(m for m in postfix.delivered() if b"Subject: bdat" in m)
@@ -351,8 +542,22 @@ def test_drop_after_rcpt_hangs_up_without_quit(postfix_factory):
 
 
 def test_dump_message_connects_nowhere(tmp_path):
-    run = smtpprobe("send", "--server", "127.0.0.1:1", "--to", "a@lab.test", "--from", "me@example.org", "--helo",
-                    HELO, "--header", "Subject: dumped", "--body", "hello", "--dump-message")
+    run = smtpprobe(
+        "send",
+        "--server",
+        "127.0.0.1:1",
+        "--to",
+        "a@lab.test",
+        "--from",
+        "me@example.org",
+        "--helo",
+        HELO,
+        "--header",
+        "Subject: dumped",
+        "--body",
+        "hello",
+        "--dump-message",
+    )
     assert run.code == 0, run.err
     assert "Subject: dumped\n" in run.out and run.out.endswith("\n\nhello\n")  # (text mode: CRLF read as LF)
     assert "Trying" not in run.out
@@ -362,22 +567,45 @@ def test_dump_message_connects_nowhere(tmp_path):
 
 
 def test_repl_scram_and_xclient_by_hand(postfix_factory, dovecot):
-    postfix = postfix_factory("strict", {
-        "smtpd_sasl_auth_enable": "yes", "smtpd_sasl_type": "dovecot",
-        "smtpd_sasl_path": f"inet:127.0.0.1:{dovecot.auth_port}", "smtpd_authorized_xclient_hosts": "127.0.0.0/8"})
-    script = "EHLO client.example.org\nXCLIENT NAME=typed.example.org\nEHLO client.example.org\n/starttls\n" \
-             "/ehlo client.example.org\n/auth scram-sha-256 alice\nMAIL FROM:<alice@lab.test>\n" \
-             f"RCPT TO:<{postfix.local_rcpt}>\n"
-    run = smtpprobe("repl", f"127.0.0.1:{postfix.smtp_port}", "--timeout", "10", input=script,
-                    env={"NO_COLOR": "1", "SMTPPROBE_AUTH_PASSWORD": "wonderland"})
+    postfix = postfix_factory(
+        "strict",
+        {
+            "smtpd_sasl_auth_enable": "yes",
+            "smtpd_sasl_type": "dovecot",
+            "smtpd_sasl_path": f"inet:127.0.0.1:{dovecot.auth_port}",
+            "smtpd_authorized_xclient_hosts": "127.0.0.0/8",
+        },
+    )
+    script = (
+        "EHLO client.example.org\nXCLIENT NAME=typed.example.org\nEHLO client.example.org\n/starttls\n"
+        "/ehlo client.example.org\n/auth scram-sha-256 alice\nMAIL FROM:<alice@lab.test>\n"
+        f"RCPT TO:<{postfix.local_rcpt}>\n"
+    )
+    run = smtpprobe(
+        "repl",
+        f"127.0.0.1:{postfix.smtp_port}",
+        "--timeout",
+        "10",
+        input=script,
+        env={"NO_COLOR": "1", "SMTPPROBE_AUTH_PASSWORD": "wonderland"},
+    )
     assert run.code == 0, run.out + run.err
     assert "<~  235 2.7.0 Authentication successful" in run.out
     # the session Postfix logs: the client name XCLIENT set, the SASL login Dovecot checked
-    assert "client=typed.example.org[127.0.0.1], sasl_method=SCRAM-SHA-256, sasl_username=alice" in postfix.maillog()
+    assert (
+        "client=typed.example.org[127.0.0.1], sasl_method=SCRAM-SHA-256, sasl_username=alice"
+        in postfix.maillog()
+    )
 
 
 def test_repl_lhlo_records_lmtp_extensions(dovecot):
-    run = smtpprobe("repl", f"127.0.0.1:{dovecot.lmtp_port}", "--timeout", "10", input="LHLO client.example.org\n",
-                    env={"NO_COLOR": "1"})
+    run = smtpprobe(
+        "repl",
+        f"127.0.0.1:{dovecot.lmtp_port}",
+        "--timeout",
+        "10",
+        input="LHLO client.example.org\n",
+        env={"NO_COLOR": "1"},
+    )
     assert run.code == 0, run.out + run.err
     assert "<-  250 PIPELINING" in run.out

@@ -38,11 +38,52 @@ ARGVS = [
     ["--to", "a@b.c"],
     ["-t", "a@b.c", "-t", "d@e.f", "-s", "mx.example:2525", "-p", "26", "--from", ""],
     ["--to=a@b.c", "--server=127.0.0.1", "--tls", "--auth", "scram-sha-256", "-au", "me", "-ap", "pw"],
-    ["--to", "a@b.c", "--tls-on-connect", "--tls-protocol", "tlsv1.2", "--tls-cipher", "ECDHE-RSA-AES128-GCM-SHA256"],
-    ["--to", "a@b.c", "--lmtp", "--socket", "/run/lmtp", "--chunking", "--dsn-notify", "SUCCESS,FAILURE",
-     "--dsn-ret", "hdrs", "--dsn-envid", "x", "--dsn-orcpt", "--mail-param", "X=1", "--rcpt-param", "Y"],
-    ["--to", "a@b.c", "--xclient-addr", "192.0.2.1", "--xclient-reverse-name", "r.example", "--proxy-version", "2",
-     "--proxy-source", "192.0.2.2", "--proxy-source-port", "1234", "--drop-after", "RCPT", "--timeout", "2.5"],
+    [
+        "--to",
+        "a@b.c",
+        "--tls-on-connect",
+        "--tls-protocol",
+        "tlsv1.2",
+        "--tls-cipher",
+        "ECDHE-RSA-AES128-GCM-SHA256",
+    ],
+    [
+        "--to",
+        "a@b.c",
+        "--lmtp",
+        "--socket",
+        "/run/lmtp",
+        "--chunking",
+        "--dsn-notify",
+        "SUCCESS,FAILURE",
+        "--dsn-ret",
+        "hdrs",
+        "--dsn-envid",
+        "x",
+        "--dsn-orcpt",
+        "--mail-param",
+        "X=1",
+        "--rcpt-param",
+        "Y",
+    ],
+    [
+        "--to",
+        "a@b.c",
+        "--xclient-addr",
+        "192.0.2.1",
+        "--xclient-reverse-name",
+        "r.example",
+        "--proxy-version",
+        "2",
+        "--proxy-source",
+        "192.0.2.2",
+        "--proxy-source-port",
+        "1234",
+        "--drop-after",
+        "RCPT",
+        "--timeout",
+        "2.5",
+    ],
     ["--to", "a@b.c", "-4", "--json", "--show-time", "--header", "A: 1", "--header", "B: 2", "--body", "x"],
     ["-sexample.org", "--to", "a@b.c", "-q", "mail", "--pipeline", "--body-type", "8bitmime"],
 ]
@@ -53,17 +94,20 @@ def test_lean_parser_gives_what_click_gives(argv):
     assert fast_parse(argv) == _click_values(argv)
 
 
-@pytest.mark.parametrize("argv", [
-    [],  # --to is required
-    ["--to", "a@b.c", "--port", "0"],  # out of range
-    ["--to", "a@b.c", "--timeout", "soon"],
-    ["--to", "a@b.c", "--auth", "NTLM"],  # not a choice
-    ["--to", "a@b.c", "--bogus"],
-    ["--to", "a@b.c", "extra"],
-    ["--to", "a@b.c", "--help"],
-    ["--to"],
-    ["--to", "a@b.c", "--tls=yes"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],  # --to is required
+        ["--to", "a@b.c", "--port", "0"],  # out of range
+        ["--to", "a@b.c", "--timeout", "soon"],
+        ["--to", "a@b.c", "--auth", "NTLM"],  # not a choice
+        ["--to", "a@b.c", "--bogus"],
+        ["--to", "a@b.c", "extra"],
+        ["--to", "a@b.c", "--help"],
+        ["--to"],
+        ["--to", "a@b.c", "--tls=yes"],
+    ],
+)
 def test_lean_parser_leaves_the_hard_cases_to_click(argv):
     assert fast_parse(argv) is None
 
@@ -75,16 +119,30 @@ def test_password_from_the_environment_like_click(monkeypatch):
 
 
 def _console(*args: str) -> subprocess.CompletedProcess:
-    code = "import sys; from smtpprobe.cli.launch import main; sys.argv = ['smtpprobe', *sys.argv[1:]]; main()"
-    return subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "COLUMNS": "80"})
+    code = (
+        "import sys; from smtpprobe.cli.launch import main; sys.argv = ['smtpprobe', *sys.argv[1:]]; main()"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "80"},
+    )
 
 
 def test_lean_group_help_is_clicks():
     lean = _console("--help")
     code = "import sys; from smtpprobe.cli.group import main; sys.argv = ['smtpprobe', '--help']; main()"
-    full = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "COLUMNS": "80"})
+    full = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "80"},
+    )
     assert lean.returncode == full.returncode == 0
     assert lean.stdout == full.stdout
 
@@ -99,7 +157,9 @@ def test_bad_send_options_get_clicks_message():
 
 
 def test_proxy_v1_line():
-    assert proxy.v1("192.0.2.1", 40000, "198.51.100.2", 25) == b"PROXY TCP4 192.0.2.1 198.51.100.2 40000 25\r\n"
+    assert (
+        proxy.v1("192.0.2.1", 40000, "198.51.100.2", 25) == b"PROXY TCP4 192.0.2.1 198.51.100.2 40000 25\r\n"
+    )
     assert proxy.v1("2001:db8::1", 1, "[2001:db8::2]", 25) == b"PROXY TCP6 2001:db8::1 2001:db8::2 1 25\r\n"
 
 
@@ -127,7 +187,9 @@ def test_xtext_encodes_plus_equals_and_non_printables():
 
 
 def test_xclient_command():
-    line = xclient.command({"ADDR": "2001:db8::1", "NAME": "[UNAVAILABLE]", "HELO": "a b"}, "NAME ADDR PROTO HELO")
+    line = xclient.command(
+        {"ADDR": "2001:db8::1", "NAME": "[UNAVAILABLE]", "HELO": "a b"}, "NAME ADDR PROTO HELO"
+    )
     assert line == "XCLIENT ADDR=IPV6:2001:db8::1 NAME=[UNAVAILABLE] HELO=a+20b"
     with pytest.raises(UsageError, match="does not accept LOGIN"):
         xclient.command({"LOGIN": "me"}, "NAME ADDR")
@@ -139,14 +201,16 @@ EHLO = {"8BITMIME": "", "SMTPUTF8": "", "SIZE": "1000", "DSN": "", "CHUNKING": "
 
 
 def test_plain_ascii_message_gets_only_size():
-    params, notes = esmtp.mail_parameters(esmtp.Wanted(), EHLO, "a@b.c", ["d@e.f"], b"Subject: x\r\n\r\nhi\r\n",
-                                          tls=False, size=20)
+    params, notes = esmtp.mail_parameters(
+        esmtp.Wanted(), EHLO, "a@b.c", ["d@e.f"], b"Subject: x\r\n\r\nhi\r\n", tls=False, size=20
+    )
     assert (params, notes) == (["SIZE=20"], [])
 
 
 def test_eight_bit_and_utf8_without_the_extensions_are_noted_not_sent():
-    params, notes = esmtp.mail_parameters(esmtp.Wanted(), {}, "jürgen@b.c", ["d@e.f"], "x: ü\r\n\r\n".encode(),
-                                          tls=False, size=9)
+    params, notes = esmtp.mail_parameters(
+        esmtp.Wanted(), {}, "jürgen@b.c", ["d@e.f"], "x: ü\r\n\r\n".encode(), tls=False, size=9
+    )
     assert params == []
     assert any("8BITMIME" in n for n in notes) and any("SMTPUTF8" in n for n in notes)
 
@@ -160,7 +224,10 @@ def test_dsn_only_where_offered():
     wanted = esmtp.Wanted(dsn_notify="success,failure", dsn_orcpt=True, dsn_ret="FULL", dsn_envid="a b")
     params, _ = esmtp.mail_parameters(wanted, EHLO, "a@b.c", ["d@e.f"], None, tls=False)
     assert params == ["RET=FULL", "ENVID=a+20b"]
-    assert esmtp.rcpt_parameters(wanted, EHLO, "d+x@e.f") == ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;d+2Bx@e.f"]
+    assert esmtp.rcpt_parameters(wanted, EHLO, "d+x@e.f") == [
+        "NOTIFY=SUCCESS,FAILURE",
+        "ORCPT=rfc822;d+2Bx@e.f",
+    ]
     assert esmtp.rcpt_parameters(wanted, {}, "d@e.f") == []
     assert esmtp.rcpt_notes(wanted, {}) != []
 
@@ -176,8 +243,9 @@ def test_requiretls_needs_tls_and_the_extension():
 
 def test_no_auto_and_overrides():
     wanted = esmtp.Wanted(auto=False, body_type="BINARYMIME", mail_extra=["MT-PRIORITY=3"])
-    params, _ = esmtp.mail_parameters(wanted, {**EHLO, "BINARYMIME": ""}, "jü@b.c", [], "ü".encode(), tls=False,
-                                      size=2)
+    params, _ = esmtp.mail_parameters(
+        wanted, {**EHLO, "BINARYMIME": ""}, "jü@b.c", [], "ü".encode(), tls=False, size=2
+    )
     assert params == ["BODY=BINARYMIME", "MT-PRIORITY=3"]
 
 
@@ -206,7 +274,10 @@ def test_cram_sha1_known_answer():
 def test_xoauth2_and_oauthbearer_initial_responses():
     from smtpprobe.sasl import oauthbearer, xoauth2
 
-    assert base64.b64decode(next(xoauth2("me@example.org", "tok"))) == b"user=me@example.org\x01auth=Bearer tok\x01\x01"
+    assert (
+        base64.b64decode(next(xoauth2("me@example.org", "tok")))
+        == b"user=me@example.org\x01auth=Bearer tok\x01\x01"
+    )
     steps = oauthbearer("a,b=c", "tok")
     assert base64.b64decode(next(steps)) == b"n,a=a=2Cb=3Dc,\x01auth=Bearer tok\x01\x01"  # RFC 7628 §3.1
     assert base64.b64decode(steps.send(b'{"status":"invalid_token"}')) == b"\x01"  # §3.2.3

@@ -42,8 +42,17 @@ def group_help() -> str:
 
     width = max(min(shutil.get_terminal_size().columns, 80) - 2, 50)
     text = "".join(f"  {para}\n\n" for para in HELP.split("\n\n"))
-    lines = ["Usage: smtpprobe [OPTIONS] COMMAND [ARGS]...", "", text.rstrip("\n"), "", "Options:",
-             "  --version   Show the version and exit.", "  -h, --help  Show this message and exit.", "", "Commands:"]
+    lines = [
+        "Usage: smtpprobe [OPTIONS] COMMAND [ARGS]...",
+        "",
+        text.rstrip("\n"),
+        "",
+        "Options:",
+        "  --version   Show the version and exit.",
+        "  -h, --help  Show this message and exit.",
+        "",
+        "Commands:",
+    ]
     first = max(len(name) for name in COMMANDS) + 2
     for name in sorted(COMMANDS):
         wrapped = textwrap.wrap(COMMANDS[name][1], max(width - first - 2, 10)) or [""]

@@ -12,5 +12,7 @@ def crlf(message: bytes) -> bytes:
 def chunks(message: bytes, size: int = 1 << 20) -> list[bytes]:
     """`BDAT n` + n octets per chunk, the last one marked LAST (an empty message is one `BDAT 0 LAST`)."""
     body = crlf(message) if message else b""
-    parts = [body[i:i + size] for i in range(0, len(body), size)] or [b""]
-    return [f"BDAT {len(p)}{' LAST' if i == len(parts) - 1 else ''}\r\n".encode() + p for i, p in enumerate(parts)]
+    parts = [body[i : i + size] for i in range(0, len(body), size)] or [b""]
+    return [
+        f"BDAT {len(p)}{' LAST' if i == len(parts) - 1 else ''}\r\n".encode() + p for i, p in enumerate(parts)
+    ]

@@ -16,11 +16,25 @@ from smtpprobe.protocol import xtext
 class Wanted:
     """What the user asked for, beyond what is automatic (a plain class: dataclasses cost ~6 ms to import)."""
 
-    def __init__(self, body_type: str | None = None, dsn_notify: str | None = None, dsn_ret: str | None = None,
-                 dsn_envid: str | None = None, dsn_orcpt: bool = False, requiretls: bool = False,
-                 auto: bool = True, mail_extra: list[str] | None = None, rcpt_extra: list[str] | None = None):
+    def __init__(
+        self,
+        body_type: str | None = None,
+        dsn_notify: str | None = None,
+        dsn_ret: str | None = None,
+        dsn_envid: str | None = None,
+        dsn_orcpt: bool = False,
+        requiretls: bool = False,
+        auto: bool = True,
+        mail_extra: list[str] | None = None,
+        rcpt_extra: list[str] | None = None,
+    ):
         self.body_type = body_type  # 7BIT, 8BITMIME, BINARYMIME; None: automatic
-        self.dsn_notify, self.dsn_ret, self.dsn_envid, self.dsn_orcpt = dsn_notify, dsn_ret, dsn_envid, dsn_orcpt
+        self.dsn_notify, self.dsn_ret, self.dsn_envid, self.dsn_orcpt = (
+            dsn_notify,
+            dsn_ret,
+            dsn_envid,
+            dsn_orcpt,
+        )
         self.requiretls = requiretls
         self.auto = auto  # BODY, SMTPUTF8 and SIZE on our own
         self.mail_extra, self.rcpt_extra = mail_extra or [], rcpt_extra or []
@@ -38,8 +52,13 @@ def needs_utf8(sender: str, recipients: list[str], message: bytes | None) -> boo
 
 
 def mail_parameters(
-    wanted: Wanted, extensions: dict[str, str], sender: str, recipients: list[str], message: bytes | None,
-    tls: bool, size: int | None = None,
+    wanted: Wanted,
+    extensions: dict[str, str],
+    sender: str,
+    recipients: list[str],
+    message: bytes | None,
+    tls: bool,
+    size: int | None = None,
 ) -> tuple[list[str], list[str]]:
     """(parameters for MAIL FROM, notes for the transcript)."""
     params: list[str] = []
@@ -49,13 +68,17 @@ def mail_parameters(
     if body == "7BIT" or (body and body in extensions):
         params.append(f"BODY={body}")
     elif body:
-        notes.append(f"the message is {body} but the server does not offer {body} (RFC 6152 §3): "
-                     "sending it without BODY=, the server may damage or refuse it")
+        notes.append(
+            f"the message is {body} but the server does not offer {body} (RFC 6152 §3): "
+            "sending it without BODY=, the server may damage or refuse it"
+        )
     if wanted.auto and needs_utf8(sender, recipients, message):
         if "SMTPUTF8" in extensions:
             params.append("SMTPUTF8")
         else:
-            notes.append("UTF-8 in the envelope or headers but the server does not offer SMTPUTF8 (RFC 6531 §3.2)")
+            notes.append(
+                "UTF-8 in the envelope or headers but the server does not offer SMTPUTF8 (RFC 6531 §3.2)"
+            )
     if wanted.auto and "SIZE" in extensions and size is not None:
         params.append(f"SIZE={size}")
         limit = extensions["SIZE"]
@@ -71,7 +94,9 @@ def mail_parameters(
         if not tls:
             raise Refusal("REQUIRETLS asked for but the connection is not TLS (RFC 8689 §4.1): add --tls")
         if "REQUIRETLS" not in extensions:
-            raise Refusal("REQUIRETLS asked for but the server does not offer it (RFC 8689 §4.1): not sending")
+            raise Refusal(
+                "REQUIRETLS asked for but the server does not offer it (RFC 8689 §4.1): not sending"
+            )
         params.append("REQUIRETLS")
     return params + list(wanted.mail_extra), notes
 

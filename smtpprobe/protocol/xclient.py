@@ -21,7 +21,9 @@ def command(attributes: dict[str, str], advertised: str) -> str:
     for name, value in attributes.items():
         name = name.upper()
         if name not in offered:
-            raise UsageError(f"the server's XCLIENT does not accept {name} (it accepts: {' '.join(offered) or 'nothing'})")
+            raise UsageError(
+                f"the server's XCLIENT does not accept {name} (it accepts: {' '.join(offered) or 'nothing'})"
+            )
         if name in ("ADDR", "DESTADDR") and ":" in value and not value.upper().startswith("IPV6:"):
             value = "IPV6:" + value
         parts.append(f"{name}={value if value in SPECIAL else xtext.encode(value)}")

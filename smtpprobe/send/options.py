@@ -11,7 +11,16 @@ from __future__ import annotations
 import os
 
 STAGES = ("connect", "proxy", "banner", "ehlo", "tls", "xclient", "auth", "mail", "rcpt", "data", "dot")
-AUTH_MECHANISMS = ("PLAIN", "LOGIN", "CRAM-MD5", "CRAM-SHA1", "SCRAM-SHA-1", "SCRAM-SHA-256", "XOAUTH2", "OAUTHBEARER")
+AUTH_MECHANISMS = (
+    "PLAIN",
+    "LOGIN",
+    "CRAM-MD5",
+    "CRAM-SHA1",
+    "SCRAM-SHA-1",
+    "SCRAM-SHA-256",
+    "XOAUTH2",
+    "OAUTHBEARER",
+)
 TLS_VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 XCLIENT_ATTRS = ("addr", "name", "reverse-name", "port", "proto", "helo", "login", "destaddr", "destport")
 
@@ -36,9 +45,23 @@ class Opt:
         "type",
     )
 
-    def __init__(self, names: str, dest: str, kind: str = "value", type: object = str, *, choices: tuple = (),
-                 low: float | None = None, high: float | None = None, default: object = None, const: object = None,
-                 envvar: str | None = None, metavar: str | None = None, help: str = "", required: bool = False):
+    def __init__(
+        self,
+        names: str,
+        dest: str,
+        kind: str = "value",
+        type: object = str,
+        *,
+        choices: tuple = (),
+        low: float | None = None,
+        high: float | None = None,
+        default: object = None,
+        const: object = None,
+        envvar: str | None = None,
+        metavar: str | None = None,
+        help: str = "",
+        required: bool = False,
+    ):
         self.names, self.dest, self.kind, self.type = tuple(names.split()), dest, kind, type
         self.choices, self.low, self.high, self.default, self.const = choices, low, high, default, const
         self.envvar, self.metavar, self.help, self.required = envvar, metavar, help, required
@@ -47,13 +70,33 @@ class Opt:
 _T = "Seconds for {} (default: --timeout)."
 OPTIONS: tuple[Opt, ...] = (
     # target and transport
-    Opt("--server -s", "server", metavar="HOST[:PORT]", help="Target server. Default: the MX of the first --to domain."),
-    Opt("--port -p", "port", type=int, low=1, high=65535,
-        help="Port (default 25; 465 with --tls-on-connect; 24 with --lmtp). Overrides a port in --server."),
+    Opt(
+        "--server -s",
+        "server",
+        metavar="HOST[:PORT]",
+        help="Target server. Default: the MX of the first --to domain.",
+    ),
+    Opt(
+        "--port -p",
+        "port",
+        type=int,
+        low=1,
+        high=65535,
+        help="Port (default 25; 465 with --tls-on-connect; 24 with --lmtp). Overrides a port in --server.",
+    ),
     Opt("--socket", "socket_path", metavar="PATH", help="Connect to this UNIX socket instead of TCP."),
-    Opt("--pipe", "pipe_command", metavar="COMMAND",
-        help="Speak SMTP to a command's stdin/stdout (e.g. 'sendmail -bs'), run with /bin/sh."),
-    Opt("--lmtp", "lmtp", "flag", help="Speak LMTP (RFC 2033): LHLO, one reply per recipient after the message."),
+    Opt(
+        "--pipe",
+        "pipe_command",
+        metavar="COMMAND",
+        help="Speak SMTP to a command's stdin/stdout (e.g. 'sendmail -bs'), run with /bin/sh.",
+    ),
+    Opt(
+        "--lmtp",
+        "lmtp",
+        "flag",
+        help="Speak LMTP (RFC 2033): LHLO, one reply per recipient after the message.",
+    ),
     Opt("--local-address", "local_address", metavar="IP", help="Source address to connect from."),
     Opt("-4", "ipv4", "flag", help="IPv4 only."),
     Opt("-6", "ipv6", "flag", help="IPv6 only."),
@@ -66,20 +109,61 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--tls", "tls", "const", const="starttls", help="Require STARTTLS."),
     Opt("--tls-optional", "tls", "const", const="optional", help="Use STARTTLS when offered."),
     Opt("--tls-on-connect", "tls", "const", const="implicit", help="Implicit TLS (port 465, RFC 8314)."),
-    Opt("--tls-verify", "tls_verify", "flag", help="Fail when the certificate chain or name does not verify."),
-    Opt("--tls-ca-file", "tls_ca_file", metavar="PEM", help="Trust these CA certificates instead of the system's."),
-    Opt("--tls-sni", "tls_sni", metavar="NAME", help="Name for SNI and certificate checks (default: the server)."),
-    Opt("--tls-cert", "tls_cert", metavar="PEM", help="Client certificate to present (with --tls-key, or both in one PEM)."),
+    Opt(
+        "--tls-verify", "tls_verify", "flag", help="Fail when the certificate chain or name does not verify."
+    ),
+    Opt(
+        "--tls-ca-file",
+        "tls_ca_file",
+        metavar="PEM",
+        help="Trust these CA certificates instead of the system's.",
+    ),
+    Opt(
+        "--tls-sni",
+        "tls_sni",
+        metavar="NAME",
+        help="Name for SNI and certificate checks (default: the server).",
+    ),
+    Opt(
+        "--tls-cert",
+        "tls_cert",
+        metavar="PEM",
+        help="Client certificate to present (with --tls-key, or both in one PEM).",
+    ),
     Opt("--tls-key", "tls_key", metavar="PEM", help="Private key of --tls-cert."),
-    Opt("--tls-protocol", "tls_protocol", "value", "choice", choices=TLS_VERSIONS,
-        help="Pin this TLS version (to reproduce an old sender)."),
+    Opt(
+        "--tls-protocol",
+        "tls_protocol",
+        "value",
+        "choice",
+        choices=TLS_VERSIONS,
+        help="Pin this TLS version (to reproduce an old sender).",
+    ),
     Opt("--tls-cipher", "tls_cipher", metavar="LIST", help="OpenSSL cipher list for TLS 1.2 and older."),
-    Opt("--tls-get-peer-chain", "tls_chain_file", metavar="FILE", help="Save the server's certificate chain (PEM)."),
+    Opt(
+        "--tls-get-peer-chain",
+        "tls_chain_file",
+        metavar="FILE",
+        help="Save the server's certificate chain (PEM).",
+    ),
     # XCLIENT (Postfix) and PROXY (HAProxy)
-    *(Opt(f"--xclient-{a}", f"xclient_{a.replace('-', '_')}", metavar="VALUE",
-          help=f"XCLIENT {a.upper().replace('-', '_')}= (Postfix; sent after TLS, before AUTH).") for a in XCLIENT_ATTRS),
-    Opt("--proxy-version", "proxy_version", type=int, low=1, high=2,
-        help="Send a PROXY protocol header (1 or 2) before anything else."),
+    *(
+        Opt(
+            f"--xclient-{a}",
+            f"xclient_{a.replace('-', '_')}",
+            metavar="VALUE",
+            help=f"XCLIENT {a.upper().replace('-', '_')}= (Postfix; sent after TLS, before AUTH).",
+        )
+        for a in XCLIENT_ATTRS
+    ),
+    Opt(
+        "--proxy-version",
+        "proxy_version",
+        type=int,
+        low=1,
+        high=2,
+        help="Send a PROXY protocol header (1 or 2) before anything else.",
+    ),
     Opt("--proxy-source", "proxy_source", metavar="IP", help="PROXY source address (default: our own)."),
     Opt("--proxy-source-port", "proxy_source_port", type=int, low=0, high=65535, help="PROXY source port."),
     Opt("--proxy-dest", "proxy_dest", metavar="IP", help="PROXY destination address (default: the peer's)."),
@@ -87,10 +171,20 @@ OPTIONS: tuple[Opt, ...] = (
     # AUTH
     Opt("--auth -a", "auth_mechanism", "value", "choice", choices=AUTH_MECHANISMS, help="SASL mechanism."),
     Opt("--auth-user -au", "auth_user", metavar="USER"),
-    Opt("--auth-password -ap", "auth_password", metavar="PASS", envvar="SMTPPROBE_AUTH_PASSWORD",
+    Opt(
+        "--auth-password -ap",
+        "auth_password",
+        metavar="PASS",
+        envvar="SMTPPROBE_AUTH_PASSWORD",
         help="Password, or the OAuth 2.0 access token for XOAUTH2/OAUTHBEARER (or env SMTPPROBE_AUTH_PASSWORD; "
-             "prompted for when missing on a terminal)."),
-    Opt("--allow-plaintext-auth", "allow_plaintext_auth", "flag", help="Allow AUTH on a connection without TLS."),
+        "prompted for when missing on a terminal).",
+    ),
+    Opt(
+        "--allow-plaintext-auth",
+        "allow_plaintext_auth",
+        "flag",
+        help="Allow AUTH on a connection without TLS.",
+    ),
     # message
     Opt("--header", "headers", "multiple", metavar="'NAME: VALUE'", help="Add or replace a header."),
     Opt("--body", "body", metavar="TEXT", help="Message body."),
@@ -98,25 +192,73 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("--data", "data_file", metavar="FILE", help="Send this raw message ('-' for stdin) instead."),
     Opt("--dump-message", "dump_message", "flag", help="Print the message that would be sent and exit."),
     # ESMTP parameters
-    Opt("--body-type", "body_type", "value", "choice", choices=("7BIT", "8BITMIME", "BINARYMIME"),
-        help="BODY= on MAIL (default: 8BITMIME for an 8-bit message when offered)."),
-    Opt("--dsn-notify", "dsn_notify", metavar="LIST", help="DSN NOTIFY= on each RCPT: NEVER or SUCCESS,FAILURE,DELAY."),
+    Opt(
+        "--body-type",
+        "body_type",
+        "value",
+        "choice",
+        choices=("7BIT", "8BITMIME", "BINARYMIME"),
+        help="BODY= on MAIL (default: 8BITMIME for an 8-bit message when offered).",
+    ),
+    Opt(
+        "--dsn-notify",
+        "dsn_notify",
+        metavar="LIST",
+        help="DSN NOTIFY= on each RCPT: NEVER or SUCCESS,FAILURE,DELAY.",
+    ),
     Opt("--dsn-ret", "dsn_ret", "value", "choice", choices=("FULL", "HDRS"), help="DSN RET= on MAIL."),
     Opt("--dsn-envid", "dsn_envid", metavar="ID", help="DSN ENVID= on MAIL."),
     Opt("--dsn-orcpt", "dsn_orcpt", "flag", help="DSN ORCPT=rfc822;ADDR on each RCPT."),
-    Opt("--requiretls", "requiretls", "flag", help="REQUIRETLS on MAIL (RFC 8689); needs TLS and the extension."),
-    Opt("--chunking", "chunking", "flag", help="Send the message with BDAT (RFC 3030) when CHUNKING is offered."),
+    Opt(
+        "--requiretls",
+        "requiretls",
+        "flag",
+        help="REQUIRETLS on MAIL (RFC 8689); needs TLS and the extension.",
+    ),
+    Opt(
+        "--chunking",
+        "chunking",
+        "flag",
+        help="Send the message with BDAT (RFC 3030) when CHUNKING is offered.",
+    ),
     Opt("--mail-param", "mail_params", "multiple", metavar="KEY[=VALUE]", help="Extra MAIL FROM parameter."),
     Opt("--rcpt-param", "rcpt_params", "multiple", metavar="KEY[=VALUE]", help="Extra RCPT TO parameter."),
     Opt("--no-auto-params", "no_auto_params", "flag", help="Send no BODY=, SMTPUTF8 or SIZE= on our own."),
     # flow
-    Opt("--quit-after -q", "quit_after", "value", "choice", choices=STAGES, help="Stop after this stage (QUIT)."),
-    Opt("--drop-after", "drop_after", "value", "choice", choices=STAGES,
-        help="Hang up after this stage, without QUIT."),
+    Opt(
+        "--quit-after -q",
+        "quit_after",
+        "value",
+        "choice",
+        choices=STAGES,
+        help="Stop after this stage (QUIT).",
+    ),
+    Opt(
+        "--drop-after",
+        "drop_after",
+        "value",
+        "choice",
+        choices=STAGES,
+        help="Hang up after this stage, without QUIT.",
+    ),
     Opt("--pipeline", "pipeline", "flag", help="Send MAIL, RCPT and DATA in one batch (RFC 2920)."),
     Opt("--timeout", "timeout", type=float, low=0.1, high=3600, default=30.0, help="Seconds per reply."),
-    Opt("--connect-timeout", "connect_timeout", type=float, low=0.1, high=3600, help=_T.format("the TCP connect")),
-    Opt("--greeting-timeout", "greeting_timeout", type=float, low=0.1, high=3600, help=_T.format("the greeting")),
+    Opt(
+        "--connect-timeout",
+        "connect_timeout",
+        type=float,
+        low=0.1,
+        high=3600,
+        help=_T.format("the TCP connect"),
+    ),
+    Opt(
+        "--greeting-timeout",
+        "greeting_timeout",
+        type=float,
+        low=0.1,
+        high=3600,
+        help=_T.format("the greeting"),
+    ),
     # output
     Opt("--show-time", "show_time", "flag", help="Show how long each reply took."),
     Opt("--show-secrets", "show_secrets", "flag", help="Do not redact AUTH secrets in the transcript."),
@@ -127,7 +269,9 @@ OPTIONS: tuple[Opt, ...] = (
 def defaults() -> dict[str, object]:
     values: dict[str, object] = {}
     for opt in OPTIONS:
-        values.setdefault(opt.dest, () if opt.kind == "multiple" else False if opt.kind == "flag" else opt.default)
+        values.setdefault(
+            opt.dest, () if opt.kind == "multiple" else False if opt.kind == "flag" else opt.default
+        )
     return values
 
 

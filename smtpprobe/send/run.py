@@ -18,8 +18,11 @@ def send_main(opts: dict) -> None:
         sys.stdout.buffer.write(tx.message or b"")
         sys.stdout.flush()
         sys.exit(0)
-    sys.exit(execute(server, port, tx, session_options(opts), opts["as_json"], opts["show_time"],
-                     opts["show_secrets"]))
+    sys.exit(
+        execute(
+            server, port, tx, session_options(opts), opts["as_json"], opts["show_time"], opts["show_secrets"]
+        )
+    )
 
 
 def session_options(opts: dict) -> dict:
@@ -31,14 +34,30 @@ def session_options(opts: dict) -> dict:
         tls_client = ClientTLS(opts["tls_cert"], opts["tls_key"], opts["tls_protocol"], opts["tls_cipher"])
     elif opts["tls_key"]:
         raise UsageError("--tls-key needs --tls-cert")
-    return {"timeout": opts["timeout"], "connect_timeout": opts["connect_timeout"],
-            "greeting_timeout": opts["greeting_timeout"], "local_address": opts["local_address"], "family": family,
-            "tls_verify": opts["tls_verify"], "tls_name": opts["tls_sni"], "tls_ca_file": opts["tls_ca_file"],
-            "tls_client": tls_client, "socket_path": opts["socket_path"], "pipe_command": opts["pipe_command"]}
+    return {
+        "timeout": opts["timeout"],
+        "connect_timeout": opts["connect_timeout"],
+        "greeting_timeout": opts["greeting_timeout"],
+        "local_address": opts["local_address"],
+        "family": family,
+        "tls_verify": opts["tls_verify"],
+        "tls_name": opts["tls_sni"],
+        "tls_ca_file": opts["tls_ca_file"],
+        "tls_client": tls_client,
+        "socket_path": opts["socket_path"],
+        "pipe_command": opts["pipe_command"],
+    }
 
 
-def execute(server: str, port: int, tx, session_options: dict, as_json: bool = False, show_time: bool = False,
-            show_secrets: bool = False) -> int:
+def execute(
+    server: str,
+    port: int,
+    tx,
+    session_options: dict,
+    as_json: bool = False,
+    show_time: bool = False,
+    show_secrets: bool = False,
+) -> int:
     """Run the transaction, printing the transcript live (or JSON at the end); return the exit code."""
     from smtpprobe import transaction
     from smtpprobe.session import Session
@@ -95,8 +114,9 @@ def plan(opts: dict):
         if not domain:
             raise UsageError(f"--to {recipients[0]!r} has no domain to look up an MX for; give --server")
         server, port = best_mx(domain, opts["timeout"]), default_port
-    if opts["proxy_version"] is None and any(opts[k] is not None for k in ("proxy_source", "proxy_source_port",
-                                                                         "proxy_dest", "proxy_dest_port")):
+    if opts["proxy_version"] is None and any(
+        opts[k] is not None for k in ("proxy_source", "proxy_source_port", "proxy_dest", "proxy_dest_port")
+    ):
         raise UsageError("--proxy-source/--proxy-dest need --proxy-version 1 or 2")
     hostname = socket.gethostname()
     helo = opts["helo"] or hostname
@@ -107,7 +127,9 @@ def plan(opts: dict):
             raise UsageError("--auth needs --auth-user")
         if opts["auth_password"] is None:
             if not sys.stdin.isatty():
-                raise UsageError("--auth needs a password: --auth-password, SMTPPROBE_AUTH_PASSWORD, or a terminal")
+                raise UsageError(
+                    "--auth needs a password: --auth-password, SMTPPROBE_AUTH_PASSWORD, or a terminal"
+                )
             import getpass
 
             password = getpass.getpass("Password: ")
@@ -115,23 +137,48 @@ def plan(opts: dict):
     if opts["data_file"]:
         message = read_message_file(opts["data_file"])
     elif stop in (None, "dot") or opts["dump_message"]:
-        message = build_message(sender, recipients, list(opts["headers"]), opts["body"], list(opts["attachments"]), helo)
+        message = build_message(
+            sender, recipients, list(opts["headers"]), opts["body"], list(opts["attachments"]), helo
+        )
     else:
         message = None
-    wanted = Wanted(body_type=opts["body_type"], dsn_notify=opts["dsn_notify"], dsn_ret=opts["dsn_ret"],
-                    dsn_envid=opts["dsn_envid"], dsn_orcpt=opts["dsn_orcpt"], requiretls=opts["requiretls"],
-                    auto=not opts["no_auto_params"], mail_extra=list(opts["mail_params"]),
-                    rcpt_extra=list(opts["rcpt_params"]))
-    xclient = {key[len("xclient_"):].upper(): value for key, value in opts.items()
-               if key.startswith("xclient_") and value is not None}
+    wanted = Wanted(
+        body_type=opts["body_type"],
+        dsn_notify=opts["dsn_notify"],
+        dsn_ret=opts["dsn_ret"],
+        dsn_envid=opts["dsn_envid"],
+        dsn_orcpt=opts["dsn_orcpt"],
+        requiretls=opts["requiretls"],
+        auto=not opts["no_auto_params"],
+        mail_extra=list(opts["mail_params"]),
+        rcpt_extra=list(opts["rcpt_params"]),
+    )
+    xclient = {
+        key[len("xclient_") :].upper(): value
+        for key, value in opts.items()
+        if key.startswith("xclient_") and value is not None
+    }
     tx = Transaction(
-        helo=helo, sender=sender, recipients=recipients, message=message, tls=tls, force_helo=opts["force_helo"],
-        auth_mechanism=opts["auth_mechanism"], auth_user=opts["auth_user"] or "", auth_password=password,
-        allow_plaintext_auth=opts["allow_plaintext_auth"], quit_after=(opts["quit_after"] or "").lower() or None,
-        drop_after=(opts["drop_after"] or "").lower() or None, pipeline=opts["pipeline"], lmtp=opts["lmtp"],
-        xclient=xclient, proxy_version=opts["proxy_version"],
+        helo=helo,
+        sender=sender,
+        recipients=recipients,
+        message=message,
+        tls=tls,
+        force_helo=opts["force_helo"],
+        auth_mechanism=opts["auth_mechanism"],
+        auth_user=opts["auth_user"] or "",
+        auth_password=password,
+        allow_plaintext_auth=opts["allow_plaintext_auth"],
+        quit_after=(opts["quit_after"] or "").lower() or None,
+        drop_after=(opts["drop_after"] or "").lower() or None,
+        pipeline=opts["pipeline"],
+        lmtp=opts["lmtp"],
+        xclient=xclient,
+        proxy_version=opts["proxy_version"],
         proxy_source=(opts["proxy_source"], opts["proxy_source_port"]),
-        proxy_dest=(opts["proxy_dest"], opts["proxy_dest_port"]), esmtp=wanted, chunking=opts["chunking"],
+        proxy_dest=(opts["proxy_dest"], opts["proxy_dest_port"]),
+        esmtp=wanted,
+        chunking=opts["chunking"],
         chain_file=opts["tls_chain_file"],
     )
     return tx, server, port
@@ -166,8 +213,9 @@ def _result(server, port, session, transcript, tx, error, show_secrets) -> dict:
         "peer": session.peer[0] if session.peer else None,
         "ok": error is None,
         "exit_code": int(error.exit_code) if error else int(Exit.OK),
-        "failed_stage": getattr(error, "stage", None) if isinstance(error, StageFailure) else
-        ("network" if error and error.exit_code == Exit.NETWORK else "protocol" if error else None),
+        "failed_stage": getattr(error, "stage", None)
+        if isinstance(error, StageFailure)
+        else ("network" if error and error.exit_code == Exit.NETWORK else "protocol" if error else None),
         "error": str(error) if error else None,
         "accepted_recipients": tx.accepted,
         "delivered_recipients": tx.delivered if tx.lmtp else None,

@@ -126,16 +126,26 @@ class DovecotInstance:
         for sub, mode in (("run", 0o755), ("state", 0o755), ("mail", 0o1777)):
             (w / sub).mkdir()
             (w / sub).chmod(mode)
-        (w / "passwd").write_text("".join(f"{u}:{{PLAIN}}{p}:65534:65534::{w}/mail/{u}::\n" for u, p in USERS.items()))
+        (w / "passwd").write_text(
+            "".join(f"{u}:{{PLAIN}}{p}:65534:65534::{w}/mail/{u}::\n" for u, p in USERS.items())
+        )
         (w / "oauth2.conf").write_text(OAUTH2.format(port=self._http.server_address[1]))
-        (w / "dovecot.conf").write_text(CONFIG.format(w=w, lmtp_port=self.lmtp_port, auth_port=self.auth_port))
-        self._process = subprocess.Popen([DOVECOT, "-F", "-c", str(w / "dovecot.conf")], stdout=subprocess.DEVNULL,
-                                         stderr=subprocess.PIPE, start_new_session=True)
+        (w / "dovecot.conf").write_text(
+            CONFIG.format(w=w, lmtp_port=self.lmtp_port, auth_port=self.auth_port)
+        )
+        self._process = subprocess.Popen(
+            [DOVECOT, "-F", "-c", str(w / "dovecot.conf")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 raise RuntimeError(f"dovecot exited: {self._process.stderr.read().decode()}\n{self.log()}")  # type: ignore[union-attr]
-            if all(_listening(p) for p in (self.lmtp_port, self.auth_port)) and os.path.exists(self.lmtp_socket):
+            if all(_listening(p) for p in (self.lmtp_port, self.auth_port)) and os.path.exists(
+                self.lmtp_socket
+            ):
                 return
             time.sleep(0.05)
         raise RuntimeError(f"dovecot did not listen within 15 s:\n{self.log()}")
@@ -179,7 +189,9 @@ def dovecot() -> Iterator[DovecotInstance]:
     reason = dovecot_missing_reason()
     if reason:
         unavailable(reason)
-    workdir = Path(tempfile.mkdtemp(prefix="dovecot-", dir="/tmp"))  # short paths; traversable by dovecot's users
+    workdir = Path(
+        tempfile.mkdtemp(prefix="dovecot-", dir="/tmp")
+    )  # short paths; traversable by dovecot's users
     workdir.chmod(0o755)
     instance = DovecotInstance(workdir)
     try:
