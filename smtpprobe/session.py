@@ -163,8 +163,11 @@ class Session:
 
             try:
                 self.process.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+            except subprocess.TimeoutExpired:  # the whole group: the shell's children too
+                import os
+                import signal
+
+                os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(timeout=2)
             self.process = None
 

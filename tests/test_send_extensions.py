@@ -609,3 +609,10 @@ def test_repl_lhlo_records_lmtp_extensions(dovecot):
     )
     assert run.code == 0, run.out + run.err
     assert "<-  250 PIPELINING" in run.out
+
+
+def test_pipe_to_a_command_that_never_answers_is_bounded():
+    run = smtpprobe("send", "--pipe", "sleep 30", "--to", "a@lab.test", "--greeting-timeout", "1")
+    assert run.code == Exit.NETWORK
+    assert run.seconds < 10  # the greeting timeout, then two seconds' grace before the group is killed
+    assert "no complete reply within 1s" in run.err
