@@ -92,6 +92,7 @@ _PREFIX = {
     ("error", False): "***",
 }
 _COLOUR = {" ->": "cyan", " ~>": "cyan", "<**": "red", "<~*": "red", "***": "red", "===": "bright_black"}
+_ANSI = {"cyan": 36, "red": 31, "bright_black": 90}  # what click.style(fg=...) writes, without importing click
 
 
 def prefix(event: Event) -> str:
@@ -122,9 +123,7 @@ class TextRenderer:
     def _style(self, line: str, mark: str) -> str:
         if not self.colour or mark not in _COLOUR:
             return line
-        import click
-
-        return click.style(line, fg=_COLOUR[mark])
+        return f"\x1b[{_ANSI[_COLOUR[mark]]}m{line}\x1b[0m"
 
 
 def render_text(transcript: Transcript, **options: bool) -> list[str]:

@@ -293,3 +293,13 @@ def test_scram_refuses_a_server_without_the_password():
     steps.send(server_first)
     with pytest.raises(ServerProofError):
         steps.send(b"v=" + base64.b64encode(b"x" * 32))  # a signature made without the password
+
+
+def test_transcript_colours_are_clicks_without_click():
+    from smtpprobe.transcript import _COLOUR, Event, TextRenderer, prefix
+
+    renderer = TextRenderer(colour=True)
+    for kind, refused in (("sent", False), ("received", True), ("info", False), ("error", False)):
+        event = Event(1.0, kind, "text", refused=refused)
+        mark = prefix(event)
+        assert renderer.lines(event) == [click.style(f"{mark} text", fg=_COLOUR[mark])]
