@@ -34,13 +34,13 @@ def main() -> None:
 
 
 def group_help() -> str:
-    """The group's --help as click renders it (same layout and wrapping; tests compare the two)."""
-    import shutil
-    import textwrap
+    """The group's --help as click renders it (same layout and wrapping; a test compares the two). No shutil
+    or textwrap: both import `re`, a third of this answer's import time."""
+    import os
 
     from smtpprobe.cli import COMMANDS, HELP
 
-    width = max(min(shutil.get_terminal_size().columns, 80) - 2, 50)
+    width = max(min(_terminal_columns(os), 80) - 2, 50)
     text = "".join(f"  {para}\n\n" for para in HELP.split("\n\n"))
     lines = [
         "Usage: smtpprobe [OPTIONS] COMMAND [ARGS]...",
@@ -55,7 +55,30 @@ def group_help() -> str:
     ]
     first = max(len(name) for name in COMMANDS) + 2
     for name in sorted(COMMANDS):
-        wrapped = textwrap.wrap(COMMANDS[name][1], max(width - first - 2, 10)) or [""]
+        wrapped = _wrap(COMMANDS[name][1], max(width - first - 2, 10))
         lines.append(f"  {name:<{first}}{wrapped[0]}")
         lines += [" " * (first + 2) + more for more in wrapped[1:]]
     return "\n".join(lines) + "\n"
+
+
+def _terminal_columns(os) -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the terminal's width, else 80."""
+    try:
+        return int(os.environ["COLUMNS"]) or 80
+    except (KeyError, ValueError):
+        pass
+    try:
+        return os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):
+        return 80
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """Greedy word wrap, as textwrap does for one-line text of ordinary words."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines or [""]
