@@ -95,6 +95,8 @@ def plan(opts: dict):
     recipients = list(opts["recipients"])
     if opts["socket_path"] and opts["pipe_command"]:
         raise UsageError("--socket and --pipe exclude each other")
+    if opts["proxy_version"] and (opts["socket_path"] or opts["pipe_command"]):
+        raise UsageError("--proxy-version needs a TCP connection (not --socket or --pipe)")
     if opts["quit_after"] and opts["drop_after"]:
         raise UsageError("--quit-after and --drop-after exclude each other")
     if opts["socket_path"] or opts["pipe_command"]:
