@@ -618,13 +618,17 @@ def test_pipe_to_a_command_that_never_answers_is_bounded():
     assert "no complete reply within 1s" in run.err
 
 
-@pytest.mark.parametrize(("options", "message"), [
-    (["--socket", "/nonexistent", "--proxy-version", "1"], "--proxy-version needs a TCP connection"),
-    (["--server", "127.0.0.1:1", "--proxy-source", "192.0.2.1"], "need --proxy-version 1 or 2"),
-    (["--server", "127.0.0.1:1", "--tls-key", "k.pem"], "--tls-key needs --tls-cert"),
-    (["--server", "127.0.0.1:1", "--quit-after", "mail", "--drop-after", "rcpt"], "exclude each other"),
-    (["--server", "127.0.0.1:1", "--tls-protocol", "SSLv3"], "Invalid value for '--tls-protocol'"),
-])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--socket", "/nonexistent", "--proxy-version", "1"], "--proxy-version needs a TCP connection"),
+        (["--server", "127.0.0.1:1", "--proxy-source", "192.0.2.1"], "need --proxy-version 1 or 2"),
+        (["--server", "127.0.0.1:1", "--tls-key", "k.pem"], "--tls-key needs --tls-cert"),
+        (["--server", "127.0.0.1:1", "--quit-after", "mail", "--drop-after", "rcpt"], "exclude each other"),
+        (["--server", "127.0.0.1:1", "--tls-protocol", "SSLv3"], "Invalid value for '--tls-protocol'"),
+        (["--server", "127.0.0.1:1", "--timeout", "nan"], "--timeout: not a number of seconds"),
+    ],
+)
 def test_conflicting_or_bad_options_are_one_line_before_connecting(options, message):
     run = smtpprobe("send", "--to", "a@lab.test", *options)
     assert run.code == Exit.USAGE

@@ -331,8 +331,12 @@ def _convert(opt: Opt, text: str) -> object | None:
         number = opt.type(text)  # type: ignore[operator]
     except ValueError:
         return None
-    if (opt.low is not None and number < opt.low) or (opt.high is not None and number > opt.high):
-        return None
+    if (
+        number != number
+        or (opt.low is not None and number < opt.low)
+        or (opt.high is not None and number > opt.high)
+    ):
+        return None  # NaN, or out of range: click's message
     return number
 
 

@@ -4,6 +4,7 @@ cryptography only with TLS, dnspython only without --server, email only for atta
 
 from __future__ import annotations
 
+import math
 import socket
 import sys
 
@@ -26,6 +27,9 @@ def send_main(opts: dict) -> None:
 
 
 def session_options(opts: dict) -> dict:
+    for name in ("timeout", "connect_timeout", "greeting_timeout"):
+        if opts[name] is not None and math.isnan(opts[name]):  # NaN passes click's FloatRange
+            raise UsageError(f"--{name.replace('_', '-')}: not a number of seconds")
     family = socket.AF_INET if opts["ipv4"] else socket.AF_INET6 if opts["ipv6"] else socket.AF_UNSPEC
     tls_client = None
     if opts["tls_cert"] or opts["tls_protocol"] or opts["tls_cipher"]:
