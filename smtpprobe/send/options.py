@@ -8,6 +8,7 @@ own messages. tests/test_send_options_table.py checks that both parsers give the
 
 from __future__ import annotations
 
+import math
 import os
 
 STAGES = ("connect", "proxy", "banner", "ehlo", "tls", "xclient", "auth", "mail", "rcpt", "data", "dot")
@@ -332,7 +333,7 @@ def _convert(opt: Opt, text: str) -> object | None:
     except ValueError:
         return None
     if (
-        number != number
+        math.isnan(number)
         or (opt.low is not None and number < opt.low)
         or (opt.high is not None and number > opt.high)
     ):
