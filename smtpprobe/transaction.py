@@ -17,6 +17,7 @@ from smtpprobe.session import Session
 from smtpprobe.transcript import REDACTED
 
 TlsMode = str  # "none", "starttls", "optional" or "implicit"
+MAX_SASL_ROUNDS = 10  # SCRAM needs 3, the others 1 or 2
 __all__ = ["STAGES", "Transaction", "run"]
 
 
@@ -245,7 +246,12 @@ def _authenticate(s: Session, tx: Transaction) -> None:
     initial = next(steps)
     line = f"AUTH {mech}" + (f" {initial}" if initial else "")
     reply = s.command(line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line)
+    rounds = 0
     while reply.code == 334:
+        rounds += 1
+        if rounds > MAX_SASL_ROUNDS:  # a server that challenges forever
+            s.close()
+            raise StageFailure("auth", f"more than {MAX_SASL_ROUNDS} AUTH challenges: {reply}", Exit.AUTH)
         challenge = _decode_challenge(reply)
         try:
             response = steps.send(challenge)

@@ -633,3 +633,28 @@ def test_conflicting_or_bad_options_are_one_line_before_connecting(options, mess
     run = smtpprobe("send", "--to", "a@lab.test", *options)
     assert run.code == Exit.USAGE
     assert message in run.err and "Traceback" not in run.err and "Trying" not in run.out
+
+
+def _challenges_forever(conn, stop):
+    from tests.servers.hostile import _read_line
+
+    conn.sendall(b"220 endless.example ESMTP\r\n")
+    _read_line(conn)  # EHLO
+    conn.sendall(b"250-endless.example\r\n250 AUTH SCRAM-SHA-256 PLAIN\r\n")
+    while not stop.is_set() and _read_line(conn):
+        conn.sendall(b"334 \r\n")  # whatever we answer, another challenge
+
+
+def test_a_server_that_challenges_forever_is_cut_off():
+    # A purpose-built misbehaving server (no real MTA does this on purpose).
+    from tests.servers.hostile import HostileServer
+
+    server = HostileServer(_challenges_forever)
+    try:
+        run = _send(server.port, "--to", "a@lab.test", "--auth", "PLAIN", "--auth-user", "u", "--auth-password",
+                    "p", "--allow-plaintext-auth")
+    finally:
+        server.close()
+    assert run.code == Exit.AUTH
+    assert "more than 10 AUTH challenges" in run.err
+    assert run.seconds < 20
