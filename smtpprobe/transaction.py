@@ -52,6 +52,9 @@ class Transaction:
             if name not in Transaction.__annotations__ and name not in ("xclient", "esmtp"):
                 raise TypeError(f"Transaction has no option {name!r}")
             setattr(self, name, value)
+        post_init = getattr(self, "__post_init__", None)
+        if post_init is not None:  # a dataclass-style validation hook keeps working on this plain class
+            post_init()
 
 
 class _QuitAfter(Exception):
