@@ -11,7 +11,15 @@ import socket
 import time
 from collections import deque
 
-from smtpprobe.errors import ConnectionClosed, ProtocolError, Timeout, TLSFailure, TransportError, quote_bytes
+from smtpprobe.errors import (
+    ConnectionClosed,
+    ProtocolError,
+    Timeout,
+    TLSFailure,
+    TransportError,
+    UsageError,
+    quote_bytes,
+)
 from smtpprobe.protocol import ehlo as ehlo_ext
 from smtpprobe.protocol.commands import command
 from smtpprobe.protocol.reader import ReplyReader
@@ -39,6 +47,7 @@ class Session:
         tls_client: object | None = None,  # tls.ClientTLS: a client certificate, a pinned version or ciphers
         socket_path: str | None = None,  # a UNIX socket instead of TCP
         pipe_command: str | None = None,  # a command spoken to over its stdin/stdout instead of a socket
+        proxy: dict | None = None,  # a PROXY header sent on connect: {version, source, source_port, dest, dest_port}
     ):
         self.host, self.port = host, port
         self.timeout = timeout
@@ -51,6 +60,7 @@ class Session:
         self.tls_ca_file = tls_ca_file
         self.tls_client = tls_client
         self.socket_path, self.pipe_command = socket_path, pipe_command
+        self.proxy = proxy
         self.process = None  # the --pipe child
         self.transcript = transcript or Transcript()
         self.sock: socket.socket | None = None
@@ -67,8 +77,26 @@ class Session:
             self._connect_local()
         else:
             self._connect_tcp()
+        if self.proxy:
+            self.send_proxy_header(**self.proxy)
         if implicit_tls:
             self.start_tls()
+
+    def send_proxy_header(self, version: int, source: str | None = None, source_port: int | None = None,
+                          dest: str | None = None, dest_port: int | None = None) -> None:
+        """A HAProxy PROXY header (v1 text or v2 binary) announcing another client, as a proxy in front of the
+        server would send it before anything else; the addresses default to this connection's own ends."""
+        from smtpprobe.protocol import proxy
+
+        if self.local is None or self.peer is None or self.socket_path or self.pipe_command:
+            raise UsageError("a PROXY header needs a TCP connection")
+        source, dest = source or self.local[0], dest or self.peer[0]
+        source_port = self.local[1] if source_port is None else source_port
+        dest_port = self.peer[1] if dest_port is None else dest_port
+        data = proxy.header(version, source, source_port, dest, dest_port)
+        shown = data.decode().rstrip() if version == 1 else \
+            f"PROXY v2 header, {len(data)} bytes: {source}:{source_port} -> {dest}:{dest_port}"
+        self.send(data, shown=shown)
 
     def _connect_local(self) -> None:
         """A UNIX socket, or a socket pair whose other end is a child's stdin and stdout (swaks' --pipe): the rest

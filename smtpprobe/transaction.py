@@ -36,9 +36,6 @@ class Transaction:
     drop_after: str | None = None  # hang up after this stage, without QUIT
     pipeline: bool = False
     lmtp: bool = False  # LHLO, and one reply per accepted recipient after the message (RFC 2033)
-    proxy_version: int | None = None  # a PROXY protocol header (1 or 2) right after connecting
-    proxy_source: tuple[str | None, int | None] = (None, None)  # default: our end of the connection
-    proxy_dest: tuple[str | None, int | None] = (None, None)  # default: the server's end
     chunking: bool = False  # BDAT instead of DATA when the server offers CHUNKING
     chain_file: str | None = None  # save the server's certificate chain here (PEM)
 
@@ -76,14 +73,10 @@ def run(session: Session, tx: Transaction) -> None:
 
 
 def _stages(s: Session, tx: Transaction) -> None:
-    s.connect(implicit_tls=tx.tls == "implicit" and not tx.proxy_version)
-    _stop(s, tx, "connect")
-    if tx.proxy_version:
-        _send_proxy(s, tx)
-        if tx.tls == "implicit":
-            s.start_tls()
+    s.connect(implicit_tls=tx.tls == "implicit")  # with the session's PROXY header first, if it has one
     if s.tls is not None:
         _save_chain(s, tx)
+    _stop(s, tx, "connect")
     _stop(s, tx, "proxy")
     greeting = s.read_reply(s.greeting_timeout)
     _expect(greeting, (2,), "banner", Exit.BANNER, "the server refused the connection")
@@ -129,19 +122,6 @@ def _stop(s: Session, tx: Transaction, stage: str) -> None:
         raise _QuitAfter
     if tx.quit_after == stage:
         raise _QuitAfter
-
-
-def _send_proxy(s: Session, tx: Transaction) -> None:
-    from smtpprobe.protocol import proxy
-
-    if s.local is None or s.peer is None or not isinstance(s.peer[0], str) or s.socket_path or s.pipe_command:
-        raise UsageError("a PROXY header needs a TCP connection")
-    source = (tx.proxy_source[0] or s.local[0], s.local[1] if tx.proxy_source[1] is None else tx.proxy_source[1])
-    dest = (tx.proxy_dest[0] or s.peer[0], s.peer[1] if tx.proxy_dest[1] is None else tx.proxy_dest[1])
-    data = proxy.header(tx.proxy_version, source[0], source[1], dest[0], dest[1])  # type: ignore[arg-type]
-    shown = data.decode().rstrip() if tx.proxy_version == 1 else \
-        f"PROXY v2 header, {len(data)} bytes: {source[0]}:{source[1]} -> {dest[0]}:{dest[1]}"
-    s.send(data, shown=shown)
 
 
 def _save_chain(s: Session, tx: Transaction) -> None:

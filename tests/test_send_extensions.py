@@ -651,10 +651,40 @@ def test_a_server_that_challenges_forever_is_cut_off():
 
     server = HostileServer(_challenges_forever)
     try:
-        run = _send(server.port, "--to", "a@lab.test", "--auth", "PLAIN", "--auth-user", "u", "--auth-password",
-                    "p", "--allow-plaintext-auth")
+        run = _send(
+            server.port,
+            "--to",
+            "a@lab.test",
+            "--auth",
+            "PLAIN",
+            "--auth-user",
+            "u",
+            "--auth-password",
+            "p",
+            "--allow-plaintext-auth",
+        )
     finally:
         server.close()
     assert run.code == Exit.AUTH
     assert "more than 10 AUTH challenges" in run.err
     assert run.seconds < 20
+
+
+def test_repl_behind_a_proxy_protocol_postfix(postfix_factory):
+    postfix = postfix_factory("strict")
+    postfix.reconfigure(smtpd_upstream_proxy_protocol="haproxy")
+    run = smtpprobe(
+        "repl",
+        f"127.0.0.1:{postfix.smtp_port}",
+        "--timeout",
+        "10",
+        "--proxy-version",
+        "2",
+        "--proxy-source",
+        "192.0.2.9",
+        input="EHLO client.example.org\n",
+        env={"NO_COLOR": "1"},
+    )
+    assert run.code == 0, run.out + run.err
+    assert "<-  220 mx.lab.test ESMTP" in run.out
+    assert "connect from unknown[192.0.2.9]" in postfix.maillog()  # Postfix saw the announced client

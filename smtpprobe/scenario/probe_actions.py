@@ -51,24 +51,15 @@ def pre_greeting(ctx: Context, step: Step) -> Outcome:
 def proxy(ctx: Context, step: Step) -> Outcome:
     """Connect and announce another client with a PROXY protocol header (HAProxy v1 or v2), then read the
     greeting: how a server behind a proxy sees its clients (Postfix smtpd_upstream_proxy_protocol)."""
-    from smtpprobe.protocol import proxy as proxy_header
-
     outcome = Outcome()
     if not open_connection(ctx, outcome):
         return outcome
-    arg: dict = step.arg  # type: ignore[assignment]
-    local, peer = ctx.session.local or ("", 0), ctx.session.peer or ("", 0)
+    arg: dict = {k: ctx.env.fill(v) if isinstance(v, str) else v for k, v in step.arg.items()}  # type: ignore[union-attr]
     try:
-        header = proxy_header.header(
-            arg["version"], ctx.env.fill(arg["source"] or local[0]),
-            local[1] if arg["source_port"] is None else arg["source_port"],
-            ctx.env.fill(arg["dest"] or peer[0]), peer[1] if arg["dest_port"] is None else arg["dest_port"])
+        ctx.session.send_proxy_header(**arg)
     except UsageError as exc:
         outcome.failure = str(exc)
         return outcome
-    shown = header.decode().rstrip() if arg["version"] == 1 else f"PROXY v2 header, {len(header)} bytes"
-    try:
-        ctx.session.send(header, shown=shown)
     except SmtpProbeError as exc:
         _closed(ctx, outcome, exc)
         return outcome

@@ -50,6 +50,7 @@ def session_options(opts: dict) -> dict:
         "tls_client": tls_client,
         "socket_path": opts["socket_path"],
         "pipe_command": opts["pipe_command"],
+        "proxy": _proxy(opts),
     }
 
 
@@ -180,14 +181,18 @@ def plan(opts: dict):
         pipeline=opts["pipeline"],
         lmtp=opts["lmtp"],
         xclient=xclient,
-        proxy_version=opts["proxy_version"],
-        proxy_source=(opts["proxy_source"], opts["proxy_source_port"]),
-        proxy_dest=(opts["proxy_dest"], opts["proxy_dest_port"]),
         esmtp=wanted,
         chunking=opts["chunking"],
         chain_file=opts["tls_chain_file"],
     )
     return tx, server, port
+
+
+def _proxy(opts: dict) -> dict | None:
+    if opts["proxy_version"] is None:
+        return None
+    keys = ("source", "source_port", "dest", "dest_port")
+    return {"version": opts["proxy_version"], **{key: opts[f"proxy_{key}"] for key in keys}}
 
 
 def _user() -> str:
