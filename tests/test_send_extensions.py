@@ -688,3 +688,27 @@ def test_repl_behind_a_proxy_protocol_postfix(postfix_factory):
     assert run.code == 0, run.out + run.err
     assert "<-  220 mx.lab.test ESMTP" in run.out
     assert "connect from unknown[192.0.2.9]" in postfix.maillog()  # Postfix saw the announced client
+
+
+def test_proxy_header_then_implicit_tls(postfix_factory):
+    postfix = postfix_factory("strict")
+    postfix.reconfigure(smtpd_upstream_proxy_protocol="haproxy")
+    run = _send(
+        postfix.smtps_port,
+        "--tls-on-connect",
+        "--proxy-version",
+        "1",
+        "--proxy-source",
+        "192.0.2.10",
+        "--to",
+        postfix.local_rcpt,
+        "--quit-after",
+        "rcpt",
+    )
+    assert run.code == 0, run.out + run.err
+    assert (
+        run.out.index(" -> PROXY TCP4 192.0.2.10")
+        < run.out.index("=== TLS started")
+        < run.out.index("<~  220")
+    )
+    assert "connect from unknown[192.0.2.10]" in postfix.maillog()
