@@ -62,7 +62,7 @@ def main() -> None:
             print(f"target {server}; {sys.version.split()[0]}; swaks {swaks}")
             report("transaction", pairs(send, swaks_send, args.rounds), goal=1.0)
             report("start-up (smtpprobe --help vs swaks --version)",
-                   pairs([ours, "--help"], [swaks, "--version"], args.rounds), goal=2.0)
+                   pairs([ours, "--help"], [swaks, "--version"], args.rounds), goal=1.5)
         finally:
             if stop:
                 stop()

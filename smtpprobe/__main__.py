@@ -1,3 +1,3 @@
-from smtpprobe.cli import main
+from smtpprobe.cli.launch import main
 
 main()

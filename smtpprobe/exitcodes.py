@@ -16,4 +16,5 @@ class Exit(IntEnum):
     MAIL = 14  # MAIL FROM refused
     RCPT = 15  # no recipient accepted
     DATA = 16  # DATA refused, or the message refused after the dot
+    XCLIENT = 17  # XCLIENT not offered, an attribute not accepted, or refused
     INTERRUPTED = 130

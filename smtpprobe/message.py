@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
-from pathlib import Path
-
 from smtpprobe import __version__, validate
 from smtpprobe.inputfile import DEFAULT_LIMIT, FileMessage, read_file, read_stdin
 
@@ -29,7 +26,8 @@ def build_message(
         fields.append((name, value))
     text = (body if body is not None else DEFAULT_BODY) + "\n"
     if attachments or not (text + "".join(v for _, v in fields)).isascii():
-        return _mime_message(fields, text, attachments, limit)
+        utf8 = not (sender.isascii() and all(r.isascii() for r in recipients))
+        return _mime_message(fields, text, attachments, limit, utf8)
     lines = [f"{name}: {value}" for name, value in fields] + ["", *text.splitlines()]
     return "\r\n".join(lines).encode("ascii") + b"\r\n"
 
@@ -49,20 +47,28 @@ def _default_headers(sender: str, recipients: list[str], helo: str) -> list[tupl
     ]
 
 
-def _mime_message(fields: list[tuple[str, str]], text: str, attachments: list[str], limit: int) -> bytes:
+def _mime_message(fields: list[tuple[str, str]], text: str, attachments: list[str], limit: int = DEFAULT_LIMIT,
+                  utf8: bool = False) -> bytes:
+    """With a UTF-8 address the headers stay UTF-8 (RFC 6532: such mail goes only with SMTPUTF8 anyway); an
+    encoded-word inside an address would be invalid (RFC 2047 §5)."""
+    from email import policy
     from email.message import EmailMessage
 
-    msg = EmailMessage()
+    msg = EmailMessage(policy=policy.SMTPUTF8 if utf8 else policy.default)
     for name, value in fields:
         msg[name] = value
     msg.set_content(text)
+    from pathlib import Path
+
     for path in attachments:
         _attach(msg, Path(path), limit)
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 
-def _attach(msg, path: Path, limit: int) -> None:
+def _attach(msg, path, limit: int) -> None:
     """Attach one file: a regular file within the size limit."""
+    import mimetypes
+
     data = read_file(str(path), "--attach", limit, "--max-file-size")
     kind, _ = mimetypes.guess_type(path.name)
     maintype, subtype = (kind or "application/octet-stream").split("/", 1)

@@ -12,7 +12,15 @@ import time
 from collections import deque
 from collections.abc import Iterable
 
-from smtpprobe.errors import ConnectionClosed, ProtocolError, Timeout, TLSFailure, TransportError, quote_bytes
+from smtpprobe.errors import (
+    ConnectionClosed,
+    ProtocolError,
+    Timeout,
+    TLSFailure,
+    TransportError,
+    UsageError,
+    quote_bytes,
+)
 from smtpprobe.protocol import ehlo as ehlo_ext
 from smtpprobe.protocol.commands import command
 from smtpprobe.protocol.reader import ReplyReader
@@ -38,6 +46,10 @@ class Session:
         tls_name: str | None = None,
         tls_ca_file: str | None = None,
         transcript: Transcript | None = None,
+        tls_client: object | None = None,  # tls.ClientTLS: a client certificate, a pinned version or ciphers
+        socket_path: str | None = None,  # a UNIX socket instead of TCP
+        pipe_command: str | None = None,  # a command spoken to over its stdin/stdout instead of a socket
+        proxy: dict | None = None,  # a PROXY header sent on connect: {version, source, source_port, dest, dest_port}
     ):
         self.host, self.port = host, port
         self.timeout = timeout
@@ -48,6 +60,10 @@ class Session:
         self.tls_verify = tls_verify
         self.tls_name = tls_name or host  # SNI and the name the certificate must carry
         self.tls_ca_file = tls_ca_file
+        self.tls_client = tls_client
+        self.socket_path, self.pipe_command = socket_path, pipe_command
+        self.proxy = proxy
+        self.process = None  # the --pipe child
         self.transcript = transcript or Transcript()
         self.sock: socket.socket | None = None
         self.tls = None  # TLSInfo once TLS is up
@@ -59,6 +75,62 @@ class Session:
 
     # -- connection ---------------------------------------------------------------------------------------
     def connect(self, implicit_tls: bool = False) -> None:
+        if self.socket_path or self.pipe_command:
+            self._connect_local()
+        else:
+            self._connect_tcp()
+        if self.proxy:
+            self.send_proxy_header(**self.proxy)
+        if implicit_tls:
+            self.start_tls()
+
+    def send_proxy_header(self, version: int, source: str | None = None, source_port: int | None = None,
+                          dest: str | None = None, dest_port: int | None = None) -> None:
+        """A HAProxy PROXY header (v1 text or v2 binary) announcing another client, as a proxy in front of the
+        server would send it before anything else; the addresses default to this connection's own ends."""
+        from smtpprobe.protocol import proxy
+
+        if self.local is None or self.peer is None or self.socket_path or self.pipe_command:
+            raise UsageError("a PROXY header needs a TCP connection")
+        source, dest = source or self.local[0], dest or self.peer[0]
+        source_port = self.local[1] if source_port is None else source_port
+        dest_port = self.peer[1] if dest_port is None else dest_port
+        data = proxy.header(version, source, source_port, dest, dest_port)
+        shown = data.decode().rstrip() if version == 1 else \
+            f"PROXY v2 header, {len(data)} bytes: {source}:{source_port} -> {dest}:{dest_port}"
+        self.send(data, shown=shown)
+
+    def _connect_local(self) -> None:
+        """A UNIX socket, or a socket pair whose other end is a child's stdin and stdout (swaks' --pipe): the rest
+        of the session, timeouts and TLS included, cannot tell the difference."""
+        if self.socket_path:
+            self.transcript.info(f"Trying {self.socket_path}...")
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(self.connect_timeout)
+            try:
+                sock.connect(self.socket_path)
+            except OSError as exc:
+                sock.close()
+                raise self._fail(TransportError(f"cannot connect to {self.socket_path}: {exc.strerror or exc}")) from None
+            self.sock, self.peer = sock, (self.socket_path, 0)
+            self.transcript.info(f"Connected to {self.socket_path}.")
+            return
+        import subprocess
+
+        self.transcript.info(f"Trying pipe to {self.pipe_command}...")
+        ours, theirs = socket.socketpair()
+        try:
+            self.process = subprocess.Popen(self.pipe_command, shell=True, stdin=theirs, stdout=theirs,
+                                            stderr=subprocess.DEVNULL, start_new_session=True)
+        except OSError as exc:
+            ours.close()
+            raise self._fail(TransportError(f"cannot run {self.pipe_command}: {exc.strerror or exc}")) from None
+        finally:
+            theirs.close()
+        self.sock, self.peer = ours, ("pipe", 0)
+        self.transcript.info(f"Started pipe to {self.pipe_command} (pid {self.process.pid}).")
+
+    def _connect_tcp(self) -> None:
         try:
             infos = socket.getaddrinfo(self.host.strip("[]"), self.port, self.family, socket.SOCK_STREAM)
         except socket.gaierror as exc:
@@ -89,8 +161,6 @@ class Session:
             error = last_error or TransportError(f"no address for {self.host}")
             self.transcript.error(str(error))
             raise error
-        if implicit_tls:
-            self.start_tls()
 
     def start_tls(self) -> None:
         """TLS handshake on the open connection (after a 220 to STARTTLS, or at once for port 465)."""
@@ -103,7 +173,8 @@ class Session:
             raise self._fail(TLSFailure("the server sent plaintext after its 220 to STARTTLS (response injection); "
                                         "refusing to start TLS"))
         try:
-            self.sock, self.tls = handshake(self.sock, self.tls_name, self.tls_verify, self.timeout, self.tls_ca_file)
+            self.sock, self.tls = handshake(self.sock, self.tls_name, self.tls_verify, self.timeout, self.tls_ca_file,
+                                            self.tls_client)
         except Exception as exc:
             self.transcript.error(str(exc))
             raise
@@ -119,6 +190,18 @@ class Session:
                 self.sock.close()
             finally:
                 self.sock = None
+        if self.process is not None:  # its stdin is closed now: give it a moment to finish, then end it
+            import subprocess
+
+            try:
+                self.process.wait(timeout=2)
+            except subprocess.TimeoutExpired:  # the whole group: the shell's children too
+                import os
+                import signal
+
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(timeout=2)
+            self.process = None
 
     def __enter__(self) -> Session:
         return self
@@ -137,21 +220,23 @@ class Session:
             self.transcript.sent(line, tls=self.tls is not None, secret=secret, ms=ms)
         self._sendall(data)
 
-    def send_message(self, payload: Iterable[bytes]) -> None:
-        """Send a message's wire bytes (after the 354) chunk by chunk: a large message is never whole in
-        memory, and the transcript shows its first SHOWN_MESSAGE_BYTES, then how much more was sent."""
+    def send_message(self, payload: Iterable[bytes], limit: int = SHOWN_MESSAGE_BYTES, summary: bool = True) -> int:
+        """Send a message's wire bytes (after the 354, or a BDAT chunk's) piece by piece: a large message is
+        never whole in memory, and the transcript shows its first LIMIT bytes, then (SUMMARY) how much more
+        was sent. Returns the number of bytes shown."""
         head, total, shown = bytearray(), 0, -1
         for chunk in payload:
             if shown < 0:
-                head += chunk[: SHOWN_MESSAGE_BYTES - len(head)]
-                if len(head) >= SHOWN_MESSAGE_BYTES:
+                head += chunk[: max(limit - len(head), 0)]
+                if len(head) >= limit:
                     shown = self._show_head(bytes(head), cut=True)
             self._sendall(chunk)
             total += len(chunk)
         if shown < 0:
             shown = self._show_head(bytes(head), cut=False)
-        if total > shown:
+        if summary and total > shown:
             self.transcript.info(f"message data: {total} bytes sent, the first {shown} shown above")
+        return shown
 
     def _show_head(self, head: bytes, cut: bool) -> int:
         """Record the message's first lines (up to the last whole line when CUT); return the bytes shown."""
@@ -178,8 +263,9 @@ class Session:
         self.send(command(verb, arg), shown=shown, secret=secret)
         return self.read_reply()
 
-    def ehlo(self, name: str) -> Reply:
-        reply = self.command(f"EHLO {name}")
+    def ehlo(self, name: str, verb: str = "EHLO") -> Reply:
+        """EHLO (or LMTP's LHLO); a 2xx reply sets the extensions."""
+        reply = self.command(f"{verb} {name}")
         if reply.category == 2:
             self.extensions = ehlo_ext.extensions(reply)
         return reply

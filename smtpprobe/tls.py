@@ -57,8 +57,19 @@ class TLSInfo:
         return lines
 
 
+@dataclass
+class ClientTLS:
+    """What the client brings to the handshake beyond the defaults: a certificate, a pinned version, ciphers."""
+
+    cert_file: str | None = None
+    key_file: str | None = None
+    version: str | None = None  # "TLSv1.2": minimum and maximum both
+    ciphers: str | None = None  # OpenSSL cipher list (TLS 1.2 and older; TLS 1.3 suites are not settable)
+
+
 def handshake(
-    sock: socket.socket, server_name: str | None, verify: bool, timeout: float, ca_file: str | None = None
+    sock: socket.socket, server_name: str | None, verify: bool, timeout: float, ca_file: str | None = None,
+    client: ClientTLS | None = None,
 ) -> tuple[ssl.SSLSocket, TLSInfo]:
     """Wrap a connected socket in TLS (client side). Raises TLSFailure or Timeout.
     `ca_file` replaces the system trust store (a private CA, a test CA)."""
@@ -72,6 +83,8 @@ def handshake(
     if not verify:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
+    if client is not None:
+        _configure(context, client)
     sock.settimeout(timeout)
     try:  # Python sends no SNI when server_hostname is an IP address, and matches it against IP SANs
         tls_sock = context.wrap_socket(sock, server_hostname=server_name.strip("[]") if server_name else None)
@@ -86,9 +99,32 @@ def handshake(
     return tls_sock, describe(tls_sock, server_name, verified=verify, ca_file=ca_file)
 
 
-def describe(
-    tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, ca_file: str | None = None
-) -> TLSInfo:
+def _configure(context: ssl.SSLContext, client: ClientTLS) -> None:
+    if client.cert_file:
+        try:
+            context.load_cert_chain(client.cert_file, client.key_file)
+        except OSError as exc:
+            raise TLSFailure(f"cannot read client certificate {client.cert_file}: {exc.strerror or exc}") from None
+        except ssl.SSLError as exc:
+            raise TLSFailure(f"client certificate {client.cert_file} or its key is unusable: {_ssl_reason(exc)}") from None
+    if client.version:
+        version = ssl.TLSVersion[client.version.replace(".", "_")]  # TLSv1.2 -> TLSv1_2
+        if version < ssl.TLSVersion.TLSv1_2:
+            context.set_ciphers("DEFAULT:@SECLEVEL=0")  # OpenSSL 3 refuses TLS 1.0/1.1 at the default level
+        context.minimum_version = context.maximum_version = version
+    if client.ciphers:
+        try:
+            context.set_ciphers(client.ciphers)
+        except ssl.SSLError:
+            raise TLSFailure(f"--tls-cipher {client.ciphers!r}: no cipher OpenSSL knows matches") from None
+
+
+def peer_chain_pem(tls_sock: ssl.SSLSocket) -> str:
+    """The certificates the server sent, leaf first, as PEM (for --tls-get-peer-chain)."""
+    return "".join(ssl.DER_cert_to_PEM_cert(der) for der in peer_chain(tls_sock))
+
+
+def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, ca_file: str | None = None) -> TLSInfo:
     name, version, bits = tls_sock.cipher() or ("?", "?", None)
     info = TLSInfo(version=tls_sock.version() or version, cipher=name, bits=bits)
     chain = peer_chain(tls_sock)

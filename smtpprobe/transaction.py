@@ -6,27 +6,26 @@ A refused stage raises StageFailure carrying that stage's exit code, after a pol
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
-from typing import Literal
+from collections.abc import Iterable
 
 from smtpprobe.errors import SmtpProbeError, StageFailure, TLSFailure, UsageError
 from smtpprobe.exitcodes import Exit
 from smtpprobe.inputfile import FileMessage
-from smtpprobe.protocol import commands
+from smtpprobe.protocol import commands, esmtp
 from smtpprobe.protocol.ehlo import auth_mechanisms
 from smtpprobe.protocol.reply import Reply
+from smtpprobe.send.options import STAGES
 from smtpprobe.session import Session
 from smtpprobe.transcript import REDACTED
 
-STAGES = ("connect", "banner", "ehlo", "tls", "auth", "mail", "rcpt", "data", "dot")
-TlsMode = Literal["none", "starttls", "optional", "implicit"]
+TlsMode = str  # "none", "starttls", "optional" or "implicit"
+__all__ = ["STAGES", "Transaction", "run"]
 
 
-@dataclass
 class Transaction:
-    helo: str
-    sender: str
-    recipients: list[str]
+    """What to do on the connection. A plain class (keyword arguments as below), not a dataclass: `dataclasses`
+    imports `inspect`, ~6 ms of a whole `send`."""
+
     message: bytes | FileMessage | None = None  # a FileMessage is streamed from its file when DATA is reached
     tls: TlsMode = "none"
     force_helo: bool = False
@@ -35,8 +34,25 @@ class Transaction:
     auth_password: str = ""
     allow_plaintext_auth: bool = False
     quit_after: str | None = None
+    drop_after: str | None = None  # hang up after this stage, without QUIT
     pipeline: bool = False
-    accepted: list[str] = field(default_factory=list)  # recipients the server took
+    lmtp: bool = False  # LHLO, and one reply per accepted recipient after the message (RFC 2033)
+    chunking: bool = False  # BDAT instead of DATA when the server offers CHUNKING
+    chain_file: str | None = None  # save the server's certificate chain here (PEM)
+
+    def __init__(self, helo: str, sender: str, recipients: list[str], **options: object):
+        self.helo, self.sender, self.recipients = helo, sender, recipients
+        self.xclient: dict[str, str] = {}  # Postfix XCLIENT attributes, e.g. {"ADDR": "192.0.2.1"}
+        self.esmtp = esmtp.Wanted()
+        self.accepted: list[str] = []  # recipients the server took
+        self.delivered: list[str] = []  # LMTP: recipients whose reply after the message was 2xx
+        for name, value in options.items():
+            if name not in Transaction.__annotations__ and name not in ("xclient", "esmtp"):
+                raise TypeError(f"Transaction has no option {name!r}")
+            setattr(self, name, value)
+        post_init = getattr(self, "__post_init__", None)
+        if post_init is not None:  # a dataclass-style validation hook keeps working on this plain class
+            post_init()
 
     def __post_init__(self) -> None:
         """Addresses and the HELO name go into command lines: refuse what would inject protocol syntax."""
@@ -68,35 +84,122 @@ def run(session: Session, tx: Transaction) -> None:
 
 
 def _stages(s: Session, tx: Transaction) -> None:
-    s.connect(implicit_tls=tx.tls == "implicit")
-    _stop(tx, "connect", close_only=True, session=s)
+    s.connect(implicit_tls=tx.tls == "implicit")  # with the session's PROXY header first, if it has one
+    if s.tls is not None:
+        _save_chain(s, tx)
+    _stop(s, tx, "connect")
+    _stop(s, tx, "proxy")
     greeting = s.read_reply(s.greeting_timeout)
     _expect(greeting, (2,), "banner", Exit.BANNER, "the server refused the connection")
-    _stop(tx, "banner")
+    _stop(s, tx, "banner")
     _greet(s, tx)
-    if tx.tls in ("starttls", "optional"):
-        if _starttls(s, tx):
-            _greet(s, tx, after_tls=True)
-    _stop(tx, "tls")
+    _stop(s, tx, "ehlo")
+    if tx.tls in ("starttls", "optional") and _starttls(s, tx):
+        _save_chain(s, tx)
+        _greet(s, tx)
+    _stop(s, tx, "tls")
+    if tx.xclient:
+        _xclient(s, tx)
+    _stop(s, tx, "xclient")
     if tx.auth_mechanism:
         _authenticate(s, tx)
-    _stop(tx, "auth")
-    if tx.pipeline and "PIPELINING" in s.extensions and tx.quit_after not in ("mail", "rcpt"):
-        _pipelined_envelope(s, tx)
+    _stop(s, tx, "auth")
+    mail_params = _mail_parameters(s, tx)
+    bdat = _use_bdat(s, tx)
+    if tx.pipeline and "PIPELINING" in s.extensions and "mail" not in (tx.quit_after, tx.drop_after) \
+            and "rcpt" not in (tx.quit_after, tx.drop_after):
+        _pipelined_envelope(s, tx, mail_params, bdat)
     else:
         if tx.pipeline:
             s.transcript.info("server does not advertise PIPELINING; sending commands one at a time")
-        _envelope(s, tx)
-        _stop(tx, "rcpt")
-        _expect(s.command("DATA"), (3,), "data", Exit.DATA, "DATA refused")
-    _send_data(s, tx)
+        _envelope(s, tx, mail_params)
+        _stop(s, tx, "rcpt")
+        if not bdat:
+            _expect(s.command("DATA"), (3,), "data", Exit.DATA, "DATA refused")
+    if bdat:
+        _stop(s, tx, "data")
+        _send_bdat(s, tx)
+    else:
+        _send_data(s, tx)
+    _stop(s, tx, "dot")
 
 
-def _stop(tx: Transaction, stage: str, close_only: bool = False, session: Session | None = None) -> None:
-    if tx.quit_after == stage:
-        if close_only and session is not None:
-            session.close()
+def _stop(s: Session, tx: Transaction, stage: str) -> None:
+    """--quit-after ends with QUIT, --drop-after hangs up. Before the greeting and while the server waits for
+    the message text a QUIT means nothing (it would become part of the message), so those stops hang up too."""
+    if tx.drop_after == stage or (tx.quit_after == stage and stage in ("connect", "proxy", "data")):
+        s.close()
+        s.transcript.info(f"hung up after {stage} without QUIT")
         raise _QuitAfter
+    if tx.quit_after == stage:
+        raise _QuitAfter
+
+
+def _save_chain(s: Session, tx: Transaction) -> None:
+    if not tx.chain_file:
+        return
+    from smtpprobe.tls import peer_chain_pem
+
+    pem = peer_chain_pem(s.sock)  # type: ignore[arg-type]
+    try:
+        with open(tx.chain_file, "w", encoding="ascii") as f:
+            f.write(pem)
+    except OSError as exc:
+        raise UsageError(f"--tls-get-peer-chain {tx.chain_file}: {exc.strerror}") from None
+    s.transcript.info(f"TLS peer chain ({pem.count('BEGIN CERTIFICATE')} certificates) saved to {tx.chain_file}")
+
+
+def _xclient(s: Session, tx: Transaction) -> None:
+    from smtpprobe.protocol import xclient
+
+    if "XCLIENT" not in s.extensions:
+        raise StageFailure("xclient", "the server does not offer XCLIENT (Postfix: smtpd_authorized_xclient_hosts)",
+                           Exit.XCLIENT)
+    try:
+        line = xclient.command(tx.xclient, s.extensions["XCLIENT"])
+    except UsageError as exc:
+        raise StageFailure("xclient", str(exc), Exit.XCLIENT) from None
+    _expect(s.command(line), (2,), "xclient", Exit.XCLIENT, "XCLIENT refused")
+    # The 220 is a new greeting: the session starts over with EHLO (XCLIENT_README). With an XCLIENT HELO, that
+    # EHLO says the same name, or it would replace the one XCLIENT just set.
+    _greet(s, tx, tx.xclient.get("HELO"))
+
+
+def _mail_parameters(s: Session, tx: Transaction) -> list[str]:
+    message, size, eight_bit = tx.message, None, None
+    if isinstance(message, FileMessage):
+        if tx.esmtp.auto:  # SIZE=, BODY= and SMTPUTF8 depend on the whole file: one streamed pass over it
+            size, eight_bit, message = _file_facts(message)
+        else:
+            message = None
+    elif message is not None:
+        size = len(commands.data_payload(message)) - 3
+    try:
+        params, notes = esmtp.mail_parameters(tx.esmtp, s.extensions, tx.sender, tx.recipients, message,
+                                              tls=s.tls is not None, size=size, eight_bit=eight_bit)
+    except esmtp.Refusal as exc:
+        raise StageFailure("mail", str(exc), Exit.MAIL) from None
+    for note in notes + esmtp.rcpt_notes(tx.esmtp, s.extensions):
+        s.transcript.info(note)
+    return params
+
+
+def _file_facts(message: FileMessage) -> tuple[int, bool, bytes]:
+    """(size as sent after DATA without the end-of-data line, 8-bit or not, the first MiB for the header
+    check) of a message file, read chunk by chunk as it will be sent."""
+    size, eight_bit, head = 0, False, bytearray()
+    for piece in commands.data_payload_stream(message.chunks()):
+        size += len(piece)
+        eight_bit = eight_bit or not piece.isascii()
+        if len(head) < 1 << 20:
+            head += piece[: (1 << 20) - len(head)]
+    return size - 3, eight_bit, bytes(head)
+
+
+def _use_bdat(s: Session, tx: Transaction) -> bool:
+    if tx.chunking and "CHUNKING" not in s.extensions:
+        s.transcript.info("server does not advertise CHUNKING; sending the message with DATA")
+    return tx.chunking and "CHUNKING" in s.extensions
 
 
 def _expect(reply: Reply, categories: tuple[int, ...], stage: str, code: int, what: str) -> Reply:
@@ -105,19 +208,19 @@ def _expect(reply: Reply, categories: tuple[int, ...], stage: str, code: int, wh
     return reply
 
 
-def _greet(s: Session, tx: Transaction, after_tls: bool = False) -> None:
+def _greet(s: Session, tx: Transaction, name: str | None = None) -> None:
+    name = name or tx.helo
+    if tx.lmtp:  # LMTP has no HELO to fall back to (RFC 2033 §4.1)
+        _expect(s.ehlo(name, "LHLO"), (2,), "ehlo", Exit.HELO, "LHLO refused")
+        return
     if not tx.force_helo:
-        reply = s.ehlo(tx.helo)
+        reply = s.ehlo(name)
         if reply.category == 2:
-            if not after_tls:
-                _stop(tx, "ehlo")
             return
         if reply.code not in (500, 502):  # a refusal of us, not of EHLO: HELO would fare no better
             raise StageFailure("ehlo", f"EHLO refused: {reply}", Exit.HELO)
         s.transcript.info("EHLO not recognised, falling back to HELO (RFC 5321 §4.1.4)")
-    _expect(s.command(f"HELO {tx.helo}"), (2,), "ehlo", Exit.HELO, "HELO refused")
-    if not after_tls:
-        _stop(tx, "ehlo")
+    _expect(s.command(f"HELO {name}"), (2,), "ehlo", Exit.HELO, "HELO refused")
 
 
 def _starttls(s: Session, tx: Transaction) -> bool:
@@ -150,7 +253,7 @@ def _authenticate(s: Session, tx: Transaction) -> None:
     offered = auth_mechanisms(s.extensions)
     if mech not in offered:
         raise StageFailure("auth", f"server does not offer AUTH {mech} (offers: {' '.join(offered) or 'none'})", Exit.AUTH)
-    from smtpprobe.sasl import MAX_ROUNDS, MECHANISMS, endless
+    from smtpprobe.sasl import MAX_ROUNDS, MECHANISMS, ServerProofError, endless
 
     steps = MECHANISMS[mech](tx.auth_user, tx.auth_password)
     initial = next(steps)
@@ -158,7 +261,8 @@ def _authenticate(s: Session, tx: Transaction) -> None:
     reply = s.command(line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line)
     rounds = 0
     while reply.code == 334:
-        if rounds == MAX_ROUNDS:
+        if rounds == MAX_ROUNDS:  # a server that challenges forever
+            s.close()  # a QUIT now would be read as one more SASL response
             raise StageFailure("auth", endless(rounds), Exit.AUTH)
         rounds += 1
         challenge = _decode_challenge(reply)
@@ -166,7 +270,11 @@ def _authenticate(s: Session, tx: Transaction) -> None:
             response = steps.send(challenge)
         except StopIteration:
             response = "*"  # nothing more to say: cancel (RFC 4954 §4)
-        s.send(f"{response}\r\n".encode(), shown=REDACTED, secret=response)
+        except ServerProofError as exc:
+            s.send(b"*\r\n")
+            s.read_reply()
+            raise StageFailure("auth", f"the server's proof does not verify: {exc}", Exit.AUTH) from None
+        s.send(f"{response}\r\n".encode(), shown=REDACTED if response else "", secret=response)
         reply = s.read_reply()
     _expect(reply, (2,), "auth", Exit.AUTH, "authentication failed")
 
@@ -180,46 +288,91 @@ def _decode_challenge(reply: Reply) -> bytes:
         return b""
 
 
-def _envelope(s: Session, tx: Transaction) -> None:
-    _expect(s.command(f"MAIL FROM:<{tx.sender}>"), (2,), "mail", Exit.MAIL, "sender refused")
-    _stop(tx, "mail")
+def _rcpt_line(s: Session, tx: Transaction, rcpt: str) -> bytes:
+    return commands.rcpt_to(rcpt, " ".join(esmtp.rcpt_parameters(tx.esmtp, s.extensions, rcpt)))
+
+
+def _envelope(s: Session, tx: Transaction, mail_params: list[str]) -> None:
+    s.send(commands.mail_from(tx.sender, " ".join(mail_params)))
+    _expect(s.read_reply(), (2,), "mail", Exit.MAIL, "sender refused")
+    _stop(s, tx, "mail")
     replies = []
     for rcpt in tx.recipients:
-        replies.append(s.command(f"RCPT TO:<{rcpt}>"))
+        s.send(_rcpt_line(s, tx, rcpt))
+        replies.append(s.read_reply())
         if replies[-1].category == 2:
             tx.accepted.append(rcpt)
     if not tx.accepted:
         raise StageFailure("rcpt", f"no recipient was accepted: {replies[-1]}", Exit.RCPT)
 
 
-def _pipelined_envelope(s: Session, tx: Transaction) -> None:
-    """MAIL, every RCPT and DATA in one write (RFC 2920), then the replies in order."""
-    batch = commands.mail_from(tx.sender) + b"".join(commands.rcpt_to(r) for r in tx.recipients) + b"DATA\r\n"
-    s.send(batch)
+def _pipelined_envelope(s: Session, tx: Transaction, mail_params: list[str], bdat: bool) -> None:
+    """MAIL, every RCPT and DATA in one write (RFC 2920), then the replies in order. With BDAT the chunks
+    follow the replies (a pipelined BDAT would be refused with the message already on the wire)."""
+    batch = commands.mail_from(tx.sender, " ".join(mail_params)) + b"".join(_rcpt_line(s, tx, r) for r in tx.recipients)
+    s.send(batch + (b"" if bdat else b"DATA\r\n"))
     mail = s.read_reply()
     rcpts = [s.read_reply() for _ in tx.recipients]
-    data = s.read_reply()
+    data = None if bdat else s.read_reply()
     _expect(mail, (2,), "mail", Exit.MAIL, "sender refused")
     tx.accepted += [r for r, reply in zip(tx.recipients, rcpts) if reply.category == 2]
     if not tx.accepted:
-        if data.code == 354:  # the server is waiting for a message we must not send: end it empty
+        if data is not None and data.code == 354:  # the server waits for a message we must not send: end it empty
             s.send(b".\r\n")
             s.read_reply()
         raise StageFailure("rcpt", f"no recipient was accepted: {rcpts[-1]}", Exit.RCPT)
-    _expect(data, (3,), "data", Exit.DATA, "DATA refused")
+    if data is not None:
+        _expect(data, (3,), "data", Exit.DATA, "DATA refused")
 
 
 def _send_data(s: Session, tx: Transaction) -> None:
-    if tx.quit_after == "data":  # the server now waits for a message: a QUIT would become its text
-        s.close()
-        raise _QuitAfter
+    _stop(s, tx, "data")  # the server now waits for a message: a QUIT would become its text
     if tx.message is None:
         raise UsageError("no message to send")
     if isinstance(tx.message, bytes):
         s.send_message([commands.data_payload(tx.message)])
     else:
         s.send_message(commands.data_payload_stream(tx.message.chunks()))
-    _expect(s.read_reply(), (2,), "dot", Exit.DATA, "message refused after end of data")
+    _final_replies(s, tx)
+
+
+def _pieces(message: bytes | FileMessage) -> Iterable[bytes]:
+    """The message in pieces: a FileMessage is read from its file chunk by chunk, never whole in memory."""
+    return [message] if isinstance(message, bytes) else message.chunks()
+
+
+def _send_bdat(s: Session, tx: Transaction) -> None:
+    from smtpprobe.protocol import bdat
+    from smtpprobe.session import SHOWN_MESSAGE_BYTES
+
+    if tx.message is None:
+        raise UsageError("no message to send")
+    shown = total = 0  # the transcript keeps the first SHOWN_MESSAGE_BYTES of the data, as with DATA
+    for chunk in bdat.stream(_pieces(tx.message)):
+        line, _, data = chunk.partition(b"\r\n")
+        s.send(line + b"\r\n")
+        shown += s.send_message([data], SHOWN_MESSAGE_BYTES - shown, summary=False)
+        total += len(data)
+        if not line.endswith(b" LAST"):
+            _expect(s.read_reply(), (2,), "data", Exit.DATA, "BDAT chunk refused")
+    if total > shown:
+        s.transcript.info(f"message data: {total} bytes sent, the first {shown} shown above")
+    _final_replies(s, tx)
+
+
+def _final_replies(s: Session, tx: Transaction) -> None:
+    """One reply for the message; with LMTP one per accepted recipient, in RCPT order (RFC 2033 §4.2). The
+    stage fails when no recipient got the message; a partial delivery is noted per recipient."""
+    if not tx.lmtp:
+        _expect(s.read_reply(), (2,), "dot", Exit.DATA, "message refused after end of data")
+        return
+    replies = [(rcpt, s.read_reply()) for rcpt in tx.accepted]
+    tx.delivered = [rcpt for rcpt, reply in replies if reply.category == 2]
+    for rcpt, reply in replies:
+        if reply.category != 2:
+            s.transcript.info(f"LMTP: not delivered to {rcpt}: {reply}")
+    if not tx.delivered:
+        raise StageFailure("dot", f"message refused for every recipient: {replies[-1][1]}", Exit.DATA)
 
 
 def _quit(s: Session) -> None:

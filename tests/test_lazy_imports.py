@@ -39,3 +39,18 @@ def test_tls_scan_imports_no_dns_without_dane_or_mta_sts(postfix_strict):
     assert proc.returncode in (0, 1), proc.stdout + proc.stderr
     assert {"ssl", "cryptography"} <= imported
     assert not imported & {"dns", "spf", "dkim", "tabulate", "aiosmtpd", "prompt_toolkit"}
+
+
+def test_help_version_and_plain_send_run_without_click(lab_hardened):
+    """The console script answers these from send's option table and the command table (smtpprobe/cli/launch.py):
+    click alone costs ~25 ms, more than swaks' whole start-up."""
+    for args in (("--help",), ("--version",), ("send", "--server", f"127.0.0.1:{lab_hardened.port}", "--to",
+                                                "postmaster@lab.test", "--helo", "client.example.org", "--pipeline")):
+        imported, proc = _imported_by(*args)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert not imported & {"click", "dataclasses", "typing", "getpass", "scramp"}, (args, imported)
+
+
+def test_send_help_still_comes_from_click():
+    imported, proc = _imported_by("send", "--help")
+    assert proc.returncode == 0 and "--xclient-addr" in proc.stdout and "click" in imported

@@ -1,16 +1,12 @@
-"""The `smtpprobe` command group.
+"""The `smtpprobe` command group: its table of commands, click-free.
 
 Subcommands are imported only when invoked: `smtpprobe --help` lists them from the table below
-without importing any (dnspython, cryptography and aiosmtpd each cost tens to hundreds of ms).
+without importing any (dnspython, cryptography and aiosmtpd each cost tens to hundreds of ms). The click
+group itself is in group.py; launch.py (the console script) answers `--help`, `--version` and a plain
+`send` without importing click at all (~25 ms).
 """
 
 from __future__ import annotations
-
-import importlib
-
-import click
-
-from smtpprobe import __version__
 
 # name -> (module:attribute, one-line help shown by `smtpprobe --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -27,26 +23,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-class LazyGroup(click.Group):
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+HELP = """SMTP compliance-testing client.
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in COMMANDS:
-            return None
-        module_name, attr = COMMANDS[cmd_name][0].split(":")
-        return getattr(importlib.import_module(module_name), attr)
-
-    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
+Exit codes are listed in docs/exit-codes.md."""
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="smtpprobe")
-def main() -> None:
-    """SMTP compliance-testing client.
+def __getattr__(name: str) -> object:
+    """`from smtpprobe.cli import main` still gives the click group, built on first use."""
+    if name in ("main", "LazyGroup"):
+        from smtpprobe.cli import group
 
-    Exit codes are listed in docs/exit-codes.md.
-    """
+        return getattr(group, name)
+    raise AttributeError(name)

@@ -6,24 +6,21 @@ import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import Any
-
-import click
 
 from smtpprobe.display import safe
 from smtpprobe.errors import SmtpProbeError
 from smtpprobe.exitcodes import Exit
 
 
-def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtpprobe") -> Any:
+def handle_errors(func: Callable[..., object] | None = None, *, prefix: str = "smtpprobe") -> object:
     """One clear line on stderr, `PREFIX: message`, and the error's exit code. A bug (any other exception)
     is one line too, exit 1; its traceback shows with the command's `--debug` flag or SMTPPROBE_DEBUG=1.
 
     Use as `@handle_errors` or `@handle_errors(prefix="smtpprobe audit")`."""
 
-    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate(command: Callable[..., object]) -> Callable[..., object]:
         @functools.wraps(command)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def wrapper(*args: object, **kwargs: object) -> object:
             debug = kwargs.get("debug") or os.environ.get("SMTPPROBE_DEBUG") == "1"
             try:
                 _check_numbers(kwargs)
@@ -33,18 +30,18 @@ def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtp
                     import traceback
 
                     traceback.print_exc()
-                click.echo(f"{prefix}: {safe(str(exc))}", err=True)
+                _echo_err(f"{prefix}: {safe(str(exc))}")
                 sys.exit(int(exc.exit_code))
             except KeyboardInterrupt:
-                click.echo(f"{prefix}: interrupted", err=True)
+                _echo_err(f"{prefix}: interrupted")
                 sys.exit(int(Exit.INTERRUPTED))
-            except (click.ClickException, click.Abort, click.exceptions.Exit):
-                raise  # click's own: usage errors (exit 2), a cancelled prompt
             except Exception as exc:
+                if _is_click_exception(exc):
+                    raise  # click's own: usage errors (exit 2), a cancelled prompt
                 if debug:
                     raise
-                click.echo(f"{prefix}: internal error: {type(exc).__name__}: {safe(str(exc))} "
-                           "(rerun with --debug or SMTPPROBE_DEBUG=1 for the traceback)", err=True)
+                _echo_err(f"{prefix}: internal error: {type(exc).__name__}: {safe(str(exc))} "
+                          "(rerun with --debug or SMTPPROBE_DEBUG=1 for the traceback)")
                 sys.exit(int(Exit.FAILED))
 
         return wrapper
@@ -52,15 +49,27 @@ def handle_errors(func: Callable[..., Any] | None = None, *, prefix: str = "smtp
     return decorate(func) if func is not None else decorate
 
 
-def _check_numbers(options: dict[str, Any]) -> None:
+def _check_numbers(options: dict[str, object]) -> None:
     """Every number option finite (click's FloatRange lets nan through: nan compares false) and every
-    timeout within (0, 3600] seconds, whichever command and whatever its own range says."""
-    from smtpprobe import validate
-
+    timeout within (0, 3600] seconds, whichever command and whatever its own range says. (A plain `send`
+    comes here with no keyword options: its lean parser already refuses nan, inf and out-of-range values.)"""
     for name, value in options.items():
         if isinstance(value, float):
+            from smtpprobe import validate
+
             option = "--" + name.replace("_", "-")
             if name.endswith("timeout"):
                 validate.number(value, option, 0.001, validate.MAX_TIMEOUT)
             else:
                 validate.number(value, option, float("-inf"), float("inf"))
+
+
+def _echo_err(line: str) -> None:
+    """click.echo(err=True) without importing click (a plain `send` runs without it)."""
+    sys.stdout.flush()
+    print(line, file=sys.stderr, flush=True)
+
+
+def _is_click_exception(exc: Exception) -> bool:
+    click = sys.modules.get("click")  # if click is not loaded, the exception cannot be one of its own
+    return click is not None and isinstance(exc, (click.ClickException, click.Abort, click.exceptions.Exit))

@@ -23,9 +23,12 @@ from smtpprobe.cli.common import handle_errors
 @click.option("--tls-verify", is_flag=True, help="Fail the handshake when the certificate does not verify.")
 @click.option("--tls-sni", metavar="NAME", help="Name for SNI and certificate checks (default: HOST).")
 @click.option("--no-notes", is_flag=True, help="Do not show the one-line note under each reply.")
+@click.option("--proxy-version", type=click.IntRange(1, 2), help="Send a PROXY protocol header first (1 or 2).")
+@click.option("--proxy-source", metavar="IP", help="The client the PROXY header announces (default: ours).")
 @handle_errors
 def repl(
-    target: str, tls_on_connect: bool, timeout: float, tls_verify: bool, tls_sni: str | None, no_notes: bool
+    target: str, tls_on_connect: bool, timeout: float, tls_verify: bool, tls_sni: str | None, no_notes: bool,
+    proxy_version: int | None, proxy_source: str | None,
 ) -> None:
     """Talk SMTP by hand: each line is sent as typed, each reply shown with what its code means.
 
@@ -58,8 +61,9 @@ def repl(
 
         console = TerminalConsole()
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    proxy = {"version": proxy_version, "source": proxy_source} if proxy_version else None  # servers behind HAProxy
     session = ReplSession(
-        host, port, timeout=timeout, tls_verify=tls_verify, tls_name=tls_sni, transcript=Transcript()
+        host, port, timeout=timeout, tls_verify=tls_verify, tls_name=tls_sni, transcript=Transcript(), proxy=proxy
     )
     engine = Repl(session, console, notes_on=not no_notes, colour=colour)
     sys.exit(console.run(engine, tls_on_connect))

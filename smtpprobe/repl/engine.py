@@ -175,7 +175,7 @@ class Repl:
             self._note("the server forgets what it said before TLS: /ehlo again")
 
     def _cmd_auth(self, action: interpret.Slash) -> None:
-        from smtpprobe.sasl import MAX_ROUNDS, MECHANISMS, endless
+        from smtpprobe.sasl import MAX_ROUNDS, MECHANISMS, ServerProofError, endless
 
         mech, user, plaintext_ok = interpret.auth_args(action.args)
         self._require_connection()
@@ -215,7 +215,10 @@ class Repl:
                     response = steps.send(_challenge(reply))
                 except StopIteration:
                     response = "*"  # nothing more to say: cancel (RFC 4954 §4)
-                reply = self._command(response or "", shown=REDACTED, secret=response)
+                except ServerProofError as exc:  # SCRAM: the server does not know the password
+                    self._note(f"the server's proof does not verify ({exc}): cancelling", mark="***")
+                    response = "*"
+                reply = self._command(response or "", shown=REDACTED if response else "", secret=response)
 
     def _cmd_data(self, action: interpret.Slash) -> None:
         message = _read_file(action.args[0]) if action.args else None
@@ -301,8 +304,8 @@ class Repl:
         return reply
 
     def _got(self, reply: Reply) -> None:
-        if self.state.last_verb in ("EHLO", "HELO") and reply.category == 2:
-            self.session.extensions = extensions(reply) if self.state.last_verb == "EHLO" else {}
+        if self.state.last_verb in ("EHLO", "HELO", "LHLO") and reply.category == 2:  # LHLO: LMTP's EHLO
+            self.session.extensions = extensions(reply) if self.state.last_verb != "HELO" else {}
         self.state.replied(reply.code)
         self.last_code = reply.code
         if self.notes_on:

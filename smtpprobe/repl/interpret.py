@@ -12,15 +12,16 @@ from dataclasses import dataclass
 
 from smtpprobe.errors import UsageError
 from smtpprobe.exitcodes import Exit
+from smtpprobe.sasl import MECHANISMS as _SASL
 
-MECHANISMS = ("plain", "login", "cram-md5")
+MECHANISMS = tuple(name.lower() for name in _SASL)  # every mechanism `send --auth` has
 
 # name -> (arguments, one-line help). The order is the order /help shows.
 SLASH: dict[str, tuple[str, str]] = {
     "ehlo": ("[NAME]", "EHLO (default: this host's name); remembers the extensions for /auth"),
     "starttls": ("", "STARTTLS, then the TLS handshake in place; shows version, cipher, certificate"),
     "auth": (
-        "plain|login|cram-md5 [USER] [--plaintext-ok]",
+        "plain|login|cram-md5|scram-sha-256|xoauth2|... [USER] [--plaintext-ok]",
         "AUTH, asking the password without echo; refused without TLS unless --plaintext-ok",
     ),
     "data": ("[FILE]", "DATA, then FILE or the lines you type up to a lone '.', dot-stuffed"),

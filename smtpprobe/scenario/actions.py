@@ -31,7 +31,7 @@ from smtpprobe.session import Session
 from smtpprobe.transcript import REDACTED
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*")
-AUTO_MODE = {"mx": "plain", "submission": "starttls", "smtps": "tls"}
+AUTO_MODE = {"mx": "plain", "submission": "starttls", "smtps": "tls", "lmtp": "plain"}
 
 
 @dataclass
@@ -110,7 +110,7 @@ def _command(ctx: Context, outcome: Outcome, line: str, timeout: float) -> Reply
     if not _send(ctx, outcome, commands.command(verb, arg)):
         return None
     reply = _read(ctx, outcome, timeout)
-    if reply is not None and verb.upper() == "EHLO" and reply.category == 2:
+    if reply is not None and verb.upper() in ("EHLO", "LHLO") and reply.category == 2:
         ctx.session.extensions = ehlo_ext.extensions(reply)
         outcome.extensions = dict(ctx.session.extensions)
     return reply
@@ -304,6 +304,7 @@ def _register_probe_actions() -> None:
         pre_greeting=probe_actions.pre_greeting,
         starttls_inject=probe_actions.starttls_inject,
         burst=probe_actions.burst,
+        proxy=probe_actions.proxy,
     )
 
 

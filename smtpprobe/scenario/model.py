@@ -10,8 +10,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PORT_ROLES: tuple[str, ...] = ("mx", "submission", "smtps")
-DEFAULT_PORTS: dict[str, int] = {"mx": 25, "submission": 587, "smtps": 465}
+PORT_ROLES: tuple[str, ...] = ("mx", "submission", "smtps", "lmtp")  # lmtp: scenarios that say LHLO (RFC 2033)
+DEFAULT_PORTS: dict[str, int] = {"mx": 25, "submission": 587, "smtps": 465, "lmtp": 24}
 Basis = Literal["rfc", "hardening"]
 BASES: tuple[str, ...] = ("rfc", "hardening")
 CONNECT_MODES: tuple[str, ...] = ("auto", "plain", "tls", "starttls")

@@ -6,12 +6,13 @@ Like every action, none of them raises: what happened goes into the Outcome.
 
 from __future__ import annotations
 
-from smtpprobe.errors import UsageError
+from smtpprobe.errors import SmtpProbeError, UsageError
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.reply import Reply
 from smtpprobe.scenario.actions import (
     AUTO_MODE,
     Context,
+    _closed,
     _listen,
     _read,
     _send,
@@ -44,6 +45,29 @@ def pre_greeting(ctx: Context, step: Step) -> Outcome:
     learn_greeting(ctx, greeting)
     outcome.replies.clear()  # the 220 is in the transcript; what counts is the answer to the early talk
     _read(ctx, outcome, ctx.step_timeout(step))
+    return outcome
+
+
+def proxy(ctx: Context, step: Step) -> Outcome:
+    """Connect and announce another client with a PROXY protocol header (HAProxy v1 or v2), then read the
+    greeting: how a server behind a proxy sees its clients (Postfix smtpd_upstream_proxy_protocol)."""
+    outcome = Outcome()
+    if not open_connection(ctx, outcome):
+        return outcome
+    arg: dict = {k: ctx.env.fill(v) if isinstance(v, str) else v for k, v in step.arg.items()}  # type: ignore[union-attr]
+    try:
+        ctx.session.send_proxy_header(**arg)
+    except UsageError as exc:
+        outcome.failure = str(exc)
+        return outcome
+    except SmtpProbeError as exc:
+        _closed(ctx, outcome, exc)
+        return outcome
+    if AUTO_MODE[ctx.role] == "tls" and not _tls(ctx, outcome):
+        return outcome
+    greeting = _read(ctx, outcome, ctx.step_timeout(step))
+    if greeting is not None:
+        learn_greeting(ctx, greeting)
     return outcome
 
 

@@ -269,6 +269,8 @@ def _what(step: Step, ctx: Context) -> str:
             return f"a burst of {step.arg['connections']} connections"  # type: ignore[index]
         if step.kind == "tls_posture":
             return f"a TLS scan of the port ({step.arg})"
+        if step.kind == "proxy":
+            return f"a PROXY v{step.arg['version']} header"  # type: ignore[index]
         return {
             "starttls": "STARTTLS",
             "data": "the message after DATA",

@@ -118,6 +118,23 @@ def parse_burst(value: object) -> dict[str, float | int | None]:
     }
 
 
+def parse_proxy(value: object) -> dict[str, object]:
+    """{ version = 1|2, source = "192.0.2.1", source_port = 40000, dest = ..., dest_port = ... }; the addresses
+    default to the connection's own ends."""
+    if not isinstance(value, dict):
+        raise SpecError("proxy", 'must be a table { version = 2, source = "192.0.2.1" }')
+    unknown = set(value) - {"version", "source", "source_port", "dest", "dest_port"}
+    if unknown:
+        raise SpecError(f"proxy.{min(unknown)}", "unknown key (allowed: version, source, source_port, dest, dest_port)")
+    if value.get("version") not in (1, 2):
+        raise SpecError("proxy.version", f"must be 1 or 2, got {value.get('version')!r}")
+    for key in ("source_port", "dest_port"):
+        port = value.get(key)
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 0 <= port < 65536):
+            raise SpecError(f"proxy.{key}", f"must be a port number, got {port!r}")
+    return {key: value.get(key) for key in ("version", "source", "source_port", "dest", "dest_port")}
+
+
 def parse_wait_closed(value: object) -> float:
     return _seconds("wait_closed", value, 0.1, MAX_WAIT)
 
@@ -146,10 +163,11 @@ KINDS: dict[str, Callable[[object], object]] = {
     "starttls_inject": parse_starttls_inject,  # STARTTLS + a command in one segment; replies inside TLS
     "burst": parse_burst,  # many connections at once (smtpprobe.burst); the first refusal, if any
     "tls_posture": parse_tls_posture,  # a TLS scan of the port (smtpprobe.tlsscan), judged for one topic
+    "proxy": parse_proxy,  # connect, send a PROXY protocol v1/v2 header, read the greeting
 }
 
 # Kinds that open the connection themselves: only the first step may be one of them.
-CONNECTING = {"connect", "pre_greeting", "burst", "tls_posture"}
+CONNECTING = {"connect", "pre_greeting", "burst", "tls_posture", "proxy"}
 
 # Kinds whose text is a template to fill ({variables}); pipelines fill each line, auth its user/password.
 TEMPLATED = {"send", "raw", "pipeline", "data", "data_raw", "auth", "pre_greeting", "starttls_inject"}
