@@ -74,11 +74,25 @@ def _terminal_columns(os) -> int:
 
 
 def _wrap(text: str, width: int) -> list[str]:
-    """Greedy word wrap, as textwrap does for one-line text of ordinary words."""
+    """Greedy word wrap, as textwrap does for one-line text of ordinary words (hyphenated ones included)."""
     lines: list[str] = []
     for word in text.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += " " + word
-        else:
-            lines.append(word)
+        for k, piece in enumerate(_hyphen_pieces(word)):
+            glue = "" if k else " "
+            if lines and len(lines[-1]) + len(glue) + len(piece) <= width:
+                lines[-1] += glue + piece
+            else:
+                lines.append(piece)
     return lines or [""]
+
+
+def _hyphen_pieces(word: str) -> list[str]:
+    """Where textwrap may break a word: after a hyphen with two letters before it and letters after
+    ("MTA-STS." -> "MTA-", "STS.")."""
+    pieces, start = [], 0
+    for i in range(2, len(word) - 2):
+        if (word[i] == "-" and word[i - 2 : i].isalpha() and word[i + 1].isalpha()
+                and (word[i + 2].isalpha() or (word[i + 2] == "-" and word[i + 3 : i + 4].isalpha()))):
+            pieces.append(word[start : i + 1])
+            start = i + 1
+    return [*pieces, word[start:]]
