@@ -529,6 +529,28 @@ def test_bdat_to_postfix(postfix_factory):
     assert b"\n.leading dot\n" in message
 
 
+def test_bdat_streams_a_data_file_in_chunks_to_postfix(postfix_factory, tmp_path):
+    """A --data file over 1 MiB with --chunking: read from disk as it goes, several BDAT chunks, SIZE= and
+    BODY=8BITMIME from the whole file, and Postfix delivers every line of it."""
+    postfix = postfix_factory("strict")
+    lines = [b"Subject: bdat-file", b"From: me@example.org", b""]
+    lines += [b".dot %d \xc3\xa9 " % i + b"x" * 60 for i in range(40_000)]  # ~2.8 MB, 8-bit, LF line ends
+    message = tmp_path / "big.eml"
+    message.write_bytes(b"\n".join(lines) + b"\n")
+    run = _send(postfix.smtp_port, "--to", postfix.local_rcpt, "--chunking", "--data", str(message))
+    assert run.code == 0, run.out + run.err
+    sizes = [int(n) for n in re.findall(r" -> BDAT (\d+)", run.out)]
+    assert len(sizes) == 3 and sizes[:2] == [1 << 20, 1 << 20] and f" -> BDAT {sizes[2]} LAST" in run.out
+    assert sum(sizes) == len(b"\r\n".join(lines) + b"\r\n")  # CRLF line ends, no dot-stuffing
+    mail_from = re.search(r" -> MAIL FROM:<[^>]*> (.*)", run.out).group(1).split()
+    assert "BODY=8BITMIME" in mail_from and f"SIZE={sum(sizes) + 40_000}" in mail_from  # SIZE counts the doubled dots
+    assert re.search(r"=== message data: \d+ bytes sent, the first \d+ shown above", run.out)
+    assert len(run.out) < 256 * 1024
+    delivered = next(m for m in postfix.delivered() if b"Subject: bdat-file" in m)
+    body = delivered.split(b"\n\n", 1)[1]
+    assert body.rstrip(b"\n").split(b"\n") == lines[3:]
+
+
 # -- stopping, dumping -----------------------------------------------------------------------------------------
 
 

@@ -303,3 +303,14 @@ def test_transcript_colours_are_clicks_without_click():
         event = Event(1.0, kind, "text", refused=refused)
         mark = prefix(event)
         assert renderer.lines(event) == [click.style(f"{mark} text", fg=_COLOUR[mark])]
+
+
+def test_bdat_stream_of_pieces_is_the_chunks_of_the_whole():
+    """A --data file is sent with BDAT piece by piece: the chunks must be those of the whole message, whatever
+    the cuts (a CR at the end of one piece and its LF at the start of the next included)."""
+    message = b"a\r\nb\rc\n.d\r\n\r\nlast line"
+    for size in (1, 3, 7, 1 << 20):
+        whole = bdat.chunks(message, size)
+        for cut in range(len(message) + 1):
+            assert list(bdat.stream([message[:cut], b"", message[cut:]], size)) == whole
+    assert list(bdat.stream([b"", b""])) == [b"BDAT 0 LAST\r\n"]
