@@ -648,7 +648,7 @@ def test_pipe_to_a_command_that_never_answers_is_bounded():
         (["--server", "127.0.0.1:1", "--tls-key", "k.pem"], "--tls-key needs --tls-cert"),
         (["--server", "127.0.0.1:1", "--quit-after", "mail", "--drop-after", "rcpt"], "exclude each other"),
         (["--server", "127.0.0.1:1", "--tls-protocol", "SSLv3"], "Invalid value for '--tls-protocol'"),
-        (["--server", "127.0.0.1:1", "--timeout", "nan"], "--timeout: not a number of seconds"),
+        (["--server", "127.0.0.1:1", "--timeout", "nan"], "--timeout: nan is not a finite number"),
     ],
 )
 def test_conflicting_or_bad_options_are_one_line_before_connecting(options, message):

@@ -30,8 +30,10 @@ def send_main(opts: dict) -> None:
 
 def session_options(opts: dict) -> dict:
     for name in ("timeout", "connect_timeout", "greeting_timeout"):
-        if opts[name] is not None and math.isnan(opts[name]):  # NaN passes click's FloatRange
-            raise UsageError(f"--{name.replace('_', '-')}: not a number of seconds")
+        if opts[name] is not None and not math.isfinite(opts[name]):  # NaN passes click's FloatRange
+            from smtpprobe import validate
+
+            validate.number(opts[name], f"--{name.replace('_', '-')}", 0.001, validate.MAX_TIMEOUT)
     family = socket.AF_INET if opts["ipv4"] else socket.AF_INET6 if opts["ipv6"] else socket.AF_UNSPEC
     tls_client = None
     if opts["tls_cert"] or opts["tls_protocol"] or opts["tls_cipher"]:
