@@ -268,10 +268,11 @@ def name_matches(name: str, names: list[str]) -> bool:
 
 
 def printable(text: str, limit: int = 200) -> str:
-    """Certificate text for a terminal: control characters (escape sequences) shown as \\xNN, one line,
-    bounded. JSON keeps the raw text."""
-    shown = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:limit])
-    return shown + ("..." if len(text) > limit else "")
+    """Certificate text for a terminal: what is not printable shown as the display sanitizer shows it
+    (\\x1b, \\u202e), one line, bounded. JSON keeps the raw text."""
+    from smtpprobe.display import clip
+
+    return clip(text, limit)
 
 
 def names_shown(names: list[str], limit: int = SHOWN_NAMES) -> str:
