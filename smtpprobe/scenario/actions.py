@@ -270,11 +270,7 @@ def _repeated(ctx: Context, step: Step, lines: list[str]) -> Outcome:
         outcome.waited = part.waited
         if refusal is not None or part.terminal:
             done = sent - len(chunk) + len(keep)
-            outcome.note = f"reply {done} of {len(todo)} decided" + (
-                f" ({len(part.replies) - len(keep)} later replies in its group)"
-                if len(part.replies) > len(keep)
-                else ""
-            )
+            outcome.note = f"at reply {done} of {len(todo)}"
             return outcome
     outcome.note = f"all {len(todo)} accepted"
     return outcome

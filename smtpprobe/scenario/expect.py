@@ -67,7 +67,7 @@ def matches(expect: Expectation, outcome: Outcome, reply: Reply | None = None) -
         return False
     if expect.replies is not None and len(outcome.replies) != expect.replies:
         return False
-    if expect.accepted_at_most is not None and accepted(outcome) > expect.accepted_at_most:
+    if expect.accepted_at_most is not None and count_accepted(outcome) > expect.accepted_at_most:
         return False
     if expect.same_as is not None:
         before = outcome.earlier.get(expect.same_as)
@@ -99,7 +99,7 @@ def matches(expect: Expectation, outcome: Outcome, reply: Reply | None = None) -
     return True
 
 
-def accepted(outcome: Outcome) -> int:
+def count_accepted(outcome: Outcome) -> int:
     return sum(1 for r in outcome.replies if r.category in (2, 3))
 
 

@@ -265,7 +265,14 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
 
 
 def _ended(outcome: ex.Outcome) -> bool:
-    return outcome.closed or outcome.timed_out or outcome.failure is not None
+    """The conversation is over: closed, silent, broken, or a 421 (RFC 5321 §3.8: the server closes)."""
+    reply = outcome.reply
+    return (
+        outcome.closed
+        or outcome.timed_out
+        or outcome.failure is not None
+        or (reply is not None and reply.code == 421)
+    )
 
 
 def _judge(
