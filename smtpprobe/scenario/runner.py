@@ -134,9 +134,7 @@ def _satisfy(
         else:
             return "starttls"
     elif gate.kind == gates.AUTH:
-        if "relay" in scenario.tags:
-            note = "relaying after AUTH is allowed (RFC 6409 §4.3), so it would prove nothing"
-        elif not (target.variables.get("auth_user") and target.variables.get("auth_password")):
+        if not (target.variables.get("auth_user") and target.variables.get("auth_password")):
             note = "give --auth-user and --auth-password to test past it"
         elif "auth" in prelude or not reconnects:
             note = "it persists after AUTH"
