@@ -115,6 +115,16 @@ def run_one(scenario: Scenario, role: str, target: Target) -> Result:
         transcript.info(f"gated by {gated.gate.describe()}: the scenario again, {gates.HOW[step]}")
         satisfied.append(f"{gates.HOW[step]}, as the server required ({gated.gate.describe()})")
         prelude = (*prelude, step)
+    if (
+        "needs-local-rcpt" in scenario.tags
+        and not target.local_rcpt_given
+        and worst(checks) in (Verdict.INFO, Verdict.WARN, Verdict.FAIL)
+    ):
+        text = (
+            "not tested: the default recipient <postmaster> was accepted, and a server may take it whatever "
+            "else is wrong (RFC 5321 §4.5.1; Postfix does); give --local-rcpt ADDR"
+        )
+        checks = [Check(checks[-1].step, Verdict.SKIP, text + ".", text)]
     return _result(scenario, role, port, checks, started, transcript, ctx.unreachable, satisfied)
 
 
