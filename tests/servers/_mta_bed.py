@@ -44,9 +44,20 @@ def ensure_system_user(name: str, home: str = "/nonexistent") -> pwd.struct_pass
         return pwd.getpwnam(name)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--home-dir", home, "--shell", "/usr/sbin/nologin",
-             "--user-group", name],
-            check=False, capture_output=True, timeout=30,
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--home-dir",
+                home,
+                "--shell",
+                "/usr/sbin/nologin",
+                "--user-group",
+                name,
+            ],
+            check=False,
+            capture_output=True,
+            timeout=30,
         )
         return pwd.getpwnam(name)
 
@@ -84,7 +95,9 @@ def greets(host: str, port: int, timeout: float = 2.0) -> bool:
         return False
 
 
-def wait_until(cond: Callable[[], bool], timeout: float, what: str, log: Callable[[], str] = lambda: "") -> None:
+def wait_until(
+    cond: Callable[[], bool], timeout: float, what: str, log: Callable[[], str] = lambda: ""
+) -> None:
     """Poll `cond` with a growing interval (bounded); TimeoutError naming `what` with the server log tail."""
     deadline = time.monotonic() + timeout
     delay = 0.02
@@ -188,8 +201,13 @@ class BedInstance:
         try:
             self.procs.append(
                 subprocess.Popen(
-                    argv, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    env=env, cwd=cwd, start_new_session=True,
+                    argv,
+                    stdout=logf,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=env,
+                    cwd=cwd,
+                    start_new_session=True,
                 )
             )
         finally:
@@ -200,7 +218,9 @@ class BedInstance:
         def ready() -> bool:
             for p in self.procs:
                 if p.poll() is not None:
-                    raise BedStartError(f"{self.name} exited with {p.returncode} at start:\n{self.log()[-3000:]}")
+                    raise BedStartError(
+                        f"{self.name} exited with {p.returncode} at start:\n{self.log()[-3000:]}"
+                    )
             return all(greets(self.host, port) for port in self.ports.values())
 
         try:

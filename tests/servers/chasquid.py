@@ -148,16 +148,29 @@ def start_chasquid(config: str = "hardened", ready_timeout: float = 20.0) -> Cha
     (conf / "chasquid.conf").write_text("\n".join(lines) + "\n")
     for user in ("postmaster", "user"):
         r = subprocess.run(
-            [str(BIN / "chasquid-util"), f"-C={conf}", "user-add", f"{user}@lab.test",
-             f"--password={secrets.token_urlsafe(16)}"],
-            capture_output=True, text=True, timeout=30, check=False,
+            [
+                str(BIN / "chasquid-util"),
+                f"-C={conf}",
+                "user-add",
+                f"{user}@lab.test",
+                f"--password={secrets.token_urlsafe(16)}",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
         )
         if r.returncode != 0:
             raise BedStartError(f"chasquid-util user-add failed: {r.stdout}{r.stderr}")
     inst.spawn(
-        [str(CHASQUID), "-config_dir", str(conf), "-alsologtostderr",
-         # belt and braces: outgoing SMTP (only ever for authenticated users) goes to a closed local port
-         f"-testing__outgoing_smtp_port={free_port()}"],
+        [
+            str(CHASQUID),
+            "-config_dir",
+            str(conf),
+            "-alsologtostderr",
+            # belt and braces: outgoing SMTP (only ever for authenticated users) goes to a closed local port
+            f"-testing__outgoing_smtp_port={free_port()}",
+        ],
     )
     try:
         inst.wait_ready(ready_timeout)
@@ -179,17 +192,13 @@ def _start(config: str) -> ChasquidInstance:
 
 
 @pytest.fixture(scope="session")
-def chasquid_hardened() -> Iterator[ChasquidInstance]:
-    inst = _start("hardened")
-    yield inst
-    inst.stop()
+def chasquid_hardened(mtabed) -> ChasquidInstance:  # the Bed registry (mtabed.py)
+    return mtabed.get("chasquid-hardened")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
-def chasquid_as_shipped() -> Iterator[ChasquidInstance]:
-    inst = _start("as-shipped")
-    yield inst
-    inst.stop()
+def chasquid_as_shipped(mtabed) -> ChasquidInstance:  # the Bed registry (mtabed.py)
+    return mtabed.get("chasquid-as-shipped")  # type: ignore[no-any-return]
 
 
 @pytest.fixture

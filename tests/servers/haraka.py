@@ -133,7 +133,9 @@ def start_haraka(config: str = "hardened", ready_timeout: float = 30.0) -> BedIn
         raise ValueError(f"unknown Haraka config {config!r}")
     t0 = time.monotonic()
     wd = new_workdir("haraka")
-    inst = BedInstance(server="haraka", config=config, workdir=wd, version=haraka_version(), ports=ports("mx"))
+    inst = BedInstance(
+        server="haraka", config=config, workdir=wd, version=haraka_version(), ports=ports("mx")
+    )
     inst.notes = NOTES[config]
     cfg = wd / "haraka" / "config"
     (wd / "haraka" / "plugins").mkdir(parents=True)
@@ -182,17 +184,13 @@ def _start(config: str) -> BedInstance:
 
 
 @pytest.fixture(scope="session")
-def haraka_hardened() -> Iterator[BedInstance]:
-    inst = _start("hardened")
-    yield inst
-    inst.stop()
+def haraka_hardened(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
+    return mtabed.get("haraka-hardened")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
-def haraka_permissive() -> Iterator[BedInstance]:
-    inst = _start("permissive")
-    yield inst
-    inst.stop()
+def haraka_permissive(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
+    return mtabed.get("haraka-permissive")  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -152,17 +152,13 @@ def _start(config: str) -> OpenSMTPDInstance:
 
 
 @pytest.fixture(scope="session")
-def opensmtpd_hardened() -> Iterator[OpenSMTPDInstance]:
-    inst = _start("hardened")
-    yield inst
-    inst.stop()
+def opensmtpd_hardened(mtabed) -> OpenSMTPDInstance:  # the Bed registry (mtabed.py)
+    return mtabed.get("opensmtpd-hardened")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
-def opensmtpd_permissive() -> Iterator[OpenSMTPDInstance]:
-    inst = _start("permissive")
-    yield inst
-    inst.stop()
+def opensmtpd_permissive(mtabed) -> OpenSMTPDInstance:  # the Bed registry (mtabed.py)
+    return mtabed.get("opensmtpd-permissive")  # type: ignore[no-any-return]
 
 
 @pytest.fixture

@@ -142,8 +142,11 @@ def start_smtp_server(config: str = "hardened", ready_timeout: float = 20.0) -> 
     (wd / "mail").mkdir()
     (wd / "relayed").mkdir()
     cfg: dict[str, object] = {
-        "dir": str(wd), "port": inst.port, "open": config == "permissive",
-        "authUser": AUTH_USER, "authPassword": AUTH_PASSWORD,
+        "dir": str(wd),
+        "port": inst.port,
+        "open": config == "permissive",
+        "authUser": AUTH_USER,
+        "authPassword": AUTH_PASSWORD,
         "size": 10485760 if config == "hardened" else 0,
         "authOptional": config != "auth-first",
         "disabledCommands": {"hardened": ["AUTH"], "permissive": ["AUTH", "STARTTLS"]}.get(config, []),
@@ -177,24 +180,18 @@ def _start(config: str) -> BedInstance:
 
 
 @pytest.fixture(scope="session")
-def smtp_server_hardened() -> Iterator[BedInstance]:
-    inst = _start("hardened")
-    yield inst
-    inst.stop()
+def smtp_server_hardened(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
+    return mtabed.get("smtp-server-hardened")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
-def smtp_server_permissive() -> Iterator[BedInstance]:
-    inst = _start("permissive")
-    yield inst
-    inst.stop()
+def smtp_server_permissive(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
+    return mtabed.get("smtp-server-permissive")  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
-def smtp_server_auth_first() -> Iterator[BedInstance]:
-    inst = _start("auth-first")
-    yield inst
-    inst.stop()
+def smtp_server_auth_first(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
+    return mtabed.get("smtp-server-auth-first")  # type: ignore[no-any-return]
 
 
 @pytest.fixture
