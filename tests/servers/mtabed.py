@@ -80,8 +80,18 @@ class PostfixBedInstance(BedInstance):
 
 
 _POSTFIX = {
-    "hardened": ("strict", {}, "Postfix strict profile: HELO checks, relay refused, STARTTLS offered"),
-    "permissive": ("open", {}, "open relay (mynetworks 0.0.0.0/0), HELO optional, STARTTLS offered"),
+    # smtpd_forbid_bare_newline: Postfix 3.7 takes a bare <LF> as a line end unless told not to (the
+    # CVE-2023-51764 fix is off by default before 3.9): without it this "hardened" Postfix is smugglable.
+    "hardened": (
+        "strict",
+        {"smtpd_forbid_bare_newline": "yes"},
+        "strict profile + smtpd_forbid_bare_newline=yes: HELO checks, relay refused, STARTTLS offered",
+    ),
+    "permissive": (
+        "open",
+        {},
+        "Postfix 3.7 defaults made an open relay (mynetworks 0.0.0.0/0), HELO optional, STARTTLS",
+    ),
     "starttls-gate": (
         "open",
         {"smtpd_tls_security_level": "encrypt"},
