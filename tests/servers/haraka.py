@@ -30,6 +30,9 @@ Pitfalls found building this (Haraka 3.3.4, node 20)
       first and edit lines in it.
     * Haraka core looks up every client's PTR with the system resolver before the greeting; the bed plugin
       answers ``lookup_rdns`` itself ("localhost").
+    * The port opens before the public-suffix list is loaded; until then helo.checks calls every name
+      invalid (``550 HELO host name invalid`` for client.example.org). Readiness waits for Haraka's
+      "loaded Public Suffixes" log line.
     * Start-up is ~1-2 s (node loads every plugin): the readiness wait polls the port, bounded at 30 s.
 """
 
@@ -44,7 +47,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tests.servers._common import unavailable
-from tests.servers._mta_bed import NPM, BedInstance, BedStartError, new_workdir, ports
+from tests.servers._mta_bed import NPM, BedInstance, BedStartError, new_workdir, ports, wait_until
 from tests.servers._postfix_bed import make_cert
 
 HARAKA_PKG = NPM / "node_modules" / "Haraka"
@@ -166,9 +169,14 @@ def start_haraka(config: str = "hardened", ready_timeout: float = 30.0) -> BedIn
     inst.spawn([str(HARAKA_BIN), "-c", str(wd / "haraka")], env=env, cwd=wd)
     try:
         inst.wait_ready(ready_timeout)
-    except BedStartError:
+        if config == "hardened":
+            # helo.checks' valid_hostname needs the public-suffix list, loaded after the port opens
+            wait_until(
+                lambda: "loaded Public Suffixes" in inst.log(), ready_timeout, "haraka: TLD list", inst.log
+            )
+    except (BedStartError, TimeoutError) as e:
         inst.stop(remove=False)
-        raise
+        raise BedStartError(str(e)) from None
     inst.startup_seconds = time.monotonic() - t0
     return inst
 
