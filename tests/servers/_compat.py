@@ -95,6 +95,7 @@ class Cell:
     role: str
     verdict: str
     reason: str
+    reply: str = ""  # the last reply smtpprobe read (what decided a pass)
     kind: str = ""  # "relay" / "smuggling" / "" (not consequence-checked)
     harm: bool | None = None  # what really happened (None: not checked)
     evidence: str = ""
@@ -136,43 +137,66 @@ class TruthCache:
         return self.cache[key]
 
 
-def cells_for(inst: BedInstance, report: dict, truths: TruthCache | None = None) -> list[Cell]:
-    """Every result of one run as a Cell; relay and smuggling results get their truth."""
+def _last_reply(result: dict) -> str:
+    replies = [t.get("text", "") for t in result.get("transcript", []) if t.get("kind") == "received"]
+    return replies[-1] if replies else ""
+
+
+def _truth_key(inst: BedInstance, rid: str, role: str, relays: dict, sequences: dict) -> tuple | None:
+    if role not in inst.ports:
+        return None
+    if rid.startswith("open-relay/"):
+        case = _case_of(rid, list(relays))
+        return ("relay", role, case) if case else None
+    if rid.startswith("smtp-smuggling/"):
+        case = _case_of(rid, list(sequences))
+        return ("smuggling", role, case) if case else None
+    return None
+
+
+def cells_for(
+    inst: BedInstance, report: dict, truths: TruthCache | None = None, workers: int = 6
+) -> list[Cell]:
+    """Every result of one run as a Cell; relay and smuggling results get their truth (the truth probes
+    run in parallel: most of their time is a bounded wait for a server that stays in DATA)."""
     sequences = smuggling_sequences()
     relays = relay_cases(inst)
-    out = []
+    keyed = []
     for res in report.get("results", []):
         rid, role = res["id"], res.get("role", "mx")
-        cell = Cell(inst.name, rid, role, res["verdict"], res.get("reason", "") or "")
-        if truths is not None and role in inst.ports:
-            if rid.startswith("open-relay/"):
-                case = _case_of(rid, list(relays))
-                if case:
-                    t = truths.relay(inst, role, *relays[case])
-                    cell.kind, cell.harm, cell.evidence = "relay", t.happened, t.evidence
-            elif rid.startswith("smtp-smuggling/"):
-                case = _case_of(rid, list(sequences))
-                if case:
-                    t = truths.smuggling(inst, role, case, sequences[case])
-                    cell.kind, cell.harm, cell.evidence = "smuggling", t.happened, t.evidence
-        out.append(cell)
-    return out
+        cell = Cell(inst.name, rid, role, res["verdict"], res.get("reason", "") or "", _last_reply(res))
+        key = _truth_key(inst, rid, role, relays, sequences) if truths is not None else None
+        keyed.append((cell, key))
+
+    def get(key: tuple) -> Truth:
+        kind, role, case = key
+        if kind == "relay":
+            return truths.relay(inst, role, *relays[case])  # type: ignore[union-attr]
+        return truths.smuggling(inst, role, case, sequences[case])  # type: ignore[union-attr]
+
+    keys = sorted({k for _c, k in keyed if k is not None})
+    with ThreadPoolExecutor(workers) as ex:
+        found = dict(zip(keys, ex.map(get, keys), strict=True))
+    for cell, key in keyed:
+        if key is not None:
+            t = found[key]
+            cell.kind, cell.harm, cell.evidence = key[0], t.happened, t.evidence
+    return [c for c, _k in keyed]
 
 
 def check_instances(
     insts: list[BedInstance], *, policy: str = "rfc", only: tuple[str, ...] = (), workers: int = 4
 ) -> tuple[list[Cell], dict[str, dict]]:
-    """Run smtpprobe on each instance, then the truths (in parallel across instances)."""
+    """Run smtpprobe on each instance (several at once), then the truths."""
     truths = TruthCache()
-
-    def one(inst: BedInstance) -> tuple[list[Cell], dict]:
-        report = smtpprobe_run(inst, policy=policy, only=only)
-        return cells_for(inst, report, truths), report
-
-    cells: list[Cell] = []
-    reports: dict[str, dict] = {}
     with ThreadPoolExecutor(workers) as ex:
-        for inst, (cs, rep) in zip(insts, ex.map(one, insts), strict=True):
-            cells += cs
-            reports[inst.name] = rep
-    return cells, reports
+        reports = dict(
+            zip(
+                [i.name for i in insts],
+                ex.map(lambda i: smtpprobe_run(i, policy=policy, only=only), insts),
+                strict=True,
+            )
+        )
+    with ThreadPoolExecutor(workers) as ex:
+        per = list(ex.map(lambda i: cells_for(i, reports[i.name], truths), insts))
+    return [c for cs in per for c in cs], reports
