@@ -202,3 +202,30 @@ def test_step_kinds_and_actions_agree():
     from smtpprobe.scenario.steps import KINDS
 
     assert set(KINDS) == set(ACTIONS)
+
+
+@pytest.mark.parametrize(
+    "line, kwargs, gate",
+    [
+        ("530 5.7.0 Must issue a STARTTLS command first", {}, "starttls"),  # Postfix, Exim
+        ("530 5.5.1 Invalid command: Must issue a STARTTLS command first", {}, "starttls"),  # OpenSMTPD
+        ("530 5.7.0 Authentication required", {}, "auth"),
+        ("530 Error: authentication Required", {}, "auth"),  # nodemailer smtp-server
+        ("421 4.7.0 mx.lab.test Error: too many errors", {}, "throttling"),
+        ("450 4.7.1 Too many connections, try again later", {}, "throttling"),
+        ("421 4.4.2 mx.lab.test Error: timeout exceeded", {}, None),  # a 421 that answers: judged
+        ("421 Command too long", {}, None),
+        ("554 5.7.1 <x@example.net>: Relay access denied", {}, None),  # the answer to a relay probe
+        ("554 mx.lab.test ESMTP not accepting messages", {"greeting": True}, "connect"),
+        ("220 mx.lab.test ESMTP", {"greeting": True}, None),
+        ("554 5.5.0 Error: SMTP protocol synchronization", {"pipelined": True}, "pipelining"),
+        ("554 5.5.0 Error: SMTP protocol synchronization", {}, None),
+        ("500 5.5.1 Invalid command: Pipelining not supported", {"pipelined": True}, "pipelining"),
+    ],
+)
+def test_gates_are_recognised_in_one_place(line, kwargs, gate):
+    from smtpprobe.protocol.reply import Reply
+    from smtpprobe.scenario.gates import classify
+
+    reply = Reply(int(line[:3]), (line[4:],), line.encode() + b"\r\n")
+    assert classify(reply, **kwargs) == gate
