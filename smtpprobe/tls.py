@@ -40,7 +40,9 @@ class TLSInfo:
         if self.subject:
             lines.append(f"TLS peer subject {self.subject}, issuer {self.issuer}, expires {self.not_after}")
             lines.append(f"TLS peer names {', '.join(self.sans) or '(no subjectAltName)'}")
-        verdict = "verified" if self.chain_verified and self.name_verified else f"NOT verified: {self.verify_error}"
+        verdict = (
+            "verified" if self.chain_verified and self.name_verified else f"NOT verified: {self.verify_error}"
+        )
         lines.append(f"TLS certificate {verdict}")
         return lines
 
@@ -82,7 +84,9 @@ def handshake(
     return tls_sock, describe(tls_sock, server_name, verified=verify, ca_file=ca_file)
 
 
-def describe(tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, ca_file: str | None = None) -> TLSInfo:
+def describe(
+    tls_sock: ssl.SSLSocket, server_name: str | None, verified: bool, ca_file: str | None = None
+) -> TLSInfo:
     name, version, bits = tls_sock.cipher() or ("?", "?", None)
     info = TLSInfo(version=tls_sock.version() or version, cipher=name, bits=bits)
     chain = _peer_chain(tls_sock)

@@ -55,7 +55,10 @@ def test_hardened_lab_passes_the_whole_catalogue_under_the_hardened_policy(lab_h
     # RCPT before MAIL on submission and smtps: the lab demands AUTH first (530), a gate the runner
     # passes with the credentials, then sees the 503 it asks about
     rcpt = {r.role: r for r in results if r.id == "rcpt-before-mail"}
-    assert rcpt["submission"].checks[-1].short == "RCPT TO:<postmaster@lab.test>: got 503 5.5.1 Error: need MAIL command"
+    assert (
+        rcpt["submission"].checks[-1].short
+        == "RCPT TO:<postmaster@lab.test>: got 503 5.5.1 Error: need MAIL command"
+    )
     assert "after AUTH with the given credentials" in str(rcpt["submission"].transcript)
 
 
@@ -238,7 +241,10 @@ def test_cli_junit_to_a_file_with_the_table_on_stdout(lab_open, tmp_path):
     case = suites["smtpprobe.mx"].find("testcase[@name='open-relay/source-route-ip']")
     failure = case.find("failure")
     assert failure.get("message").startswith("Expected a 5xx refusal of MAIL or RCPT at or before step 3")
-    assert " -> RCPT TO:<@[127.0.0.1]:relaytest@example.net>" in failure.text and "<-  250 2.1.5 Ok" in failure.text
+    assert (
+        " -> RCPT TO:<@[127.0.0.1]:relaytest@example.net>" in failure.text
+        and "<-  250 2.1.5 Ok" in failure.text
+    )
 
 
 def test_cli_unreachable_target_exits_3():

@@ -130,8 +130,17 @@ def test_a_relay_behind_a_starttls_requirement_is_found(postfix_factory):
     # port 25 demands STARTTLS before MAIL (530) and, once inside TLS, relays anything
     inst = postfix_factory("open", {"smtpd_tls_security_level": "encrypt"})  # mynetworks 0.0.0.0/0
     run = smtpprobe(
-        "run", "--server", inst.host, "-p", f"mx={inst.smtp_port}", "--helo", "client.example.org",
-        "--only", "open-relay", "--format", "json",
+        "run",
+        "--server",
+        inst.host,
+        "-p",
+        f"mx={inst.smtp_port}",
+        "--helo",
+        "client.example.org",
+        "--only",
+        "open-relay",
+        "--format",
+        "json",
     )
     assert run.code == Exit.FAILED, run.out[-2000:] + run.err
     results = {r["id"]: r for r in json.loads(run.out)["results"]}
@@ -168,8 +177,19 @@ def _connections(inst) -> int:
 def test_a_default_run_delivers_nothing_and_opens_no_burst(postfix_factory):
     inst = postfix_factory("strict")
     run = smtpprobe(
-        "run", "--server", inst.host, "-p", f"mx={inst.smtp_port}", "-p", f"submission={inst.submission_port}",
-        "-p", f"smtps={inst.smtps_port}", "--helo", "client.example.org", "--format", "json",
+        "run",
+        "--server",
+        inst.host,
+        "-p",
+        f"mx={inst.smtp_port}",
+        "-p",
+        f"submission={inst.submission_port}",
+        "-p",
+        f"smtps={inst.smtps_port}",
+        "--helo",
+        "client.example.org",
+        "--format",
+        "json",
     )
     assert run.code == Exit.OK, run.out[-2000:] + run.err
     results = json.loads(run.out)["results"]
@@ -192,8 +212,17 @@ def test_a_default_run_delivers_nothing_and_opens_no_burst(postfix_factory):
 def test_probes_that_deliver_mail_need_an_explicit_local_rcpt(postfix_factory):
     inst = postfix_factory("strict")
     run = smtpprobe(
-        "run", "--server", inst.host, "-p", f"mx={inst.smtp_port}", "--helo", "client.example.org",
-        "--only", "smtp-smuggling/lf-lf", "--format", "json",
+        "run",
+        "--server",
+        inst.host,
+        "-p",
+        f"mx={inst.smtp_port}",
+        "--helo",
+        "client.example.org",
+        "--only",
+        "smtp-smuggling/lf-lf",
+        "--format",
+        "json",
     )
     assert run.code == Exit.OK, run.out[-2000:] + run.err
     results = json.loads(run.out)["results"]

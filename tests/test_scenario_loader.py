@@ -348,18 +348,38 @@ BAD = [
     ),
     ("timeout-out-of-range", GOOD_HEAD + STEP + 'send = "NOOP"\ntimeout = 0', ["key 'timeout'"], 12),
     # repetition said once (`repeat`), validated with file:line
-    ("repeat-zero", GOOD_HEAD + STEP + 'send = "RCPT TO:<a@b.example>"\nrepeat = 0', ["key 'repeat'", "1 to 2000"], 12),
+    (
+        "repeat-zero",
+        GOOD_HEAD + STEP + 'send = "RCPT TO:<a@b.example>"\nrepeat = 0',
+        ["key 'repeat'", "1 to 2000"],
+        12,
+    ),
     ("repeat-huge", GOOD_HEAD + STEP + 'send = "NOOP"\nrepeat = 100000', ["key 'repeat'", "got 100000"], 12),
     ("repeat-not-a-number", GOOD_HEAD + STEP + 'send = "NOOP"\nrepeat = "50"', ["key 'repeat'"], 12),
-    ("repeat-on-data", GOOD_HEAD + STEP + 'data = "x"\nrepeat = 2', ["key 'repeat'", "only a pipeline or send"], 12),
-    ("info-if-without-expect", GOOD_HEAD + STEP + 'send = "NOOP"\ninfo_if = { class = "2xx" }', ["key 'info_if'"], 12),
+    (
+        "repeat-on-data",
+        GOOD_HEAD + STEP + 'data = "x"\nrepeat = 2',
+        ["key 'repeat'", "only a pipeline or send"],
+        12,
+    ),
+    (
+        "info-if-without-expect",
+        GOOD_HEAD + STEP + 'send = "NOOP"\ninfo_if = { class = "2xx" }',
+        ["key 'info_if'"],
+        12,
+    ),
     (
         "same-as-unknown-step",
         GOOD_HEAD + STEP + 'send = "VRFY a"\nexpect = { same_as = "nope" }',
         ["key 'expect.same_as'", "no earlier step is named 'nope'"],
         12,
     ),
-    ("unknown-gate", GOOD_HEAD + 'judge_gates = ["tarpit"]' + STEP + 'send = "NOOP"', ["key 'judge_gates'", "starttls"], 9),
+    (
+        "unknown-gate",
+        GOOD_HEAD + 'judge_gates = ["tarpit"]' + STEP + 'send = "NOOP"',
+        ["key 'judge_gates'", "starttls"],
+        9,
+    ),
     (
         "step-name-reused",
         GOOD_HEAD + STEP + 'name = "a"\nsend = "A"' + STEP + 'name = "a"\nsend = "B"',

@@ -206,8 +206,7 @@ def test_window_never_refused_is_judged_by_basis_and_policy(tmp_path, server, ba
     )
     assert "\n" not in result.summary
     assert (
-        result.reason
-        == "RCPT TO:<postmaster>: expected a refusal (4xx/5xx, or the connection "
+        result.reason == "RCPT TO:<postmaster>: expected a refusal (4xx/5xx, or the connection "
         "closed), got 250 2.1.5 Ok"
     )
 
@@ -243,10 +242,7 @@ def test_a_refused_setup_step_means_could_not_test(tmp_path, server):
     )
     result = run_one(sc, "mx", target(s.port))
     assert result.verdict is Verdict.ERROR
-    assert (
-        result.summary
-        == "could not test: EHLO client.example.org (step 1) got 554 5.7.1 go away."
-    )
+    assert result.summary == "could not test: EHLO client.example.org (step 1) got 554 5.7.1 go away."
     assert s.commands() == ["EHLO client.example.org"]  # nothing sent after the refusal
 
 

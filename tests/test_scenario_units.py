@@ -127,7 +127,10 @@ def test_environment_derives_parts_and_learns_from_the_connection():
         {"to": "{foreign_user}%{foreign_domain}"},
         "mx.host",
     )
-    assert env.fill("{local_rcpt}|{local_user}|{local_domain}|{local_postmaster}") == "postmaster|postmaster||postmaster"
+    assert (
+        env.fill("{local_rcpt}|{local_user}|{local_domain}|{local_postmaster}")
+        == "postmaster|postmaster||postmaster"
+    )
     env.learn(server_name="mx.lab.test", server_ip="::1", client_ip="::1")
     assert (  # the greeting's name is {server_name}, never a recipient's domain
         env.fill("{local_domain}|{sender_user} {to} {server_literal}")

@@ -96,7 +96,10 @@ def test_vulnerable_server_fails_every_smuggling_sequence_with_the_second_250(on
     for way in ("", "-split"):
         reason = results[(f"smtp-smuggling/cr-cr{way}", "mx")].reason
         # the smuggled MAIL FROM, RCPT TO, DATA and message were answered: quoted as the evidence
-        assert "got 5 replies: 250 2.0.0 Ok: queued as " in reason and "; 250 2.1.0 Ok; 250 2.1.5 Ok; 354" in reason
+        assert (
+            "got 5 replies: 250 2.0.0 Ok: queued as " in reason
+            and "; 250 2.1.0 Ok; 250 2.1.5 Ok; 354" in reason
+        )
     assert any(b"smtpprobe smuggled message" in m for m in vulnerable_all.messages)
 
 
@@ -254,7 +257,9 @@ def test_auth_failure(on_lab, on_vulnerable):
     assert on_lab[("auth-failure", "smtps")].verdict is PASS
     # a hang-up after one failure: RFC 4954 §4 says SHOULD NOT before 3 (a warn); after 3 it MAY
     dropped = on_vulnerable[("auth-failure", "submission")]
-    assert dropped.verdict is WARN and dropped.reason.endswith("got 421 4.7.0 Too many authentication failures")
+    assert dropped.verdict is WARN and dropped.reason.endswith(
+        "got 421 4.7.0 Too many authentication failures"
+    )
     assert len(dropped.checks) == 1  # the 421 ends the session: nothing judged after it (RFC 5321 §3.8)
 
 

@@ -20,7 +20,9 @@ SMUGGLED = b"Subject: smtpprobe smuggled message"
 
 
 def run(inst, *extra: str):
-    result = smtpprobe("run", *inst.smtpprobe_args(), "--helo", "client.example.org", "--format", "json", *extra)
+    result = smtpprobe(
+        "run", *inst.smtpprobe_args(), "--helo", "client.example.org", "--format", "json", *extra
+    )
     return result, {r["id"]: r for r in json.loads(result.out)["results"]}
 
 
@@ -57,7 +59,8 @@ def test_every_smuggling_fail_is_a_smuggled_message_in_the_mailbox(mtabed, name)
 
 
 @pytest.mark.parametrize(
-    "name", ["exim-hardened", "haraka-hardened", "chasquid-hardened", "smtp-server-hardened", "postfix-hardened"]
+    "name",
+    ["exim-hardened", "haraka-hardened", "chasquid-hardened", "smtp-server-hardened", "postfix-hardened"],
 )
 def test_hardened_configurations_pass_the_hardened_policy(mtabed, name):
     inst = mtabed.get(name)
@@ -83,3 +86,45 @@ def test_opensmtpd_without_tls_fails_only_for_offering_no_starttls(mtabed):
     )
     outcome, _ = run(inst, "--policy", "hardened", "--skip", "starttls-offered")
     assert outcome.code == Exit.OK, outcome.out[-3000:]
+
+
+GATED = ["ip-literal-helo", "non-fqdn-helo", "invalid-helo", "pipelining-abuse/noop-not-last"]
+
+
+def test_an_auth_gate_is_not_tested_without_credentials_and_tested_after_auth_with_them(mtabed):
+    # nodemailer smtp-server with its defaults: MAIL before AUTH is "530 Error: authentication Required",
+    # and AUTH only inside TLS (538). Those 530s used to pass the HELO and pipelining checks.
+    inst = mtabed.get("smtp-server-auth-first")
+    only = ["--only", ",".join(GATED)]
+    outcome, results = run(inst, *only)
+    assert outcome.code == Exit.OK
+    for probe_id in GATED:
+        assert results[probe_id]["verdict"] == "skip"
+        assert results[probe_id]["summary"] == (
+            "not tested: gated by authentication required (530 Error: authentication Required); "
+            "give --auth-user and --auth-password to test past it."
+        )
+    outcome, results = run(inst, *only, "--auth-user", inst.auth_user, "--auth-password", inst.auth_password)
+    # past the gate (STARTTLS, then AUTH) the server takes every HELO name and the pipelined commands
+    assert {k: r["verdict"] for k, r in results.items()} == {
+        "ip-literal-helo": "info",
+        "non-fqdn-helo": "info",
+        "invalid-helo": "warn",
+        "pipelining-abuse/noop-not-last": "warn",
+    }
+    transcript = results["invalid-helo"]["transcript"]
+    received = [e["text"] for e in transcript if e["kind"] == "received"]
+    assert any(line.startswith("235") for line in received)  # really authenticated
+    assert inst.auth_password not in json.dumps(results)  # and the secret redacted
+
+
+def test_a_starttls_gate_is_passed_and_the_checks_run_inside_tls(mtabed):
+    inst = mtabed.get("postfix-starttls-gate")  # 530 before STARTTLS, HELO optional, pipelining taken
+    _, results = run(inst, "--only", "pipelining-abuse/noop-not-last,missing-helo")
+    assert results["pipelining-abuse/noop-not-last"]["verdict"] == "warn"  # was a pass on the 530
+    assert results["missing-helo"]["verdict"] == "info"  # MAIL without HELO taken inside TLS
+    for r in results.values():
+        assert r["reason"].endswith(
+            "[inside TLS (after STARTTLS), as the server required (STARTTLS required "
+            "(530 5.7.0 Must issue a STARTTLS command first))]"
+        )

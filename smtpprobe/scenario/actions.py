@@ -159,10 +159,12 @@ def _prelude(ctx: Context, outcome: Outcome, step: Step, mode: str, lenient: boo
     mode: the scenario is still tested); an explicit `connect = "starttls"` reports it missing."""
     helo = ctx.env.fill("{helo}")
     timeout = ctx.step_timeout(step)
-    wants_tls = (mode == "starttls" or "starttls" in ctx.prelude) and mode != "tls"
     reply = _command(ctx, outcome, f"EHLO {helo}", timeout)
     if reply is None or reply.category != 2:
         return
+    # credentials go only inside TLS where the server offers it (RFC 4954 §4; nodemailer insists: 538)
+    auth_tls = "auth" in ctx.prelude and "STARTTLS" in ctx.session.extensions
+    wants_tls = (mode == "starttls" or "starttls" in ctx.prelude or auth_tls) and mode != "tls"
     if wants_tls:
         if "STARTTLS" not in ctx.session.extensions and lenient and "starttls" not in ctx.prelude:
             ctx.session.transcript.info("STARTTLS not offered: this port is tested in plaintext")

@@ -56,6 +56,8 @@ def classify(reply: Reply, *, greeting: bool = False, pipelined: bool = False) -
     if greeting:
         return CONNECT if reply.category in (4, 5) else None
     text = reply.text
+    if reply.code == 538:  # RFC 4954 §6: encryption required for the requested authentication
+        return STARTTLS
     if reply.code == 530 or (reply.code in (550, 553, 554) and reply.enhanced == "5.7.0"):
         if _TLS.search(text):
             return STARTTLS
