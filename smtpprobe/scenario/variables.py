@@ -25,6 +25,7 @@ DERIVED_VARIABLES: dict[str, str] = {
     "local_user": "local part of {local_rcpt}",
     "local_domain": "domain of {local_rcpt} (empty for the default <postmaster>)",
     "local_postmaster": "postmaster@{local_domain}, or postmaster when {local_rcpt} has no domain",
+    "local_at_domain": "@{local_domain}, or nothing when {local_rcpt} has no domain",
     "foreign_user": "local part of {foreign_rcpt}",
     "foreign_domain": "domain of {foreign_rcpt}",
 }
@@ -119,9 +120,10 @@ class Environment:
     def lookup(self, name: str) -> str:
         if name in self.values:
             return self.values[name]
-        if name == "local_postmaster":
+        if name in ("local_postmaster", "local_at_domain"):
             domain = self.lookup("local_domain")
-            return f"postmaster@{domain}" if domain else "postmaster"
+            at = f"@{domain}" if domain else ""
+            return f"postmaster{at}" if name == "local_postmaster" else at
         if name in DERIVED_VARIABLES:
             base = {"sender": "sender", "local": "local_rcpt", "foreign": "foreign_rcpt"}[
                 name.rsplit("_", 1)[0]
