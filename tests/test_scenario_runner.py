@@ -7,6 +7,7 @@ thread pool with exclusive scenarios.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import textwrap
 import threading
@@ -487,3 +488,52 @@ def test_explanations_quote_what_was_sent_and_the_reply(tmp_path, server):
     )
     texts = [e["text"] for e in result.transcript]
     assert "MAIL FROM:<ci@example.org>" in texts and "250 2.1.0 Ok" in texts
+
+
+def test_a_refusal_at_connect_is_a_gate_not_a_pass(tmp_path, server):
+    s = server(greeting="554 5.7.1 mx.scripted.test no SMTP service for you")
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        send = "MAIL FROM:<{sender}>"
+        expect = { refused = true }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.SKIP
+    assert result.summary == (
+        "not tested: gated by a refusal at connect (554 5.7.1 mx.scripted.test no SMTP service for you)."
+    )
+
+
+def test_a_submission_port_without_starttls_is_tested_in_plaintext(tmp_path, server):
+    # the submission role connects with STARTTLS; where it is not offered the port is tested, not skipped
+    s = server(replies={"EHLO": "250-mx.scripted.test\r\n250 PIPELINING"})
+    (mx_only,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        send = "MAIL FROM:<{sender}>"
+
+        [[scenario.step]]
+        send = "RCPT TO:<relaytest@example.net>"
+        expect = { class = "5xx" }
+    """,
+    )
+    sc = dataclasses.replace(mx_only, ports=("submission",))
+    t = build_target(
+        "127.0.0.1", (f"submission={s.port}",), {}, {"timeout": 2.0, "helo": "client.example.org"}
+    )
+    result = run_one(sc, "submission", t)
+    assert result.verdict is Verdict.FAIL  # relayed in plaintext: found, not skipped
+    assert result.reason == "RCPT TO:<relaytest@example.net>: expected a 5xx reply, got 250 2.1.5 Ok"
+    assert any(
+        e["text"] == "STARTTLS not offered: this port is tested in plaintext" for e in result.transcript
+    )
