@@ -7,7 +7,7 @@
 
 Modules: model (data); loader, step_spec, expect_spec, lines, errors (TOML in, validated scenarios out);
 variables; steps (step kinds and their values); actions (what steps do on a Session); expect (matching,
-wording); runner (windows, verdicts, the thread pool); verdict (results, exit code); target (ports,
+wording); runner (windows, gates, verdicts, the thread pool); gates (refusals that are not the answer); wording (what a step sent, for explanations); verdict (results, exit code); target (ports,
 profile); pytest_plugin (scenario files as pytest items).
 """
 

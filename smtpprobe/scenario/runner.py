@@ -8,13 +8,11 @@ covers both a server that refuses at HELO and Postfix's smtpd_delay_reject=yes, 
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from smtpprobe.errors import SmtpProbeError
-from smtpprobe.protocol import commands
 from smtpprobe.scenario import expect as ex
 from smtpprobe.scenario import gates
 from smtpprobe.scenario.actions import ACTIONS, AUTO_MODE, Context, check_closed, quit_politely
@@ -22,6 +20,7 @@ from smtpprobe.scenario.model import Expectation, Scenario, Step
 from smtpprobe.scenario.target import Target
 from smtpprobe.scenario.variables import Environment, TemplateError
 from smtpprobe.scenario.verdict import Check, Result, Verdict, judged, worst
+from smtpprobe.scenario.wording import cap, sentence, what, where
 from smtpprobe.session import Session
 from smtpprobe.transcript import Transcript
 
@@ -251,12 +250,12 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
             continue  # inside a window, not refused yet: carry on towards the judged step
         if outcome.missing:
             if step.if_missing == "fail":
-                text = f"{_what(step, ctx)} needs it: {outcome.missing}"
+                text = f"{what(step, ctx)} needs it: {outcome.missing}"
                 checks.append(
                     Check(
                         step.number,
                         judged(step.basis or scenario.basis, policy),
-                        f"{_cap(text)}: {_sentence(step.why or scenario.why)}",
+                        f"{cap(text)}: {sentence(step.why or scenario.why)}",
                         text,
                     )
                 )
@@ -266,7 +265,7 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
             return
         if outcome.terminal:
             text = (
-                f"could not test: {_what(step, ctx)} (step {step.number}) got {ex.describe_outcome(outcome)}"
+                f"could not test: {what(step, ctx)} (step {step.number}) got {ex.describe_outcome(outcome)}"
             )
             checks.append(Check(step.number, Verdict.ERROR, text + ".", text))
             return
@@ -297,8 +296,8 @@ def _judge(
         ]
     else:
         pairs = [(expectations, None)]  # type: ignore[list-item]
-    why = _sentence(holder.why or scenario.why)
-    sent = _what(at, ctx)
+    why = sentence(holder.why or scenario.why)
+    sent = what(at, ctx)
     failed = next(((e, r) for e, r in pairs if outcome.missing or not ex.matches(e, outcome, r)), None)  # type: ignore[arg-type]
     if failed is None:
         got = ex.describe_outcome(outcome)
@@ -310,7 +309,7 @@ def _judge(
         return Check(
             at.number,
             Verdict.INFO,
-            f"{_cap(sent)}: got {got}, a leniency the RFC allows [{reference}]: {why}",
+            f"{cap(sent)}: got {got}, a leniency the RFC allows [{reference}]: {why}",
             f"{sent}: got {got} (allowed)",
         )
     if holder.warn_if is not None and not outcome.missing and ex.matches(holder.warn_if, outcome):
@@ -319,7 +318,7 @@ def _judge(
         return Check(
             at.number,
             Verdict.WARN,
-            f"Expected {expected} {_where(holder, at, ctx, scenario)}, got "
+            f"Expected {expected} {where(holder, at, ctx, scenario)}, got "
             f"{ex.describe_outcome(outcome)}, which is only worth a warn: {why}",
             short,
         )
@@ -330,7 +329,7 @@ def _judge(
         show_extensions=bool(expectation.advertises or expectation.not_advertises),
         show_count=_counts(expectation),
     )
-    where = _where(holder, at, ctx, scenario)
+    place = where(holder, at, ctx, scenario)
     if ctx.unreachable or (outcome.timed_out and not outcome.replies and expectation.silent is None):
         text = f"could not test: {sent} (step {at.number}) got {got}"
         return Check(at.number, Verdict.ERROR, text + ".", text)
@@ -341,7 +340,7 @@ def _judge(
     return Check(
         at.number,
         judged(basis, policy),
-        f"Expected {ex.describe(expectation)} {where}, got {got}: {why[:-1]} [{reference}]{lenient}.",
+        f"Expected {ex.describe(expectation)} {place}, got {got}: {why[:-1]} [{reference}]{lenient}.",
         short,
     )
 
@@ -352,71 +351,3 @@ def _counts(expectation: Expectation) -> bool:
         or expectation.accepted_at_most is not None
         or any(_counts(e) for e in expectation.any_of)
     )
-
-
-def _where(holder: Step, at: Step, ctx: Context, scenario: Scenario) -> str:
-    if holder.since is None:
-        return f"to {_what(holder, ctx)} (step {holder.number})"
-    start = next(s for s in scenario.steps if s.number == holder.since)
-    seen = f", here at step {at.number} ({_what(at, ctx)})" if at.number != holder.number else ""
-    return (
-        f"at or before step {holder.number} ({_what(holder, ctx)}) from step {start.number} "
-        f"({_what(start, ctx)}) on{seen}"
-    )
-
-
-def _what(step: Step, ctx: Context) -> str:
-    """What a step sent, as the explanation shows it."""
-    try:
-        if step.kind == "connect":
-            mode = AUTO_MODE[ctx.role] if step.arg == "auto" else step.arg
-            return {
-                "plain": "the greeting",
-                "tls": "the TLS handshake and greeting",
-                "starttls": "the greeting, EHLO and STARTTLS",
-            }[str(mode)]
-        if step.kind == "send":
-            line = ctx.env.fill(str(step.arg))
-            shown = line if len(line) <= 100 else f"{line[:60]}... ({len(line) + 2} octets)"
-            return shown if step.repeat == 1 else f"{step.repeat} x {shown}"
-        if step.kind == "pipeline":
-            verbs = [ctx.env.fill(line).split(" ")[0] for line in step.arg]  # type: ignore[attr-defined]
-            groups = [(v, len(list(g))) for v, g in itertools.groupby(verbs)]
-            return "the pipelined " + ", ".join(v if n == 1 else f"{n} x {v}" for v, n in groups)
-        if step.kind == "raw":
-            return f"raw bytes {ctx.env.fill(str(step.arg))[:60]!r}"
-        if step.kind == "auth":
-            return f"AUTH {step.arg['mechanism']}"  # type: ignore[index]
-        if step.kind == "pre_greeting":
-            sent = repr(commands.unescape(ctx.env.fill(str(step.arg))))[1:]  # b'...' without the b
-            return f"{sent[:60]} sent before the greeting"
-        if step.kind == "starttls_inject":
-            return f"STARTTLS with {ctx.env.fill(str(step.arg))!r} in the same segment"
-        if step.kind == "smuggle":
-            split = step.arg["split"]  # type: ignore[index]
-            split = split if isinstance(split, bool) else ctx.env.fill(split) == "yes"
-            eod = repr(commands.unescape(ctx.env.fill(step.arg["eod"])))[1:]  # type: ignore[index]
-            return f"a message ending {eod} + a smuggled one" + (
-                " in a later write" if split else " in one write"
-            )
-        if step.kind == "burst":
-            return f"a burst of {step.arg['connections']} connections"  # type: ignore[index]
-        return {
-            "starttls": "STARTTLS",
-            "data": "the message after DATA",
-            "data_raw": "raw message bytes after DATA",
-            "wait_closed": "waiting for the server to close",
-            "pause": "a pause",
-            "read": "the wait for a further reply",
-        }[step.kind]
-    except TemplateError:
-        return step.kind
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if text.endswith(".") else text + "."
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]
