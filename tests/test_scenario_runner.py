@@ -537,3 +537,25 @@ def test_a_submission_port_without_starttls_is_tested_in_plaintext(tmp_path, ser
     assert any(
         e["text"] == "STARTTLS not offered: this port is tested in plaintext" for e in result.transcript
     )
+
+
+def test_credentials_never_go_in_clear_text_to_pass_an_auth_gate(tmp_path, server):
+    s = server(replies={"MAIL": "530 5.7.0 Authentication required"})  # and no STARTTLS offered
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        send = "MAIL FROM:<{sender}>"
+        expect = { refused = true }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port, auth_user="u", auth_password="s3cret-pw"))
+    assert result.verdict is Verdict.SKIP
+    assert result.summary == (
+        "not tested: gated by authentication required (530 5.7.0 Authentication required); "
+        "no STARTTLS to protect the credentials, which never go in clear text."
+    )
+    assert not any(line.startswith("AUTH") for line in s.commands())

@@ -174,6 +174,9 @@ def _prelude(ctx: Context, outcome: Outcome, step: Step, mode: str, lenient: boo
                 return
             if mode == "starttls" or "auth" in ctx.prelude:
                 _command(ctx, outcome, f"EHLO {helo}", timeout)
+    if "auth" in ctx.prelude and not outcome.terminal and ctx.session.tls is None:
+        outcome.failure = "not sending the credentials in clear text (no TLS)"
+        return
     if "auth" in ctx.prelude and not outcome.terminal:
         spec = {"mechanism": "PLAIN", "user": "{auth_user}", "password": "{auth_password}"}
         login = auth(ctx, Step("auth", spec, step.number, if_missing="try", timeout=step.timeout))

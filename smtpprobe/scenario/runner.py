@@ -147,6 +147,8 @@ def _satisfy(
             note = "give --auth-user and --auth-password to test past it"
         elif "auth" in prelude or not reconnects:
             note = "it persists after AUTH"
+        elif ctx.session.tls is None and "STARTTLS" not in ctx.session.extensions:
+            note = "no STARTTLS to protect the credentials, which never go in clear text"
         else:
             return "auth"
     gate.note = note or ""
