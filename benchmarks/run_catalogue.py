@@ -7,7 +7,8 @@ Starts `smtpprobe lab` (hardened profile, free ports) once, then times `smtpprob
 --policy hardened --local-rcpt postmaster@lab.test` on the mx, submission and smtps roles, start-up included.
 With --baseline, another smtpprobe (an older checkout) runs the same catalogue pair by pair, alternating, so
 both see the same machine load; an older version runs the probes by default, so it gets no --only.
-Every run must exit 0 (the hardened lab passes everything) or the benchmark stops.
+Every run of ours must exit 0 (the hardened lab passes everything) or the benchmark stops; the baseline's
+verdicts do not matter here (the pre-issue-11 catalogue fails the lab now and then), only its time.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(argv: list[str], lab_pid: int = 0) -> tuple[float, dict, float, float]:
+def timed(argv: list[str], lab_pid: int = 0, must_pass: bool = True) -> tuple[float, dict, float, float]:
     """Wall seconds, the JSON report, the client's CPU seconds and the lab's during the run."""
     before, lab_before = resource.getrusage(resource.RUSAGE_CHILDREN), cpu_of(lab_pid) if lab_pid else 0.0
     started = time.perf_counter()
@@ -66,7 +67,7 @@ def timed(argv: list[str], lab_pid: int = 0) -> tuple[float, dict, float, float]
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     client = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     lab = (cpu_of(lab_pid) - lab_before) if lab_pid else 0.0
-    if proc.returncode != 0:
+    if proc.returncode != 0 and must_pass:
         sys.exit(f"benchmark: {' '.join(argv)} exited {proc.returncode}:\n{proc.stdout[-3000:]}{proc.stderr}")
     return elapsed, json.loads(proc.stdout), client, lab
 
@@ -91,7 +92,7 @@ def main() -> None:
         cpu = []
         for _ in range(args.rounds):
             a, doc, client, server = timed(ours, lab.pid)
-            b = timed(theirs)[0] if theirs else None
+            b = timed(theirs, must_pass=False)[0] if theirs else None  # only its time counts
             rows.append((a, b, doc["summary"]))
             cpu.append((client, server))
         load = os.getloadavg()[0]

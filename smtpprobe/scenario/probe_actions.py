@@ -24,7 +24,7 @@ from smtpprobe.scenario.expect import Outcome
 from smtpprobe.scenario.model import Step
 
 MAX_EXTRA = 10  # replies read before the sentinel's; a server that floods is injectable enough
-SPLIT_WAIT = 0.2  # after the first write of a split smuggling probe: room for the server to read it alone
+SPLIT_WAIT = 0.1  # after the first write of a split smuggling probe: room for the server to read it alone
 
 
 def pre_greeting(ctx: Context, step: Step) -> Outcome:
