@@ -6,6 +6,8 @@ Like every action, none of them raises: what happened goes into the Outcome.
 
 from __future__ import annotations
 
+import time
+
 from smtpprobe.errors import UsageError
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.reply import Reply
@@ -24,7 +26,9 @@ from smtpprobe.scenario.expect import Outcome
 from smtpprobe.scenario.model import Step
 
 MAX_EXTRA = 10  # replies read before the sentinel's; a server that floods is injectable enough
-SPLIT_WAIT = 0.1  # after the first write of a split smuggling probe: room for the server to read it alone
+# After the first write of a split smuggling probe, room for the server to read it alone: ten times the
+# server's own pace (its answer to DATA), at least 0.1 s, at most 1 s: a busy server reads later.
+SPLIT_WAIT, SPLIT_PACE, SPLIT_MAX = 0.1, 10.0, 1.0
 
 
 def pre_greeting(ctx: Context, step: Step) -> Outcome:
@@ -92,14 +96,17 @@ def smuggle(ctx: Context, step: Step) -> Outcome:
     spec: dict = step.arg  # type: ignore[assignment]
     first = commands.unescape(ctx.env.fill(spec["message"]) + ctx.env.fill(spec["eod"]))
     rest = commands.unescape(ctx.env.fill(spec["smuggled"]))
+    asked = time.monotonic()
     if _command(ctx, outcome, "DATA", ctx.step_timeout(step)) is None or outcome.reply.code != 354:  # type: ignore[union-attr]
         return outcome
+    pace = time.monotonic() - asked
     outcome.replies.clear()
     split = spec["split"] if isinstance(spec["split"], bool) else ctx.env.fill(spec["split"]) == "yes"
     if split:
         if not _send(ctx, outcome, first):
             return outcome
-        _listen(ctx, outcome, min(SPLIT_WAIT, ctx.step_timeout(step)))  # a vulnerable server answers now
+        wait = min(max(SPLIT_WAIT, SPLIT_PACE * pace), SPLIT_MAX, ctx.step_timeout(step))
+        _listen(ctx, outcome, wait)  # a vulnerable server answers now
         if outcome.closed:
             return outcome
         if outcome.replies and "PIPELINING" not in ctx.session.extensions:
