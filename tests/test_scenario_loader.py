@@ -142,6 +142,7 @@ def test_every_step_kind_loads(tmp_path):
         "pause": "pause = 0.1",
         "read": "read = 0.5",
         "starttls_inject": 'starttls_inject = "EHLO injected.example"',
+        "smuggle": 'smuggle = { message = "x", eod = "\\n.\\n", smuggled = "NOOP\\r\\n", split = true }',
     }
     assert set(steps) | CONNECTING == set(KINDS)  # the connecting kinds may only be step 1
     body = (
