@@ -10,7 +10,7 @@ own client and the server's own storage (tests/servers/_compat.py, _mta_truth.py
                            fail <=> one did.
 
 docs/compatibility.md is the full table (scripts/compat-matrix). Cells the engine still gets wrong are
-listed in KNOWN_WRONG, left out of the assertion and named in that document; everything else must agree.
+listed in tests/servers/_compat.py KNOWN_WRONG, left out of the assertion and named in that document; everything else must agree.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import pytest
 
 from tests.servers._compat import Cell, check_instances
+from tests.servers._compat import known_wrong as _known_wrong
 from tests.servers.mtabed import BED_NAMES
 
 # Smuggling behaviour is the server binary's (and, for Postfix, smtpd_forbid_bare_newline's), not the
@@ -34,16 +35,9 @@ SMUGGLING_INSTANCES = [
     "smtp-server-auth-first",
 ]
 
-# (instance, result id prefix) -> why the verdict is still wrong on this engine. Out of the assertion set;
-# listed in docs/compatibility.md. Empty this as the engine work of issue 11 lands.
-KNOWN_WRONG: dict[tuple[str, str], str] = {}
-
 
 def known_wrong(cell: Cell) -> str | None:
-    for (inst, prefix), why in KNOWN_WRONG.items():
-        if cell.instance == inst and cell.id.startswith(prefix):
-            return why
-    return None
+    return _known_wrong(cell.instance, cell.id)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ gets the smuggled commands one at a time, as a conforming client sends them. Rep
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import uuid
@@ -110,6 +111,18 @@ def _subject_in_header(msg: bytes, subject: str) -> bool:
     return f"Subject: {subject}".encode() in head
 
 
+def _for_elsewhere(msg: bytes, inst: BedInstance) -> bool:
+    """The catch-all copy's envelope recipient (Delivered-To / Envelope-to, as the server routed it) is at
+    a domain other than the server's own names and address literal. A %-hack or bang path the server does
+    not interpret stays addressed to itself: routed back to itself, it is no relay to the foreign domain."""
+    head = msg.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
+    rcpts = re.findall(r"^(?:Delivered-To|Envelope-to):\s*<?([^>\s]+)", head, re.MULTILINE | re.IGNORECASE)
+    own = {inst.local_domain, inst.myhostname, f"[{inst.host}]", inst.host}
+    if not rcpts:
+        return True  # no record of the recipient: count it (the conservative reading)
+    return any(r.rsplit("@", 1)[-1].lower() not in own for r in rcpts[:1])
+
+
 @dataclass
 class Truth:
     happened: bool  # relayed / smuggled message delivered
@@ -138,8 +151,8 @@ def relay_truth(inst: BedInstance, mail: str, rcpt: str, role: str = "mx") -> Tr
         raw.close()
     if inst.server == "chasquid":  # relayed() are queue items there: the marker is inside the stored data
         hits = [m for m in inst.relayed() if marker.encode() in m]
-    else:  # the message itself, not a bounce that quotes it (bounces to foreign senders land there too)
-        hits = [m for m in inst.relayed() if _subject_in_header(m, marker)]
+    else:  # the message itself (not a bounce quoting it), routed to a domain that is not the server's own
+        hits = [m for m in inst.relayed() if _subject_in_header(m, marker) and _for_elsewhere(m, inst)]
     evidence = f"{len(hits)} copy in the foreign-domain catch-all" if hits else "nothing for a foreign domain"
     return Truth(bool(hits), accepted, raw.log, evidence)
 

@@ -107,7 +107,7 @@ exports.store = function (next, connection) {
             if (LOCAL_DOMAINS.includes(domain) && LOCAL_USERS.includes(user)) {
                 deliver(path.join(this.dir, 'mail', user), data)
             } else {
-                deliver(path.join(this.dir, 'relayed'), data)
+                deliver(path.join(this.dir, 'relayed'), Buffer.concat([Buffer.from(`Delivered-To: ${rcpt.user}@${rcpt.host}\r\n`), data]))
             }
         }
         next(OK, 'Message stored by the test bed')
