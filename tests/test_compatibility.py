@@ -6,8 +6,9 @@ own client and the server's own storage (tests/servers/_compat.py, _mta_truth.py
 
     open-relay/<case>      pass <=> the same MAIL/RCPT with a complete message did NOT reach the
                            foreign-domain catch-all; fail <=> it did.
-    smtp-smuggling/<case>  pass <=> no smuggled message landed in the mailbox (one write or split);
-                           fail <=> one did.
+    smtp-smuggling/<case>[-split]  pass <=> the same sequence, sent the same way (one write, or the
+                           smuggled commands in a later write), landed no smuggled message in the
+                           mailbox; fail <=> it did.
 
 docs/compatibility.md is the full table (scripts/compat-matrix). Cells the engine still gets wrong are
 listed in tests/servers/_compat.py KNOWN_WRONG, left out of the assertion and named in that document; everything else must agree.
@@ -69,7 +70,7 @@ def test_relay_verdicts_agree_with_what_was_relayed(relay_cells, name):
 @pytest.mark.parametrize("name", SMUGGLING_INSTANCES)
 def test_smuggling_verdicts_agree_with_the_mailbox(smuggling_cells, name):
     cells = [c for c in smuggling_cells if c.instance == name and c.kind == "smuggling"]
-    assert len(cells) >= 14, f"expected the 14 smuggling sequences on {name}, checked {len(cells)}"
+    assert len(cells) >= 28, f"expected 14 sequences x (one write, split) on {name}, checked {len(cells)}"
     wrong = [c for c in cells if c.agrees is False and not known_wrong(c)]
     assert not wrong, f"{name}: smuggling verdicts that contradict the mailbox:\n{_disagreements(wrong)}"
 
@@ -83,3 +84,12 @@ def test_the_bed_has_both_kinds_of_truth(relay_cells, smuggling_cells):
     assert any(c.harm for c in smug) and any(c.harm is False for c in smug)
     assert {c.instance for c in smug if c.harm} >= {"chasquid-hardened", "opensmtpd-hardened"}
     assert "postfix-starttls-gate" in {c.instance for c in relay if c.harm}
+
+
+@pytest.mark.parametrize("name", SMUGGLING_INSTANCES)
+def test_every_smuggling_sequence_is_probed_in_one_write_and_split(smuggling_cells, name):
+    """chasquid and OpenSMTPD only show their smuggling when the smuggled bytes come in a later write: a
+    catalogue without the split variant would agree cell by cell and still miss them."""
+    ids = {c.id for c in smuggling_cells if c.instance == name and c.kind == "smuggling"}
+    one = {i for i in ids if not i.endswith("-split")}
+    assert len(one) == 14 and {f"{i}-split" for i in one} <= ids, sorted(ids)

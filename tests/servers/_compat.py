@@ -5,8 +5,9 @@ Used by scripts/compat-matrix (writes docs/compatibility.md) and tests/test_comp
 Consequence-checkable results (``checked_cells``):
     ``open-relay/<case>``      truth: ``relay_truth`` sends a complete message with the same MAIL/RCPT the
                                probe used, on the same port; relayed = it reached the foreign-domain catch-all.
-    ``smtp-smuggling/<case>``  truth: ``smuggle_truth`` with the case's end-of-data sequence, in one write and
-                               split; vulnerable = a smuggled message landed in the mailbox either way.
+    ``smtp-smuggling/<case>[-split]``  truth: ``smuggle_truth`` with the case's end-of-data sequence, sent
+                               the way the result's probe sent it (one write, or split: the smuggled commands
+                               in a later write); harm = a smuggled message landed in the mailbox.
 Agreement: a fail verdict where the harm is real; where it is not, anything but fail. A skip (not tested,
 a gate we could not pass) agrees only when nothing happened.
 """
@@ -82,9 +83,9 @@ def relay_cases(inst: BedInstance, foreign_rcpt: str = "relaytest@example.net") 
 
 def _case_of(result_id: str, case_ids: list[str]) -> str | None:
     """The catalogue case a result id belongs to: ``<scenario>/<case>`` possibly with a suffix the engine
-    adds (``/split``, ``/tls``...); the longest case id that matches."""
+    adds (``-split``); the longest case id that matches."""
     rest = result_id.split("/", 1)[1] if "/" in result_id else ""
-    matches = [c for c in case_ids if rest == c or rest.startswith((c + "/", c + "@"))]
+    matches = [c for c in case_ids if rest == c or rest.startswith((c + "/", c + "-"))]
     return max(matches, key=len) if matches else None
 
 
@@ -102,20 +103,6 @@ KNOWN_WRONG: dict[tuple[str, str], str] = {
         )
         for inst in ("postfix-permissive", "postfix-starttls-gate")
         for case in _POSTFIX_TRICKS
-    },
-    **{
-        ("chasquid-hardened", f"smtp-smuggling/{case}"): (
-            "pass, but chasquid 1.11 (CVE-2023-52354) ends the data at a bare-LF dot line: the smuggled "
-            "commands, written once it has answered the first message, deliver a second message"
-        )
-        for case in ("lf-lf", "lf-crlf", "crlf-lf")
-    },
-    **{
-        ("opensmtpd-hardened", f"smtp-smuggling/{case}"): (
-            "pass (the pipelined smuggled group is refused: 500 Pipelining not supported), but OpenSMTPD "
-            "6.8.0p2 ends the data at this sequence and takes the smuggled commands one at a time"
-        )
-        for case in ("lf-lf", "lf-crlf", "crlf-lf", "crlf-dot-nul-crlf", "lflf-crlf")
     },
 }
 
@@ -161,18 +148,17 @@ class TruthCache:
             self.cache[key] = relay_truth(inst, mail, rcpt, role)
         return self.cache[key]
 
-    def smuggling(self, inst: BedInstance, role: str, case: str, eod: bytes) -> Truth:
-        key = ("smuggling", inst.name, role, case)
+    def smuggling(self, inst: BedInstance, role: str, case: str, eod: bytes, split: bool) -> Truth:
+        key = ("smuggling", inst.name, role, case, split)
         if key not in self.cache:
-            one = smuggle_truth(inst, eod, split=False, role=role)
-            split = one if one.happened else smuggle_truth(inst, eod, split=True, role=role)
-            how = "in one write" if one.happened else "split (later write)" if split.happened else ""
-            evidence = (
+            t = smuggle_truth(inst, eod, split=split, role=role)
+            how = "split (later write)" if split else "in one write"
+            t.evidence = (
                 f"smuggled message delivered, sent {how}"
-                if how
-                else "no smuggled message delivered (one write, split)"
+                if t.happened
+                else f"no smuggled message delivered, sent {how}"
             )
-            self.cache[key] = Truth(split.happened, split.accepted, split.transcript, evidence)
+            self.cache[key] = t
         return self.cache[key]
 
 
@@ -189,7 +175,8 @@ def _truth_key(inst: BedInstance, rid: str, role: str, relays: dict, sequences: 
         return ("relay", role, case) if case else None
     if rid.startswith("smtp-smuggling/"):
         case = _case_of(rid, list(sequences))
-        return ("smuggling", role, case) if case else None
+        split = rid.endswith(("-split", "/split"))  # each variant against the same write pattern
+        return ("smuggling", role, case, split) if case else None
     return None
 
 
@@ -208,10 +195,10 @@ def cells_for(
         keyed.append((cell, key))
 
     def get(key: tuple) -> Truth:
-        kind, role, case = key
+        kind, role, case = key[:3]
         if kind == "relay":
             return truths.relay(inst, role, *relays[case])  # type: ignore[union-attr]
-        return truths.smuggling(inst, role, case, sequences[case])  # type: ignore[union-attr]
+        return truths.smuggling(inst, role, case, sequences[case], key[3])  # type: ignore[union-attr]
 
     keys = sorted({k for _c, k in keyed if k is not None})
     with ThreadPoolExecutor(workers) as ex:
