@@ -111,12 +111,16 @@ def _subject_in_header(msg: bytes, subject: str) -> bool:
     return f"Subject: {subject}".encode() in head
 
 
+def _envelope_rcpts(msg: bytes) -> list[str]:
+    head = msg.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
+    return re.findall(r"^(?:Delivered-To|Envelope-to):\s*<?([^>\s]+)", head, re.MULTILINE | re.IGNORECASE)
+
+
 def _for_elsewhere(msg: bytes, inst: BedInstance) -> bool:
     """The catch-all copy's envelope recipient (Delivered-To / Envelope-to, as the server routed it) is at
     a domain other than the server's own names and address literal. A %-hack or bang path the server does
     not interpret stays addressed to itself: routed back to itself, it is no relay to the foreign domain."""
-    head = msg.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
-    rcpts = re.findall(r"^(?:Delivered-To|Envelope-to):\s*<?([^>\s]+)", head, re.MULTILINE | re.IGNORECASE)
+    rcpts = _envelope_rcpts(msg)
     own = {inst.local_domain, inst.myhostname, f"[{inst.host}]", inst.host}
     if not rcpts:
         return True  # no record of the recipient: count it (the conservative reading)
@@ -153,7 +157,13 @@ def relay_truth(inst: BedInstance, mail: str, rcpt: str, role: str = "mx") -> Tr
         hits = [m for m in inst.relayed() if marker.encode() in m]
     else:  # the message itself (not a bounce quoting it), routed to a domain that is not the server's own
         hits = [m for m in inst.relayed() if _subject_in_header(m, marker) and _for_elsewhere(m, inst)]
-    evidence = f"{len(hits)} copy in the foreign-domain catch-all" if hits else "nothing for a foreign domain"
+    if hits:
+        to = _envelope_rcpts(hits[0])
+        evidence = f"relayed: {len(hits)} copy in the foreign-domain catch-all" + (
+            f", routed to {to[0]}" if to else ""
+        )
+    else:
+        evidence = "not relayed: nothing reached the foreign-domain catch-all"
     return Truth(bool(hits), accepted, raw.log, evidence)
 
 
