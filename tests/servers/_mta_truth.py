@@ -26,7 +26,7 @@ from tests.servers._mta_bed import BedInstance
 TIMEOUT = 8.0
 HELO = "client.example.org"
 SENDER = "probe@client.example.org"
-SPLIT_WAIT = 0.5  # how long a server that is still in DATA may stay silent before the later write
+SPLIT_WAIT = 1.0  # how long a server still in DATA may stay silent before the later write (bounded)
 
 
 def _tls_context() -> ssl.SSLContext:
