@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.servers._compat import Cell, check_instances
+from tests.servers._compat import Cell, check_instances, smtpprobe_run
 from tests.servers._compat import known_wrong as _known_wrong
 from tests.servers.mtabed import BED_NAMES
 
@@ -93,3 +93,16 @@ def test_every_smuggling_sequence_is_probed_in_one_write_and_split(smuggling_cel
     ids = {c.id for c in smuggling_cells if c.instance == name and c.kind == "smuggling"}
     one = {i for i in ids if not i.endswith("-split")}
     assert len(one) == 14 and {f"{i}-split" for i in one} <= ids, sorted(ids)
+
+
+@pytest.mark.parametrize(
+    "name", ["exim-permissive", "opensmtpd-permissive", "haraka-permissive", "smtp-server-permissive"]
+)
+def test_a_default_run_delivers_and_relays_nothing(mtabed, name):
+    """`smtpprobe run` with no selection, against an open relay: the probes that deliver mail are opt-in
+    and the relay probes stop at RCPT, so nothing lands in the mailboxes or the foreign-domain catch-all."""
+    inst = mtabed.get(name)
+    before = (len(inst.delivered()), len(inst.relayed()))
+    report = smtpprobe_run(inst)
+    assert report["results"] and report["exit_code"] == 1  # it is an open relay: the run says so
+    assert (len(inst.delivered()), len(inst.relayed())) == before
