@@ -5,8 +5,9 @@ Used by scripts/compat-matrix (writes docs/compatibility.md) and tests/test_comp
 Consequence-checkable results (``checked_cells``):
     ``open-relay/<case>``      truth: ``relay_truth`` sends a complete message with the same MAIL/RCPT the
                                probe used, on the same port; relayed = it reached the foreign-domain catch-all.
-    ``smtp-smuggling/<case>``  truth: ``smuggle_truth`` with the case's end-of-data sequence, in one write and
-                               split; vulnerable = a smuggled message landed in the mailbox either way.
+    ``smtp-smuggling/<case>[-split]``  truth: ``smuggle_truth`` with the case's end-of-data sequence, sent
+                               the way the result's probe sent it (one write, or split: the smuggled commands
+                               in a later write); harm = a smuggled message landed in the mailbox.
 Agreement: a fail verdict where the harm is real; where it is not, anything but fail. A skip (not tested,
 a gate we could not pass) agrees only when nothing happened.
 """
@@ -82,10 +83,35 @@ def relay_cases(inst: BedInstance, foreign_rcpt: str = "relaytest@example.net") 
 
 def _case_of(result_id: str, case_ids: list[str]) -> str | None:
     """The catalogue case a result id belongs to: ``<scenario>/<case>`` possibly with a suffix the engine
-    adds (``/split``, ``/tls``...); the longest case id that matches."""
+    adds (``-split``); the longest case id that matches."""
     rest = result_id.split("/", 1)[1] if "/" in result_id else ""
-    matches = [c for c in case_ids if rest == c or rest.startswith((c + "/", c + "@"))]
+    matches = [c for c in case_ids if rest == c or rest.startswith((c + "/", c + "-"))]
     return max(matches, key=len) if matches else None
+
+
+# Cells the engine still gets wrong: (instance, result id) -> why. tests/test_compatibility.py leaves them
+# out of its assertion; docs/compatibility.md names them. Shrink this as the engine work of issue 11 lands.
+_POSTFIX_TRICKS = (
+    "percent-hack-ip", "percent-hack-name", "quoted-at", "quoted-percent", "double-at-ip",
+    "quoted-double-at-ip", "double-at-name", "bang-path", "bang-path-ip", "bang-path-name",
+)  # fmt: skip
+KNOWN_WRONG: dict[tuple[str, str], str] = {
+    **{
+        (inst, f"open-relay/{case}"): (
+            'warn ("accepted at RCPT, relaying not shown without DATA"), but Postfix rewrites the %-hack, '
+            "bang path and quoted local part (resolve_dequoted_address) and relays the message to example.net"
+        )
+        for inst in ("postfix-permissive", "postfix-starttls-gate")
+        for case in _POSTFIX_TRICKS
+    },
+}
+
+
+def known_wrong(instance: str, result_id: str) -> str | None:
+    for (inst, rid), why in KNOWN_WRONG.items():
+        if instance == inst and (result_id == rid or result_id.startswith(rid + "/")):
+            return why
+    return None
 
 
 @dataclass
@@ -122,18 +148,17 @@ class TruthCache:
             self.cache[key] = relay_truth(inst, mail, rcpt, role)
         return self.cache[key]
 
-    def smuggling(self, inst: BedInstance, role: str, case: str, eod: bytes) -> Truth:
-        key = ("smuggling", inst.name, role, case)
+    def smuggling(self, inst: BedInstance, role: str, case: str, eod: bytes, split: bool) -> Truth:
+        key = ("smuggling", inst.name, role, case, split)
         if key not in self.cache:
-            one = smuggle_truth(inst, eod, split=False, role=role)
-            split = one if one.happened else smuggle_truth(inst, eod, split=True, role=role)
-            how = "in one write" if one.happened else "split (later write)" if split.happened else ""
-            evidence = (
+            t = smuggle_truth(inst, eod, split=split, role=role)
+            how = "split (later write)" if split else "in one write"
+            t.evidence = (
                 f"smuggled message delivered, sent {how}"
-                if how
-                else "no smuggled message delivered (one write, split)"
+                if t.happened
+                else f"no smuggled message delivered, sent {how}"
             )
-            self.cache[key] = Truth(split.happened, split.accepted, split.transcript, evidence)
+            self.cache[key] = t
         return self.cache[key]
 
 
@@ -150,7 +175,8 @@ def _truth_key(inst: BedInstance, rid: str, role: str, relays: dict, sequences: 
         return ("relay", role, case) if case else None
     if rid.startswith("smtp-smuggling/"):
         case = _case_of(rid, list(sequences))
-        return ("smuggling", role, case) if case else None
+        split = rid.endswith(("-split", "/split"))  # each variant against the same write pattern
+        return ("smuggling", role, case, split) if case else None
     return None
 
 
@@ -169,10 +195,10 @@ def cells_for(
         keyed.append((cell, key))
 
     def get(key: tuple) -> Truth:
-        kind, role, case = key
+        kind, role, case = key[:3]
         if kind == "relay":
             return truths.relay(inst, role, *relays[case])  # type: ignore[union-attr]
-        return truths.smuggling(inst, role, case, sequences[case])  # type: ignore[union-attr]
+        return truths.smuggling(inst, role, case, sequences[case], key[3])  # type: ignore[union-attr]
 
     keys = sorted({k for _c, k in keyed if k is not None})
     with ThreadPoolExecutor(workers) as ex:

@@ -199,17 +199,18 @@ class BedInstance:
     def spawn(self, argv: list[str], *, env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         logf = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         try:
-            self.procs.append(
-                subprocess.Popen(
-                    argv,
-                    stdout=logf,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    env=env,
-                    cwd=cwd,
-                    start_new_session=True,
-                )
+            proc = subprocess.Popen(
+                argv,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd,
+                start_new_session=True,
             )
+            self.procs.append(proc)
+            with open(self.workdir / "pids", "a") as f:  # for reap_stale() after a killed test run
+                f.write(f"{proc.pid}\n")
         finally:
             logf.close()
         _LIVE.add(self)
@@ -264,9 +265,50 @@ class BedInstance:
         self.stop()
 
 
+def _alive(pid: int) -> bool:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[0] not in ("Z", "X")
+
+
+def reap_stale() -> list[Path]:
+    """Stop and remove instances left by a test process that died without teardown (SIGKILL): every
+    /tmp/mtabed-* whose owner.pid is gone. A recorded PID is killed (its process group) only if its
+    command line still names that work directory, so a recycled PID is never touched."""
+    reaped = []
+    for wd in Path("/tmp").glob("mtabed-*"):
+        try:
+            owner = int((wd / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        try:
+            pids = [int(x) for x in (wd / "pids").read_text().split()]
+        except (OSError, ValueError):
+            pids = []
+        for pid in pids:
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if str(wd).encode() in cmdline:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        shutil.rmtree(wd, ignore_errors=True)
+        reaped.append(wd)
+    return reaped
+
+
 def new_workdir(server: str) -> Path:
+    reap_stale()
     wd = Path(tempfile.mkdtemp(prefix=f"mtabed-{server}-", dir="/tmp"))
     wd.chmod(0o755)  # daemons that drop privileges must traverse it
+    (wd / "owner.pid").write_text(str(os.getpid()))
     return wd
 
 

@@ -15,6 +15,7 @@ gets the smuggled commands one at a time, as a conforming client sends them. Rep
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import uuid
@@ -25,7 +26,7 @@ from tests.servers._mta_bed import BedInstance
 TIMEOUT = 8.0
 HELO = "client.example.org"
 SENDER = "probe@client.example.org"
-SPLIT_WAIT = 0.5  # how long a server that is still in DATA may stay silent before the later write
+SPLIT_WAIT = 1.0  # how long a server still in DATA may stay silent before the later write (bounded)
 
 
 def _tls_context() -> ssl.SSLContext:
@@ -110,6 +111,22 @@ def _subject_in_header(msg: bytes, subject: str) -> bool:
     return f"Subject: {subject}".encode() in head
 
 
+def _envelope_rcpts(msg: bytes) -> list[str]:
+    head = msg.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("utf-8", "replace")
+    return re.findall(r"^(?:Delivered-To|Envelope-to):\s*<?([^>\s]+)", head, re.MULTILINE | re.IGNORECASE)
+
+
+def _for_elsewhere(msg: bytes, inst: BedInstance) -> bool:
+    """The catch-all copy's envelope recipient (Delivered-To / Envelope-to, as the server routed it) is at
+    a domain other than the server's own names and address literal. A %-hack or bang path the server does
+    not interpret stays addressed to itself: routed back to itself, it is no relay to the foreign domain."""
+    rcpts = _envelope_rcpts(msg)
+    own = {inst.local_domain, inst.myhostname, f"[{inst.host}]", inst.host}
+    if not rcpts:
+        return True  # no record of the recipient: count it (the conservative reading)
+    return any(r.rsplit("@", 1)[-1].lower() not in own for r in rcpts[:1])
+
+
 @dataclass
 class Truth:
     happened: bool  # relayed / smuggled message delivered
@@ -138,9 +155,15 @@ def relay_truth(inst: BedInstance, mail: str, rcpt: str, role: str = "mx") -> Tr
         raw.close()
     if inst.server == "chasquid":  # relayed() are queue items there: the marker is inside the stored data
         hits = [m for m in inst.relayed() if marker.encode() in m]
-    else:  # the message itself, not a bounce that quotes it (bounces to foreign senders land there too)
-        hits = [m for m in inst.relayed() if _subject_in_header(m, marker)]
-    evidence = f"{len(hits)} copy in the foreign-domain catch-all" if hits else "nothing for a foreign domain"
+    else:  # the message itself (not a bounce quoting it), routed to a domain that is not the server's own
+        hits = [m for m in inst.relayed() if _subject_in_header(m, marker) and _for_elsewhere(m, inst)]
+    if hits:
+        to = _envelope_rcpts(hits[0])
+        evidence = f"relayed: {len(hits)} copy in the foreign-domain catch-all" + (
+            f", routed to {to[0]}" if to else ""
+        )
+    else:
+        evidence = "not relayed: nothing reached the foreign-domain catch-all"
     return Truth(bool(hits), accepted, raw.log, evidence)
 
 

@@ -20,7 +20,8 @@ API (``start_exim(config) -> BedInstance``, see tests/servers/_mta_bed.py)
     (user@lab.test), ``tls``, ``cert_path``, ``version`` ("4.96"), ``startup_seconds``, ``log()`` (mainlog +
     rejectlog + daemon output), ``delivered(rcpt=None)``, ``relayed()``, ``settle()``, ``stop()``.
     Local users postmaster/user at lab.test and mx.lab.test go to maildirs under <workdir>/mail/<user>;
-    every foreign domain is routed to the catch-all maildir <workdir>/relayed (``relayed()``).
+    every foreign domain is routed to the catch-all maildir <workdir>/relayed (``relayed()``), each copy
+    with an ``Envelope-to:`` header naming the recipient Exim routed it for.
     ``settle()`` waits until every message id the mainlog shows as received (``<=``) is ``Completed``.
 
 Pitfalls found building this (Exim 4.96-15+deb12u10)
@@ -145,6 +146,7 @@ relay_maildir:
   driver = appendfile
   directory = {wd}/relayed
   maildir_format
+  envelope_to_add
   create_directory
 """
 

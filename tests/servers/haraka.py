@@ -33,6 +33,8 @@ Pitfalls found building this (Haraka 3.3.4, node 20)
     * The port opens before the public-suffix list is loaded; until then helo.checks calls every name
       invalid (``550 HELO host name invalid`` for client.example.org). Readiness waits for Haraka's
       "loaded Public Suffixes" log line.
+    * Without config/dhparams.pem the tls plugin runs ``openssl dhparam 2048`` in the background at every
+      start; we copy parameters made once per checkout (``-dsaparam``: quick) under .testbed/npm/.
     * Start-up is ~1-2 s (node loads every plugin): the readiness wait polls the port, bounded at 30 s.
 """
 
@@ -41,8 +43,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
@@ -107,7 +111,7 @@ exports.store = function (next, connection) {
             if (LOCAL_DOMAINS.includes(domain) && LOCAL_USERS.includes(user)) {
                 deliver(path.join(this.dir, 'mail', user), data)
             } else {
-                deliver(path.join(this.dir, 'relayed'), data)
+                deliver(path.join(this.dir, 'relayed'), Buffer.concat([Buffer.from(`Delivered-To: ${rcpt.user}@${rcpt.host}\r\n`), data]))
             }
         }
         next(OK, 'Message stored by the test bed')
@@ -121,6 +125,20 @@ def haraka_version() -> str:
         return json.loads((HARAKA_PKG / "package.json").read_text())["version"]
     except (OSError, ValueError, KeyError):
         return "?"
+
+
+def _dhparams() -> Path:
+    """DH parameters for the tls plugin, made once per checkout (Haraka would otherwise run a 2048-bit
+    ``openssl dhparam`` in the background of every start, seconds of CPU on a busy 2-core runner)."""
+    cached = NPM / "haraka-dhparams.pem"
+    if not cached.exists():
+        tmp = cached.with_suffix(f".{os.getpid()}.tmp")
+        subprocess.run(
+            ["openssl", "dhparam", "-dsaparam", "-out", str(tmp), "2048"],
+            capture_output=True, check=True, timeout=120,
+        )  # fmt: skip
+        tmp.replace(cached)
+    return cached
 
 
 def haraka_missing_reason() -> str | None:
@@ -163,6 +181,7 @@ def start_haraka(config: str = "hardened", ready_timeout: float = 30.0) -> BedIn
         ini = (cfg / "connection.ini").read_text().replace("bytes=26214400", "bytes=10485760")
         (cfg / "connection.ini").write_text(ini)
         (cfg / "databytes").write_text("10485760\n")
+        shutil.copy(_dhparams(), cfg / "dhparams.pem")
         plugins = ["tls", "helo.checks", *plugins]
     (cfg / "plugins").write_text("\n".join(plugins) + "\n")
     env = dict(os.environ, BED_DIR=str(wd), BED_OPEN="1" if config == "permissive" else "0")

@@ -3,7 +3,7 @@
 A library, not an MTA: the policy is the few callbacks every application writes (onAuth, onRcptTo,
 onData), here in a small node script of ours (SERVER_JS) configured per instance; protocol handling (HELO,
 pipelining, DATA, STARTTLS, AUTH) is all the library's. onData stores the message in a maildir (local
-recipients) or the catch-all ``relayed`` maildir before the library answers 250, so no wait is needed.
+recipients) or the catch-all ``relayed`` maildir (with a ``Delivered-To:`` line naming the recipient) before the library answers 250, so no wait is needed.
 
 Fixtures
 --------
@@ -102,7 +102,7 @@ const options = {
             for (const r of session.envelope.rcptTo) {
                 const [user, domain] = split(r.address)
                 if (LOCAL_DOMAINS.includes(domain) && LOCAL_USERS.includes(user)) deliver(path.join(cfg.dir, 'mail', user), data)
-                else deliver(path.join(cfg.dir, 'relayed'), data)
+                else deliver(path.join(cfg.dir, 'relayed'), Buffer.concat([Buffer.from(`Delivered-To: ${r.address}\r\n`), data]))
             }
             cb(null, 'Message stored by the test bed')
         })
