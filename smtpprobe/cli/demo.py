@@ -67,7 +67,7 @@ def _catalogue(lab, helo: str) -> int:
         "auth_user": user, "auth_password": password, "policy": "hardened", "timeout": None,
     })
     started = time.monotonic()
-    # The conformance checks; the security probes (tag "attack") take ~10 s of deliberate waits: `smtpprobe run`;
+    # The conformance checks; the security probes (tag "attack", opt-in): `smtpprobe run --only attack`;
     # the TLS scans (tag "tls-posture") look up DANE and MTA-STS in the DNS: `smtpprobe run --only tls-posture`.
     scenarios = [s for s in load_paths([catalogue_path()]) if not s.matches(("attack", "tls-posture"))]
     results = run_all(scenarios, target, concurrency=4)

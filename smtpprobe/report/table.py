@@ -12,6 +12,7 @@ from smtpprobe.scenario.verdict import ORDER, Result, Verdict, counts
 
 COLOURS = {
     Verdict.PASS: "green",
+    Verdict.INFO: "cyan",
     Verdict.WARN: "yellow",
     Verdict.FAIL: "red",
     Verdict.ERROR: "magenta",

@@ -30,8 +30,18 @@ DEFAULT_TIMEOUT = 10.0
 MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 600.0  # run --timeout's range, for profiles too
 MAX_CONCURRENCY = 32  # run --concurrency's maximum, for profiles too
 # Options that override a target profile's values, in `run` and in the pytest plugin alike.
-OVERRIDE_KEYS = ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password", "policy", "timeout")
+OVERRIDE_KEYS = (
+    "helo",
+    "sender",
+    "local_rcpt",
+    "foreign_rcpt",
+    "auth_user",
+    "auth_password",
+    "policy",
+    "timeout",
+)
 DEFAULT_FOREIGN = "relaytest@example.net"  # RFC 2606: a domain that is never the target's own
+DEFAULT_LOCAL = "postmaster"
 PROFILE_KEYS = {
     "server",
     "policy",
@@ -55,6 +65,7 @@ class Target:
     variables: dict[str, str] = field(default_factory=dict)
     policy: str = "rfc"
     timeout: float = DEFAULT_TIMEOUT
+    local_rcpt_given: bool = False  # probes that deliver mail (tag `delivers`) run only then
 
     def public(self) -> dict:
         """For reports: without the AUTH password."""
@@ -155,7 +166,9 @@ def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict,
     variables = {
         "helo": helo,
         "sender": values.get("sender") or f"smtpprobe@{helo}",
-        "local_rcpt": values.get("local_rcpt") or "postmaster@{server_name}",
+        # RFC 5321 §4.1.1.3: <Postmaster> without a domain is a recipient every server takes; never a
+        # domain from the greeting, which may name a third party
+        "local_rcpt": values.get("local_rcpt") or DEFAULT_LOCAL,
         "foreign_rcpt": values.get("foreign_rcpt") or DEFAULT_FOREIGN,
         "auth_user": values.get("auth_user", ""),
         "auth_password": values.get("auth_password", ""),
@@ -177,4 +190,4 @@ def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict,
             )  # user text is not a template
     policy = overrides.get("policy") or profile.get("policy") or "rfc"
     timeout = float(overrides.get("timeout") or profile.get("timeout") or DEFAULT_TIMEOUT)
-    return Target(host, ports, variables, policy, timeout)
+    return Target(host, ports, variables, policy, timeout, local_rcpt_given=bool(values.get("local_rcpt")))
