@@ -19,7 +19,7 @@ _STAGES = ("banner", "ehlo", "mail", "rcpt", "quit")
 
 @click.command()
 @click.option("--server", "-s", required=True, metavar="HOST[:PORT]", help="Target server.")
-@click.option("--port", "-p", type=click.IntRange(1, 65535), help="Port (default 25, or 465 with --tls-on-connect).")
+@click.option("--port", "-p", multiple=True, metavar="PORT", help="Port or ROLE=PORT (default 25, or 465 with --tls-on-connect).")
 @click.option("--connections", "-n", type=int, default=10, show_default=True, help="Connections to open in all.")
 @click.option("--concurrency", "-c", type=int, help="At most this many open at once (default: all of them).")
 @click.option("--rate", type=float, metavar="PER_SECOND", help="Open new connections at this steady rate.")
@@ -60,9 +60,10 @@ def burst(**opts) -> None:
     from smtpprobe.burst.fdlimit import ensure_open_files
     from smtpprobe.burst.progress import ProgressBar
     from smtpprobe.burst.render import table
+    from smtpprobe.ports import single_port
     from smtpprobe.target import parse_server
 
-    tls = opts["tls"] or "none"
+    tls, opts["port"] = opts["tls"] or "none", single_port(opts["port"])
     server, port = parse_server(opts["server"], opts["port"] or (465 if tls == "implicit" else 25))
     if opts["port"]:
         port = opts["port"]

@@ -15,7 +15,7 @@ from smtpprobe.transaction import STAGES
 
 @click.command()
 @click.option("--server", "-s", metavar="HOST[:PORT]", help="Target server. Default: the MX of the first --to domain.")
-@click.option("--port", "-p", type=click.IntRange(1, 65535), help="Port (default 25, or 465 with --tls-on-connect).")
+@click.option("--port", "-p", multiple=True, metavar="PORT", help="Port or ROLE=PORT (default 25, or 465 with --tls-on-connect).")
 @click.option("--to", "-t", "recipients", multiple=True, required=True, metavar="ADDR", help="Recipient (repeatable).")
 @click.option("--from", "-f", "sender", metavar="ADDR", help="Envelope sender; '' for the null sender <>.")
 @click.option("--helo", "--ehlo", "helo", metavar="NAME", help="Name for EHLO (HELO if EHLO is refused).")
@@ -95,10 +95,11 @@ def execute(server: str, port: int, tx, session_options: dict, as_json: bool = F
 
 def _plan(opts: dict):
     from smtpprobe.message import build_message, read_message_file
+    from smtpprobe.ports import single_port
     from smtpprobe.target import parse_server
     from smtpprobe.transaction import Transaction
 
-    tls = opts["tls"] or "none"
+    tls, opts["port"] = opts["tls"] or "none", single_port(opts["port"])
     default_port = opts["port"] or (465 if tls == "implicit" else 25)
     recipients = list(opts["recipients"])
     if opts["server"]:

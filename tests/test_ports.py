@@ -1,0 +1,88 @@
+"""One spelling of --port across run, doctor, send, burst and repl (issue 15): ROLE=PORT, ROLE or PORT, comma
+lists and repeated options alike; a repeat that cannot work is refused, never silently dropped."""
+
+from __future__ import annotations
+
+import pytest
+
+from smtpprobe.errors import UsageError
+from smtpprobe.ports import parse_port_list, parse_ports, single_port
+from tests.cli import smtpprobe
+
+
+@pytest.mark.parametrize(
+    "values, parsed",
+    [
+        (["mx=2525,submission=5870"], {"mx": 2525, "submission": 5870}),
+        (["mx=2525", "submission=5870"], {"mx": 2525, "submission": 5870}),
+        (["587"], {"submission": 587}),
+        (["2525"], {"mx": 2525}),
+        (["smtps"], {"smtps": 465}),
+        (["SMTP=25", "submissions=4650"], {"mx": 25, "smtps": 4650}),
+        (["mx=2525", "mx=2525"], {"mx": 2525}),
+    ],
+)
+def test_one_spelling(values, parsed):
+    assert parse_ports(values) == parsed
+
+
+@pytest.mark.parametrize(
+    "values, words",
+    [
+        (["mx=2525", "mx=2526"], "the mx role is given twice (2525 and 2526)"),
+        (["lmtp=24"], "'lmtp' is not a port role"),
+        (["mx=0"], "1 to 65535"),
+        (["mx=2525,,smtps"], "empty item"),
+    ],
+)
+def test_bad_or_conflicting_ports_are_refused(values, words):
+    with pytest.raises(UsageError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        parse_ports(values)
+
+
+def test_doctor_may_test_one_role_on_several_ports():
+    assert parse_port_list(["mx=2525", "25"]) == [("mx", 2525), ("mx", 25)]
+
+
+def test_single_port_commands_refuse_a_second_port():
+    assert single_port(("mx=2525",)) == 2525
+    assert single_port(("submission",)) == 587
+    assert single_port(()) is None
+    with pytest.raises(UsageError, match="give it once"):
+        single_port(("2525", "2526"))
+    with pytest.raises(UsageError, match="in --server and 2526 in --port"):
+        single_port(("2526",), 2525)
+
+
+def test_run_takes_a_comma_list(lab_hardened):
+    lab = lab_hardened
+    run = smtpprobe(
+        "run", "-s", "127.0.0.1", "-p", f"mx={lab.port},submission={lab.submission_port}",
+        "--local-rcpt", "postmaster@lab.test", "--helo", "client.example.org", "--only", "empty-helo",
+    )
+    assert run.code == 0, run.out + run.err
+    assert f"mx {lab.port}" in run.out and f"submission {lab.submission_port}" in run.out
+
+
+def test_doctor_repeated_port_probes_every_port(lab_hardened, dns_server):
+    lab = lab_hardened
+    run = smtpprobe(
+        "doctor", "--from", "me@example.org", "--ip", "127.0.0.1", "--helo", "client.example.org",
+        "--server", "127.0.0.1", "--resolver", dns_server.address, "--dns-timeout", "1",
+        "--port", f"mx={lab.port}", "--port", f"submission={lab.submission_port}", "--to", "postmaster@lab.test",
+        timeout=120,
+    )
+    assert f"{lab.port} (mx)" in run.out and f"{lab.submission_port} (submission)" in run.out, run.out + run.err
+
+
+@pytest.mark.parametrize("command", ["send", "burst"])
+def test_send_and_burst_refuse_a_repeated_port(command):
+    run = smtpprobe(command, "--server", "127.0.0.1", "--to", "a@lab.test", "--port", "2525", "--port", "2526")
+    assert run.code == 2
+    assert run.err_lines == ["smtpprobe: --port given 2 times (2525, 2526); this command talks to one port: give it once"]
+
+
+def test_repl_takes_port_like_the_others(lab_hardened):
+    run = smtpprobe("repl", "127.0.0.1", "--port", f"mx={lab_hardened.port}", "--no-notes", input="NOOP\n")
+    assert run.code == 0, run.out + run.err
+    assert "250 2.0.0 Ok" in run.out
