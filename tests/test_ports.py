@@ -86,3 +86,35 @@ def test_repl_takes_port_like_the_others(lab_hardened):
     run = smtpprobe("repl", "127.0.0.1", "--port", f"mx={lab_hardened.port}", "--no-notes", input="NOOP\n")
     assert run.code == 0, run.out + run.err
     assert "250 2.0.0 Ok" in run.out
+
+
+# -- run against a target that cannot be reached (issue 15): one line and exit 3, not a row per scenario ----
+
+
+def test_run_against_nothing_listening_is_one_line_and_exit_3():
+    from tests.servers._common import free_port
+
+    port = free_port()
+    run = smtpprobe("run", "-s", f"127.0.0.1:{port}", "--helo", "client.example.org")
+    assert run.code == 3
+    assert run.out == ""
+    assert run.err_lines == [
+        (f"smtpprobe: cannot connect to 127.0.0.1:{port}: Connection refused; nothing was tested: nothing listens "
+        "there: check --server and --port (`smtpprobe lab --port 0` prints the lab's ports)")
+    ]
+
+
+def test_run_with_one_unreachable_role_tests_the_others_and_exits_3(lab_hardened):
+    from tests.servers._common import free_port
+
+    port = free_port()
+    run = smtpprobe(
+        "run", "-s", "127.0.0.1", "-p", f"mx={lab_hardened.port}", "-p", f"smtps={port}",
+        "--local-rcpt", "postmaster@lab.test", "--helo", "client.example.org", "--only", "empty-helo",
+    )
+    assert run.code == 3, run.out + run.err
+    assert run.err_lines == [
+        f"smtpprobe: smtps {port}: cannot connect to 127.0.0.1:{port}: Connection refused; its scenarios are not run"
+    ]
+    rows = [line.split() for line in run.out.splitlines() if line.startswith("empty-helo")]
+    assert rows == [["empty-helo", "mx", str(lab_hardened.port), "pass"]]

@@ -101,6 +101,7 @@ def run(**opts) -> None:
     profile = load_profile(opts["profile"]) if opts["profile"] else {}
     overrides = {k: opts[k] for k in OVERRIDE_KEYS}
     target = build_target(opts["server"], opts["ports"], profile, overrides)
+    cut_off = _drop_unreachable(target, opts["timeout"] or target.timeout)
     runnable = [s for s in scenarios if any(role in target.ports for role in s.ports)]
     not_run = [{"id": s.id, "roles": list(s.ports)} for s in scenarios if s not in runnable]
     if not runnable:
@@ -110,7 +111,22 @@ def run(**opts) -> None:
             f"({', '.join(target.ports)}); they need {', '.join(roles)}: add --port ROLE=PORT"
         )
     concurrency = opts["concurrency"] or int(profile.get("concurrency", 4))
-    _run_and_report(runnable, target, concurrency, opts, not_run)
+    _run_and_report(runnable, target, concurrency, opts, not_run, cut_off)
+
+
+def _drop_unreachable(target, timeout: float) -> bool:
+    """Roles whose port takes no connection are left out, one line each on stderr; none left: exit 3."""
+    from smtpprobe.errors import TransportError
+    from smtpprobe.reach import hint, unreachable
+
+    lost = unreachable(target.host, target.ports, timeout)
+    if len(lost) == len(target.ports):
+        why = next(iter(lost.values()))
+        others = "" if len(lost) == 1 else f" (and the other {len(lost) - 1} ports)"
+        raise TransportError(f"{why}{others}; nothing was tested: {hint(why)}")
+    for role, why in lost.items():
+        click.echo(f"smtpprobe: {role} {target.ports.pop(role)}: {why}; its scenarios are not run", err=True)
+    return bool(lost)
 
 
 def _select(scenarios: list, only: tuple[str, ...], skip: tuple[str, ...]) -> list:
@@ -149,7 +165,9 @@ def _list(scenarios: list, fmt: str) -> None:
     click.echo(render_list(scenarios), nl=False)
 
 
-def _run_and_report(scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict]) -> None:
+def _run_and_report(
+    scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict], cut_off: bool = False
+) -> None:
     from smtpprobe.report import json_report, junit, table
     from smtpprobe.scenario.runner import run_all
     from smtpprobe.scenario.verdict import exit_code
@@ -182,4 +200,5 @@ def _run_and_report(scenarios: list, target, concurrency: int, opts: dict, not_r
         click.echo(as_table, nl=False)
     else:
         click.echo(as_table if opts["fmt"] == "table" else rendered(), nl=False)
-    sys.exit(int(exit_code(results)))
+    code = int(exit_code(results))
+    sys.exit(3 if cut_off and code == 0 else code)  # a role that could not be reached was not tested

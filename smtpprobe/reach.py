@@ -1,0 +1,38 @@
+"""Before a run opens dozens of connections: can each selected port be reached at all? One TCP connect per
+port, all at once, bounded by the timeout, so an unreachable target costs one timeout and one line instead of
+a row of identical errors per scenario (and minutes against a host that drops packets)."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+from smtpprobe.errors import TransportError
+
+
+def unreachable(host: str, ports: dict[str, int], timeout: float) -> dict[str, str]:
+    """{role: why} for every role whose port does not take a TCP connection. The connection is closed at
+    once without a byte sent."""
+    from smtpprobe.session import Session
+
+    def probe(port: int) -> str | None:
+        session = Session(host, port, timeout=timeout, connect_timeout=timeout)
+        try:
+            session.connect()
+        except TransportError as exc:
+            return str(exc)
+        finally:
+            session.close()
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, len(ports))) as pool:
+        answers = dict(zip(ports, pool.map(probe, ports.values()), strict=True))
+    return {role: why for role, why in answers.items() if why is not None}
+
+
+def hint(why: str) -> str:
+    """What to try next, for the usual causes."""
+    if why.startswith("cannot resolve"):
+        return "check the name in --server (a typo? a name only your resolver knows?)"
+    if "refused" in why:
+        return "nothing listens there: check --server and --port (`smtpprobe lab --port 0` prints the lab's ports)"
+    return "a firewall may drop the packets (many networks block outgoing port 25); check --server and --port"
