@@ -169,11 +169,17 @@ def _run_and_report(
     scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict], cut_off: bool = False
 ) -> None:
     from smtpprobe.report import json_report, junit, table
+    from smtpprobe.report.progress import RunProgress
     from smtpprobe.scenario.runner import run_all
     from smtpprobe.scenario.verdict import exit_code
 
     started = time.monotonic()
-    results = run_all(scenarios, target, concurrency=concurrency)
+    jobs = sum(1 for s in scenarios for role in s.ports if role in target.ports)
+    progress = RunProgress(jobs)
+    try:
+        results = run_all(scenarios, target, concurrency=concurrency, on_result=progress)
+    finally:
+        progress.clear()
     seconds = time.monotonic() - started
     tty = sys.stdout.isatty()
     colour = tty and "NO_COLOR" not in os.environ
