@@ -1,0 +1,158 @@
+"""Every command shown in docs/ runs, and prints what the page says it prints (issue 15): the docs cannot fall
+behind the code. The convention (targets, $PORT, `...`) is in docs/README.md, "Examples are tested"; parsing
+and comparing are in tests/docs_examples.py.
+
+Each example gets the target its page or its block names, started fresh on free ports: `lab` (hardened) and
+`lab-open` (with LabConfig fields as key=value), `postfix-strict`, `postfix-open`, `dns` (NSD with
+tests/zones), or `none`. The ports go in the environment as PORT, SUBMISSION_PORT and SMTPS_PORT (the names
+`smtpprobe lab --port 0` prints), the lab's certificate as LAB_CA, the DNS server as RESOLVER; commands run
+in bash, in a scratch directory per page, with stdout and stderr interleaved as on a terminal."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.docs_examples import Command, Example, examples, matches
+
+EXAMPLES = examples()
+BIN = str(Path(sys.executable).parent)
+_pages: dict[str, Path] = {}
+_updates: list[tuple[str, Command, str]] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _rewrite_docs_when_asked():
+    """DOCS_UPDATE=1: write what each failing command really printed into its page (then review the diff,
+    and put back any `...` that shortened a long output)."""
+    yield
+    from tests.docs_examples import DOCS
+
+    for page in sorted({page for page, _, _ in _updates}):
+        path = DOCS / page
+        lines = path.read_text("utf-8").split("\n")
+        for _, command, output in sorted((u for u in _updates if u[0] == page), key=lambda u: -u[1].line):
+            start = command.line - 1 + command.text.count("\n") + _continuations(lines, command.line - 1)
+            new = output.rstrip("\n").split("\n") if output.strip() else []
+            lines[start + 1 : start + 1 + len(command.expected)] = new
+        path.write_text("\n".join(lines), "utf-8")
+
+
+def _continuations(lines: list[str], at: int) -> int:
+    n = 0
+    while lines[at + n].endswith("\\"):
+        n += 1
+    return n
+
+
+def test_the_docs_have_examples_and_each_names_a_target_it_can_get():
+    assert len(EXAMPLES) >= 40
+    for example in EXAMPLES:
+        kind = example.target.split()[0] if example.target else "none"
+        assert kind.rstrip(":") in {"none", "lab", "lab-open", "postfix-strict", "postfix-open", "dns", "skip"}, (
+            example.id, example.target)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
+def test_example(example: Example, request, tmp_path_factory):
+    if example.target.startswith("skip"):
+        # Not run: the block says why (an interactive terminal, the Internet). Listed by the test above.
+        pytest.skip(example.target)
+    env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
+    for name in ("COLUMNS", "LINES", "SMTPPROBE_AUTH_PASSWORD", "SMTPPROBE_DEBUG"):
+        env.pop(name, None)
+    cwd = _pages.setdefault(example.page, tmp_path_factory.mktemp("docs-page"))
+    with _targets(example.target, request, env):
+        rc = 0
+        for command in example.commands:
+            if command.text.strip() == "echo $?":
+                output = f"{rc}\n"
+            else:
+                rc, output = _run(command, env, cwd)
+            problem = matches(command.expected, output)
+            if problem and os.environ.get("DOCS_UPDATE") == "1":
+                _updates.append((example.page, command, output))
+                continue
+            assert problem is None, (
+                f"{example.page}:{command.line}: $ {command.text}\n{problem}\n--- it printed:\n{output}"
+            )
+
+
+class _targets:
+    """Start what the example needs (fresh, free ports) and put its coordinates into `env`."""
+
+    def __init__(self, target: str, request, env: dict):
+        self.target, self.request, self.env, self.labs = target, request, env, []
+
+    def __enter__(self):
+        words = self.target.split()
+        for i, word in enumerate(words):
+            if word in ("lab", "lab-open"):
+                self._lab(word, words[i + 1 :])
+            elif word.startswith("postfix-"):
+                pf = self.request.getfixturevalue(word.replace("-", "_"))
+                self.env.update(PORT=str(pf.smtp_port), SUBMISSION_PORT=str(pf.submission_port),
+                                SMTPS_PORT=str(pf.smtps_port), LAB_CA=str(pf.cert_path))
+            elif word == "dns":
+                self.env["RESOLVER"] = self.request.getfixturevalue("dns_server").address
+        return self
+
+    def _lab(self, kind: str, options: list[str]) -> None:
+        from tests.servers.lab import free_config
+        from smtpprobe.lab import LabServer
+
+        fields: dict[str, object] = {"profile": "open" if kind == "lab-open" else "hardened"}
+        for option in options:
+            if "=" not in option:
+                break
+            key, value = option.split("=", 1)
+            fields[key] = float(value) if "." in value else int(value) if value.isdigit() else value
+        lab = LabServer(free_config(**fields)).start()
+        self.labs.append(lab)
+        self.env.update(PORT=str(lab.port), SUBMISSION_PORT=str(lab.submission_port),
+                        SMTPS_PORT=str(lab.smtps_port), LAB_CA=str(lab.cert_path))
+
+    def __exit__(self, *exc):
+        for lab in self.labs:
+            lab.stop()
+
+
+def _run(command: Command, env: dict, cwd: Path) -> tuple[int, str]:
+    """Run one command as a user would in a shell. `smtpprobe lab` runs until it says it is ready (and,
+    when the page shows `^C`, until then), and is stopped with Ctrl-C (SIGINT) as a user would."""
+    if command.text.lstrip().startswith("smtpprobe lab") and "--help" not in command.text:
+        return _run_lab(command, env, cwd)
+    proc = subprocess.run(
+        ["bash", "-c", "exec 2>&1\n" + command.text], capture_output=True, text=True, env=env, cwd=cwd, timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    return proc.returncode, proc.stdout + proc.stderr
+
+
+def _run_lab(command: Command, env: dict, cwd: Path) -> tuple[int, str]:
+    proc = subprocess.Popen(
+        ["bash", "-c", "exec 2>&1\nexec " + command.text], stdout=subprocess.PIPE, text=True, env=env, cwd=cwd,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.stdout is not None
+    os.set_blocking(proc.stdout.fileno(), False)
+    output, deadline = "", time.monotonic() + 30
+    while "press Ctrl-C to stop" not in output and proc.poll() is None and time.monotonic() < deadline:
+        output += proc.stdout.read() or ""
+        time.sleep(0.05)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    os.set_blocking(proc.stdout.fileno(), True)
+    output += proc.stdout.read() or ""
+    return proc.returncode, output
