@@ -6,6 +6,7 @@ Pure: parsing and output normalization only; running is in the test module."""
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,8 +39,8 @@ class Example:
 
 def examples(root: Path = DOCS) -> list[Example]:
     found: list[Example] = []
-    for path in sorted(root.rglob("*.md")):
-        found += page_examples(path.read_text("utf-8"), str(path.relative_to(root)))
+    for path in [root.parent / "README.md", *sorted(root.rglob("*.md"))]:
+        found += page_examples(path.read_text("utf-8"), os.path.relpath(path, root))
     return found
 
 
@@ -96,7 +97,7 @@ _VARIABLE = [
     (re.compile(r"\b\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:?\d\d)?"), "<DATE>"),
     (re.compile(r"(?i)(message-id: )<[^>\s]+>"), r"\1<ID>"),
     (re.compile(r"\b[0-9A-F]{10}\b"), "<QID>"),  # the lab's (and Postfix's) queue ids
-    (re.compile(r"(?<=[:=])\d{4,5}\b"), "<PORT>"),  # 127.0.0.1:44013, PORT=44013
+    (re.compile(r"(?<=[:=])(\s?)\d{4,5}\b"), r"\1<PORT>"),  # 127.0.0.1:44013, PORT=44013, "port": 44013
     (re.compile(r"\b(mx|submission|smtps|port|ports?) \d{4,5}\b"), r"\1 <PORT>"),
     (re.compile(r"(?<![\d.])\d+(\.\d+)?\s?(ms|s)\b"), "<TIME>"),  # 0.1s, 2.017 s, 12 ms
     (re.compile(r"(?<![\d.])\d+\.\d+(?![\d.])"), "<NUM>"),  # rates, averages
