@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -136,16 +135,26 @@ def _run(command: Command, env: dict, cwd: Path) -> tuple[int, str]:
 
 
 def _run_lab(command: Command, env: dict, cwd: Path) -> tuple[int, str]:
+    import threading
+
     proc = subprocess.Popen(
         ["bash", "-c", "exec 2>&1\nexec " + command.text], stdout=subprocess.PIPE, text=True, env=env, cwd=cwd,
         stdin=subprocess.DEVNULL,
     )
-    assert proc.stdout is not None
-    os.set_blocking(proc.stdout.fileno(), False)
-    output, deadline = "", time.monotonic() + 30
-    while "press Ctrl-C to stop" not in output and proc.poll() is None and time.monotonic() < deadline:
-        output += proc.stdout.read() or ""
-        time.sleep(0.05)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def pump() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+            if "press Ctrl-C to stop" in line:
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    ready.wait(30)
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     try:
@@ -153,6 +162,5 @@ def _run_lab(command: Command, env: dict, cwd: Path) -> tuple[int, str]:
     finally:
         if proc.poll() is None:
             proc.kill()
-    os.set_blocking(proc.stdout.fileno(), True)
-    output += proc.stdout.read() or ""
-    return proc.returncode, output
+    reader.join(10)
+    return proc.returncode, "".join(lines)
