@@ -29,7 +29,8 @@ _updates: list[tuple[str, Command, str]] = []
 @pytest.fixture(scope="session", autouse=True)
 def _rewrite_docs_when_asked():
     """DOCS_UPDATE=1: write what each failing command really printed into its page (then review the diff,
-    and put back any `...` that shortened a long output)."""
+    and put back any `...` that shortened a long output). DOCS_UPDATE=all: also where only the layout differs
+    (commands whose output shows no `...`)."""
     yield
     from tests.docs_examples import DOCS
 
@@ -75,7 +76,10 @@ def test_example(example: Example, request, tmp_path_factory):
             else:
                 rc, output = _run(command, env, cwd)
             problem = matches(command.expected, output)
-            if problem and os.environ.get("DOCS_UPDATE") == "1":
+            update = os.environ.get("DOCS_UPDATE")
+            if update == "all" and "..." not in command.expected and "\n".join(command.expected) != output.rstrip("\n"):
+                problem = "layout"  # DOCS_UPDATE=all: paste the exact output of every block without `...`
+            if problem and update in ("1", "all"):
                 _updates.append((example.page, command, output))
                 continue
             assert problem is None, (

@@ -84,9 +84,12 @@ def fit_width(width: int | None) -> int:
 def wrap(text: str, width: int, indent: str = "") -> list[str]:
     import textwrap
 
-    return textwrap.wrap(
+    for verb in ("MAIL FROM:", "RCPT TO:"):  # keep a command whole: a no-break space until wrapped
+        text = text.replace(verb, verb.replace(" ", NBSP))
+    lines = textwrap.wrap(
         text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
-    ) or [indent.rstrip()]
+    )
+    return [line.replace(NBSP, " ") for line in lines] or [indent.rstrip()]
 
 
 def shorten(line: str, width: int) -> str:
