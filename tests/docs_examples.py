@@ -14,6 +14,7 @@ from pathlib import Path
 DOCS = Path(__file__).parent.parent / "docs"
 PAGE_MARK = re.compile(r"^<!--\s*examples:\s*(.*?)\s*-->\s*$")  # the page's default target
 BLOCK_MARK = re.compile(r"^<!--\s*example:\s*(.*?)\s*-->\s*$")  # this block's target
+FILE_MARK = re.compile(r"^<!--\s*file:\s*(\S+?)\s*-->\s*$")  # the next block is this file's content
 HEREDOC = re.compile(r"<<-?\s*'?(\w+)'?")
 SKIP_LINE = "..."  # in expected output: any number of lines (or the rest of a long line) left out
 
@@ -64,6 +65,17 @@ def page_examples(text: str, page: str) -> list[Example]:
             mark = None  # a marker applies to the block right after it
         i += 1
     return found
+
+
+def page_files(text: str) -> dict[str, str]:
+    """{path: content} of the blocks marked `<!-- file: PATH -->`: written to the page's scratch directory
+    before its examples run, so an example can use the file the page shows."""
+    lines, files = text.splitlines(), {}
+    for i, line in enumerate(lines):
+        if (m := FILE_MARK.match(line)) and i + 1 < len(lines) and lines[i + 1].startswith("```"):
+            end = next(j for j in range(i + 2, len(lines)) if lines[j].startswith("```"))
+            files[m[1]] = "\n".join(lines[i + 2 : end]) + "\n"
+    return files
 
 
 def _commands(block: list[str], first_line: int) -> list[Command]:

@@ -67,7 +67,7 @@ def test_example(example: Example, request, tmp_path_factory):
     env = {**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", "PYTHONUNBUFFERED": "1", "NO_COLOR": "1"}
     for name in ("COLUMNS", "LINES", "SMTPPROBE_AUTH_PASSWORD", "SMTPPROBE_DEBUG"):
         env.pop(name, None)
-    cwd = _pages.setdefault(example.page, tmp_path_factory.mktemp("docs-page"))
+    cwd = _page_dir(example.page, tmp_path_factory)
     with _targets(example.target, request, env):
         rc = 0
         for command in example.commands:
@@ -85,6 +85,18 @@ def test_example(example: Example, request, tmp_path_factory):
             assert problem is None, (
                 f"{example.page}:{command.line}: $ {command.text}\n{problem}\n--- it printed:\n{output}"
             )
+
+
+def _page_dir(page: str, tmp_path_factory) -> Path:
+    """The page's scratch directory, with the files the page shows (`<!-- file: PATH -->`)."""
+    if page not in _pages:
+        from tests.docs_examples import DOCS, page_files
+
+        _pages[page] = tmp_path_factory.mktemp("docs-page")
+        for name, content in page_files((DOCS / page).read_text("utf-8")).items():
+            (_pages[page] / name).parent.mkdir(parents=True, exist_ok=True)
+            (_pages[page] / name).write_text(content)
+    return _pages[page]
 
 
 class _targets:
