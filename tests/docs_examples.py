@@ -56,7 +56,7 @@ def page_examples(text: str, page: str) -> list[Example]:
         elif m := BLOCK_MARK.match(line):
             mark = m[1]
         elif line.startswith("```"):
-            end = next((j for j in range(i + 1, len(lines)) if lines[j].startswith("```")), len(lines))
+            end = _fence_end(lines, i)
             commands = _commands(lines[i + 1 : end], i + 2)
             if any("smtpprobe" in c.text for c in commands):
                 found.append(Example(page, i + 1, mark or default, commands))
@@ -73,9 +73,20 @@ def page_files(text: str) -> dict[str, str]:
     lines, files = text.splitlines(), {}
     for i, line in enumerate(lines):
         if (m := FILE_MARK.match(line)) and i + 1 < len(lines) and lines[i + 1].startswith("```"):
-            end = next(j for j in range(i + 2, len(lines)) if lines[j].startswith("```"))
+            end = _fence_end(lines, i + 1)
             files[m[1]] = "\n".join(lines[i + 2 : end]) + "\n"
     return files
+
+
+def _fence_end(lines: list[str], start: int) -> int:
+    """The closing fence of the block opened at `start` (CommonMark: as many backticks or more, so a block
+    fenced with ```` can show output that contains ```)."""
+    fence = len(lines[start]) - len(lines[start].lstrip("`"))
+    for j in range(start + 1, len(lines)):
+        stripped = lines[j].strip()
+        if stripped and set(stripped) == {"`"} and len(stripped) >= fence:
+            return j
+    return len(lines)
 
 
 def _commands(block: list[str], first_line: int) -> list[Command]:
@@ -111,6 +122,7 @@ _VARIABLE = [
     (re.compile(r"\b[0-9A-F]{10}\b"), "<QID>"),  # the lab's (and Postfix's) queue ids
     (re.compile(r"(?<=[:=])(\s?)\d{4,5}\b"), r"\1<PORT>"),  # 127.0.0.1:44013, PORT=44013, "port": 44013
     (re.compile(r"\b(mx|submission|smtps|port|ports?) \d{4,5}\b"), r"\1 <PORT>"),
+    (re.compile(r"\b\d{4,5}(?= \((mx|submission|smtps)\))"), "<PORT>"),  # doctor: 42591 (mx)
     (re.compile(r"(?<![\d.])\d+(\.\d+)?\s?(ms|s)\b"), "<TIME>"),  # 0.1s, 2.017 s, 12 ms
     (re.compile(r"(?<![\d.])\d+\.\d+(?![\d.])"), "<NUM>"),  # rates, averages
     (re.compile(r"-{3,}"), "---"),  # table rules, as wide as the columns
@@ -144,12 +156,26 @@ def matches(expected: list[str], actual: str) -> str | None:
             continue
         found = _find(words, segment, at)
         if found is None or (n == 0 and found != 0):
-            shown = " ".join(segment)
-            return f"expected output not found (from word {at}): {shown[:600]}"
+            return _divergence(words, segment, at, anchored=n == 0)
         at = found + len(segment)
     if segments[-1] and at != len(words):
         return f"unexpected output at the end: {' '.join(words[at:])[:600]}"
     return None
+
+
+def _divergence(words: list[str], segment: list[str], at: int, anchored: bool) -> str:
+    """Where the expected words part from the output, at the start that agrees longest."""
+    starts = [at] if anchored else range(at, max(at + 1, len(words)))
+    best, best_len = at, -1
+    for i in starts:
+        n = 0
+        while n < len(segment) and i + n < len(words) and words[i + n] == segment[n]:
+            n += 1
+        if n > best_len:
+            best, best_len = i, n
+    want = " ".join(segment[max(0, best_len - 8) : best_len + 12])
+    got = " ".join(words[best + max(0, best_len - 8) : best + best_len + 12])
+    return f"after {best_len} matching words, the page says:\n  {want}\nbut the command printed:\n  {got}"
 
 
 def _find(words: list[str], segment: list[str], start: int) -> int | None:
