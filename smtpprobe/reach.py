@@ -36,3 +36,16 @@ def hint(why: str) -> str:
     if "refused" in why:
         return "nothing listens there: check --server and --port (`smtpprobe lab --port 0` prints the lab's ports)"
     return "a firewall may drop the packets (many networks block outgoing port 25); check --server and --port"
+
+
+def check_resolves(host: str, port: int, family: int = 0) -> None:
+    """TransportError, with what to try, when `host` has no address: before a command opens many connections
+    that would each fail the same way."""
+    import socket
+
+    try:
+        socket.getaddrinfo(host.strip("[]"), port, family, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise TransportError(
+            f"cannot resolve {host}: {exc.strerror}; check the name (a typo?) or give an IP address"
+        ) from None

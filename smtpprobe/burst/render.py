@@ -6,11 +6,15 @@ from smtpprobe.burst.report import BurstReport
 
 
 def table(report: BurstReport) -> list[str]:
+    from smtpprobe.burst.finding import finding
+
     p = report.plan
     how = f"rate {p.rate:g}/s" if p.rate else "no rate limit"
     lines = [
         f"Burst to {p.host}:{p.port}: {p.connections} connections, concurrency {p.effective_concurrency}, "
         f"{how}, stage {p.stage}" + (f", hold {p.hold:g}s" if p.hold else "") + (f", TLS {p.tls}" if p.tls != "none" else ""),
+        "",
+        *_wrap(finding(report)),
         "",
     ]
     rows = [
@@ -35,6 +39,12 @@ def table(report: BurstReport) -> list[str]:
             count_width = max(len(str(n)) for n in groups.values())
             lines += [f"  {str(n).rjust(count_width)}  {text}" for text, n in groups.items()]
     return lines
+
+
+def _wrap(text: str, width: int = 100) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, break_on_hyphens=False)
 
 
 def _first(first: dict | None) -> str:

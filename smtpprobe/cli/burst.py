@@ -78,6 +78,9 @@ def burst(**opts) -> None:
         own_server=opts["own_server"],
     )
     plan.validate()  # bounds and the safety cap: before anything touches the network
+    from smtpprobe.reach import check_resolves
+
+    check_resolves(plan.host, plan.port, plan.family)  # one line, not a row of identical errors
     note = ensure_open_files(plan.effective_concurrency)
     if note:
         click.echo(f"smtpprobe: {note}", err=True)
