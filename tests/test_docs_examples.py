@@ -127,7 +127,12 @@ class _targets:
             if "=" not in option:
                 break
             key, value = option.split("=", 1)
-            fields[key] = float(value) if "." in value else int(value) if value.isdigit() else value
+            if key == "rate_limit":
+                from smtpprobe.lab.config import parse_rate
+
+                fields[key] = parse_rate(value)
+            else:
+                fields[key] = float(value) if "." in value else int(value) if value.isdigit() else value
         lab = LabServer(free_config(**fields)).start()
         self.labs.append(lab)
         self.env.update(PORT=str(lab.port), SUBMISSION_PORT=str(lab.submission_port),

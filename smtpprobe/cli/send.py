@@ -113,11 +113,10 @@ def _plan(opts: dict):
         if not domain:
             raise UsageError(f"--to {recipients[0]!r} has no domain to look up an MX for; give --server")
         server, port = best_mx(domain, opts["timeout"]), default_port
-    import getpass
+    from smtpprobe.identity import default_helo, default_sender
 
-    hostname = socket.gethostname()
-    helo = opts["helo"] or hostname
-    sender = opts["sender"] if opts["sender"] is not None else f"{getpass.getuser()}@{hostname}"
+    helo = opts["helo"] or default_helo()  # a strict server refuses a bare host name (504)
+    sender = opts["sender"] if opts["sender"] is not None else default_sender(helo)
     password = opts["auth_password"] or ""
     if opts["auth_mechanism"]:
         if not opts["auth_user"]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -153,7 +152,9 @@ class Repl:
             self.console.show(text)
 
     def _cmd_ehlo(self, action: interpret.Slash) -> None:
-        self._send_line(f"EHLO {action.args[0] if action.args else socket.gethostname()}")
+        from smtpprobe.identity import default_helo
+
+        self._send_line(f"EHLO {action.args[0] if action.args else default_helo()}")
 
     def _cmd_rset(self, action: interpret.Slash) -> None:
         self._send_line("RSET")
