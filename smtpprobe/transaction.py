@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
-from smtpprobe.errors import SmtpProbeError, StageFailure, TLSFailure, UsageError
+from smtpprobe.errors import SmtpProbeError, StageFailure, Timeout, TLSFailure, UsageError
 from smtpprobe.exitcodes import Exit
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.ehlo import auth_mechanisms
@@ -56,10 +56,26 @@ def run(session: Session, tx: Transaction) -> None:
             _quit(session)
 
 
+def _hint(s: Session, hint: str | None) -> None:
+    """What to try next, right under the error it explains."""
+    if hint:
+        s.transcript.info(f"hint: {hint}")
+
+
 def _stages(s: Session, tx: Transaction) -> None:
-    s.connect(implicit_tls=tx.tls == "implicit")
+    from smtpprobe import hints
+
+    try:
+        s.connect(implicit_tls=tx.tls == "implicit")
+    except TLSFailure as exc:
+        _hint(s, hints.tls_failure(str(exc), tx.tls))
+        raise
     _stop(tx, "connect", close_only=True, session=s)
-    greeting = s.read_reply(s.greeting_timeout)
+    try:
+        greeting = s.read_reply(s.greeting_timeout)
+    except Timeout:
+        _hint(s, hints.no_greeting(tx.tls))
+        raise
     _expect(greeting, (2,), "banner", Exit.BANNER, "the server refused the connection")
     _stop(tx, "banner")
     _greet(s, tx)

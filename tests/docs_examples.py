@@ -124,6 +124,7 @@ _VARIABLE = [
     (re.compile(r"\b(mx|submission|smtps|port|ports?) \d{4,5}\b"), r"\1 <PORT>"),
     (re.compile(r"\b\d{4,5}(?= \((mx|submission|smtps)\))"), "<PORT>"),  # doctor: 42591 (mx)
     (re.compile(r"(?<![\d.])\d+(\.\d+)?\s?(ms|s)\b"), "<TIME>"),  # 0.1s, 2.017 s, 12 ms
+    (re.compile(r"\b(p50|p95|max|second)(\"?:?\s+)\d+(\.\d+)?"), r"\1\2<NUM>"),  # latencies, rates: 2 or 2.5
     (re.compile(r"(?<![\d.])\d+\.\d+(?![\d.])"), "<NUM>"),  # rates, averages
     (re.compile(r"-{3,}"), "---"),  # table rules, as wide as the columns
 ]

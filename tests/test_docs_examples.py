@@ -55,8 +55,15 @@ def test_the_docs_have_examples_and_each_names_a_target_it_can_get():
     assert len(EXAMPLES) >= 40
     for example in EXAMPLES:
         kind = example.target.split()[0] if example.target else "none"
-        assert kind.rstrip(":") in {"none", "lab", "lab-open", "postfix-strict", "postfix-open", "dns", "skip"}, (
-            example.id, example.target)
+        assert kind.rstrip(":") in {
+            "none",
+            "lab",
+            "lab-open",
+            "postfix-strict",
+            "postfix-open",
+            "dns",
+            "skip",
+        }, (example.id, example.target)
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[e.id for e in EXAMPLES])
@@ -77,7 +84,11 @@ def test_example(example: Example, request, tmp_path_factory):
                 rc, output = _run(command, env, cwd)
             problem = matches(command.expected, output)
             update = os.environ.get("DOCS_UPDATE")
-            if update == "all" and "..." not in command.expected and "\n".join(command.expected) != output.rstrip("\n"):
+            if (
+                update == "all"
+                and "..." not in command.expected
+                and "\n".join(command.expected) != output.rstrip("\n")
+            ):
                 problem = "layout"  # DOCS_UPDATE=all: paste the exact output of every block without `...`
             if problem and update in ("1", "all"):
                 _updates.append((example.page, command, output))
@@ -112,15 +123,19 @@ class _targets:
                 self._lab(word, words[i + 1 :])
             elif word.startswith("postfix-"):
                 pf = self.request.getfixturevalue(word.replace("-", "_"))
-                self.env.update(PORT=str(pf.smtp_port), SUBMISSION_PORT=str(pf.submission_port),
-                                SMTPS_PORT=str(pf.smtps_port), LAB_CA=str(pf.cert_path))
+                self.env.update(
+                    PORT=str(pf.smtp_port),
+                    SUBMISSION_PORT=str(pf.submission_port),
+                    SMTPS_PORT=str(pf.smtps_port),
+                    LAB_CA=str(pf.cert_path),
+                )
             elif word == "dns":
                 self.env["RESOLVER"] = self.request.getfixturevalue("dns_server").address
         return self
 
     def _lab(self, kind: str, options: list[str]) -> None:
-        from tests.servers.lab import free_config
         from smtpprobe.lab import LabServer
+        from tests.servers.lab import free_config
 
         fields: dict[str, object] = {"profile": "open" if kind == "lab-open" else "hardened"}
         for option in options:
@@ -135,8 +150,12 @@ class _targets:
                 fields[key] = float(value) if "." in value else int(value) if value.isdigit() else value
         lab = LabServer(free_config(**fields)).start()
         self.labs.append(lab)
-        self.env.update(PORT=str(lab.port), SUBMISSION_PORT=str(lab.submission_port),
-                        SMTPS_PORT=str(lab.smtps_port), LAB_CA=str(lab.cert_path))
+        self.env.update(
+            PORT=str(lab.port),
+            SUBMISSION_PORT=str(lab.submission_port),
+            SMTPS_PORT=str(lab.smtps_port),
+            LAB_CA=str(lab.cert_path),
+        )
 
     def __exit__(self, *exc):
         for lab in self.labs:
@@ -149,7 +168,13 @@ def _run(command: Command, env: dict, cwd: Path) -> tuple[int, str]:
     if command.text.lstrip().startswith("smtpprobe lab") and "--help" not in command.text:
         return _run_lab(command, env, cwd)
     proc = subprocess.run(
-        ["bash", "-c", "exec 2>&1\n" + command.text], capture_output=True, text=True, env=env, cwd=cwd, timeout=120,
+        ["bash", "-c", "exec 2>&1\n" + command.text],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=120,
         stdin=subprocess.DEVNULL,
     )
     return proc.returncode, proc.stdout + proc.stderr
@@ -159,7 +184,11 @@ def _run_lab(command: Command, env: dict, cwd: Path) -> tuple[int, str]:
     import threading
 
     proc = subprocess.Popen(
-        ["bash", "-c", "exec 2>&1\nexec " + command.text], stdout=subprocess.PIPE, text=True, env=env, cwd=cwd,
+        ["bash", "-c", "exec 2>&1\nexec " + command.text],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        cwd=cwd,
         stdin=subprocess.DEVNULL,
     )
     lines: list[str] = []

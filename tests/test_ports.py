@@ -57,8 +57,17 @@ def test_single_port_commands_refuse_a_second_port():
 def test_run_takes_a_comma_list(lab_hardened):
     lab = lab_hardened
     run = smtpprobe(
-        "run", "-s", "127.0.0.1", "-p", f"mx={lab.port},submission={lab.submission_port}",
-        "--local-rcpt", "postmaster@lab.test", "--helo", "client.example.org", "--only", "empty-helo",
+        "run",
+        "-s",
+        "127.0.0.1",
+        "-p",
+        f"mx={lab.port},submission={lab.submission_port}",
+        "--local-rcpt",
+        "postmaster@lab.test",
+        "--helo",
+        "client.example.org",
+        "--only",
+        "empty-helo",
     )
     assert run.code == 0, run.out + run.err
     assert f"mx {lab.port}" in run.out and f"submission {lab.submission_port}" in run.out
@@ -67,19 +76,41 @@ def test_run_takes_a_comma_list(lab_hardened):
 def test_doctor_repeated_port_probes_every_port(lab_hardened, dns_server):
     lab = lab_hardened
     run = smtpprobe(
-        "doctor", "--from", "me@example.org", "--ip", "127.0.0.1", "--helo", "client.example.org",
-        "--server", "127.0.0.1", "--resolver", dns_server.address, "--dns-timeout", "1",
-        "--port", f"mx={lab.port}", "--port", f"submission={lab.submission_port}", "--to", "postmaster@lab.test",
+        "doctor",
+        "--from",
+        "me@example.org",
+        "--ip",
+        "127.0.0.1",
+        "--helo",
+        "client.example.org",
+        "--server",
+        "127.0.0.1",
+        "--resolver",
+        dns_server.address,
+        "--dns-timeout",
+        "1",
+        "--port",
+        f"mx={lab.port}",
+        "--port",
+        f"submission={lab.submission_port}",
+        "--to",
+        "postmaster@lab.test",
         timeout=120,
     )
-    assert f"{lab.port} (mx)" in run.out and f"{lab.submission_port} (submission)" in run.out, run.out + run.err
+    assert f"{lab.port} (mx)" in run.out and f"{lab.submission_port} (submission)" in run.out, (
+        run.out + run.err
+    )
 
 
 @pytest.mark.parametrize("command", ["send", "burst"])
 def test_send_and_burst_refuse_a_repeated_port(command):
-    run = smtpprobe(command, "--server", "127.0.0.1", "--to", "a@lab.test", "--port", "2525", "--port", "2526")
+    run = smtpprobe(
+        command, "--server", "127.0.0.1", "--to", "a@lab.test", "--port", "2525", "--port", "2526"
+    )
     assert run.code == 2
-    assert run.err_lines == ["smtpprobe: --port given 2 times (2525, 2526); this command talks to one port: give it once"]
+    assert run.err_lines == [
+        "smtpprobe: --port given 2 times (2525, 2526); this command talks to one port: give it once"
+    ]
 
 
 def test_repl_takes_port_like_the_others(lab_hardened):
@@ -99,8 +130,10 @@ def test_run_against_nothing_listening_is_one_line_and_exit_3():
     assert run.code == 3
     assert run.out == ""
     assert run.err_lines == [
-        (f"smtpprobe: cannot connect to 127.0.0.1:{port}: Connection refused; nothing was tested: nothing listens "
-        "there: check --server and --port (`smtpprobe lab --port 0` prints the lab's ports)")
+        (
+            f"smtpprobe: cannot connect to 127.0.0.1:{port}: Connection refused; nothing was tested: nothing listens "
+            "there: check --server and --port (`smtpprobe lab --port 0` prints the lab's ports)"
+        )
     ]
 
 
@@ -109,8 +142,19 @@ def test_run_with_one_unreachable_role_tests_the_others_and_exits_3(lab_hardened
 
     port = free_port()
     run = smtpprobe(
-        "run", "-s", "127.0.0.1", "-p", f"mx={lab_hardened.port}", "-p", f"smtps={port}",
-        "--local-rcpt", "postmaster@lab.test", "--helo", "client.example.org", "--only", "empty-helo",
+        "run",
+        "-s",
+        "127.0.0.1",
+        "-p",
+        f"mx={lab_hardened.port}",
+        "-p",
+        f"smtps={port}",
+        "--local-rcpt",
+        "postmaster@lab.test",
+        "--helo",
+        "client.example.org",
+        "--only",
+        "empty-helo",
     )
     assert run.code == 3, run.out + run.err
     assert run.err_lines == [

@@ -102,6 +102,10 @@ def _plan(opts: dict):
     tls, opts["port"] = opts["tls"] or "none", single_port(opts["port"])
     default_port = opts["port"] or (465 if tls == "implicit" else 25)
     recipients = list(opts["recipients"])
+    from smtpprobe.hints import bare_recipient
+
+    if problem := next(filter(None, map(bare_recipient, recipients)), None):
+        raise UsageError(problem)
     if opts["server"]:
         server, port = parse_server(opts["server"], default_port)
         if opts["port"]:
@@ -113,6 +117,7 @@ def _plan(opts: dict):
         if not domain:
             raise UsageError(f"--to {recipients[0]!r} has no domain to look up an MX for; give --server")
         server, port = best_mx(domain, opts["timeout"]), default_port
+        click.echo(f"=== MX for {domain}: {server} (the lowest preference)")
     from smtpprobe.identity import default_helo, default_sender
 
     helo = opts["helo"] or default_helo()  # a strict server refuses a bare host name (504)

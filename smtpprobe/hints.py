@@ -1,0 +1,36 @@
+"""What to try next, for the usual mix-ups a failure message alone does not explain. Pure: the caller says
+what happened, these say what the user most likely got wrong (or None when nothing obvious)."""
+
+from __future__ import annotations
+
+
+def no_greeting(tls_mode: str) -> str | None:
+    """The connection opened but no greeting came: the classic sign of plaintext sent to an implicit-TLS port,
+    which waits in silence for a TLS ClientHello."""
+    if tls_mode == "implicit":
+        return None
+    return (
+        "no greeting: a port that speaks TLS from the first byte (implicit TLS, RFC 8314; usually 465) waits "
+        "in silence for a TLS handshake; try --tls-on-connect"
+    )
+
+
+def tls_failure(message: str, tls_mode: str) -> str | None:
+    """A TLS handshake that failed because the other side was speaking plaintext SMTP."""
+    if tls_mode == "implicit" and "wrong version number" in message:
+        return (
+            "the server answered in plaintext (its greeting), so this port does not speak TLS from the start: "
+            "drop --tls-on-connect, and use --tls for STARTTLS"
+        )
+    return None
+
+
+def bare_recipient(address: str) -> str | None:
+    """`--to userlab.test`: an address without @ (only <postmaster> may go without a domain, RFC 5321
+    §4.1.1.3). None when the address is fine."""
+    if "@" in address or address.lower() == "postmaster":
+        return None
+    return (
+        f"--to {address!r} is not an address (no @): write user@domain (only 'postmaster' may go without "
+        "a domain)"
+    )
