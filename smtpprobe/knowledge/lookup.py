@@ -154,13 +154,16 @@ def explain_parsed(p: Parsed) -> Explanation:
         digits = (f"{first}yz: {kb.first_digit[first]}",)
         if second in kb.second_digit:
             digits += (f"x{second}z: {kb.second_digit[second]}",)
-        if basic is None:
-            notes.append(
-                f"{code} is not a standard SMTP reply code: RFC 5321 §4.3.2 says to read it by its first digit "
-                f"only, so {code} is handled as {first}yz ({_KIND[first]})."
+        if basic is None:  # one note, said once: why the code is not standard, and how it is read
+            why = (
+                f" (its second digit {second} is outside the 0-5 that RFC 5321 §4.2.1 defines)"
+                if second not in kb.second_digit
+                else ""
             )
-            if second not in kb.second_digit:
-                notes.append(f"Its second digit {second} is outside the 0-5 that RFC 5321 §4.2.1 defines.")
+            notes.append(
+                f"{code} is not a standard SMTP reply code{why}: RFC 5321 §4.3.2 says to read it by its first "
+                f"digit only, so {code} is handled as {first}yz ({_KIND[first]})."
+            )
 
     # --- enhanced code
     ecls = esub = edet = erfc = emeaning = None
@@ -224,7 +227,10 @@ def explain_parsed(p: Parsed) -> Explanation:
     causes = _first_nonempty([a.causes for a in specific], [a.causes for a in general])
     checks = _first_nonempty([a.checks for a in specific], [a.checks for a in general])
     commands = _first_nonempty([a.commands for a in specific], [a.commands for a in general])
-    notes.extend(_merge([a.notes for a in specific + general]))
+    said = f"{code} is not " if basic is None and code is not None else None
+    notes.extend(  # a server entry's own note on the same non-standard code would say it a second time
+        n for n in _merge([a.notes for a in specific + general]) if not (said and n.startswith(said))
+    )
 
     return Explanation(
         input=p.raw,
