@@ -290,6 +290,14 @@ def _merge(groups: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item for group in groups for item in group))
 
 
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut between words and marked with an ellipsis, never mid-word."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:(")
+    return cut + "…"
+
+
 def short_note(code: int, enhanced: str | None = None, text: str = "") -> str:
     """One line for the REPL beside each reply, e.g. "550 = permanent refusal: mailbox unavailable / policy".
 
@@ -312,7 +320,7 @@ def short_note(code: int, enhanced: str | None = None, text: str = "") -> str:
             c, s, d = enhanced.split(".")
             detail = kb.vendor.get(enhanced) or kb.enhanced.get(f"X.{s}.{d}")
             if detail is not None:
-                note += f" [{enhanced}: {detail.meaning[:60].rstrip()}]"
+                note += f" [{enhanced}: {clip(detail.meaning, 60)}]"
             if c != first and first in "245":
                 note += " (class mismatch)"
         return note

@@ -83,11 +83,12 @@ class Repl:
         with self.lock:
             if self.connected:
                 try:
-                    self.state.sent("QUIT")
-                    self.session.send(command("QUIT"))
-                    if (reply := self.session.wait_reply(min(self.session.timeout, 3.0))) is not None:
-                        self._got(reply)
-                        self.session.wait_reply(1.0)  # the server closes after its 221
+                    if not self.state.quit_sent:  # the user's own QUIT got its 221: not a second one
+                        self.state.sent("QUIT")
+                        self.session.send(command("QUIT"))
+                        if (reply := self.session.wait_reply(min(self.session.timeout, 3.0))) is not None:
+                            self._got(reply)
+                    self.session.wait_reply(1.0)  # the server closes after its 221
                 except ConnectionClosed:
                     self.session.transcript.info("Connection closed with remote host.")
                 except SmtpProbeError:
@@ -185,6 +186,12 @@ class Repl:
                 f"(or /auth {mech.lower()} USER --plaintext-ok)"
             )
         offered = auth_mechanisms(self.session.extensions)
+        if self.session.extensions and not offered:  # asking for a password would be for nothing
+            raise UsageError(
+                "/auth: the server's EHLO reply offers no AUTH"
+                + (" (a submission port offers it after /starttls and /ehlo)" if self.session.tls is None else "")
+                + "; /raw AUTH ... sends it anyway"
+            )
         if not self.session.extensions:
             self._note("no EHLO reply since connecting (or since TLS): the server may refuse AUTH")
         elif mech not in offered:
