@@ -15,6 +15,15 @@ def no_greeting(tls_mode: str) -> str | None:
     )
 
 
+def connect_failure(message: str) -> str | None:
+    """No connection: a name that does not resolve, or nothing listening."""
+    if message.startswith("cannot resolve"):
+        return "check the name in --server (a typo?), or give an IP address"
+    if "Connection refused" in message:
+        return "nothing listens on that port: check the port (the lab prints its ports: smtpprobe lab --port 0)"
+    return None
+
+
 def tls_failure(message: str, tls_mode: str) -> str | None:
     """A TLS handshake that failed because the other side was speaking plaintext SMTP."""
     if tls_mode == "implicit" and "wrong version number" in message:

@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
-from smtpprobe.errors import SmtpProbeError, StageFailure, Timeout, TLSFailure, UsageError
+from smtpprobe.errors import SmtpProbeError, StageFailure, Timeout, TLSFailure, TransportError, UsageError
 from smtpprobe.exitcodes import Exit
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.ehlo import auth_mechanisms
@@ -69,6 +69,9 @@ def _stages(s: Session, tx: Transaction) -> None:
         s.connect(implicit_tls=tx.tls == "implicit")
     except TLSFailure as exc:
         _hint(s, hints.tls_failure(str(exc), tx.tls))
+        raise
+    except TransportError as exc:
+        _hint(s, hints.connect_failure(str(exc)))
         raise
     _stop(tx, "connect", close_only=True, session=s)
     try:

@@ -162,3 +162,11 @@ def test_run_with_one_unreachable_role_tests_the_others_and_exits_3(lab_hardened
     ]
     rows = [line.split() for line in run.out.splitlines() if line.startswith("empty-helo")]
     assert rows == [["empty-helo", "mx", str(lab_hardened.port), "pass"]]
+
+
+def test_run_refuses_two_ports_for_the_mx_role():
+    run = smtpprobe("run", "-s", "127.0.0.1:2525", "-p", "mx=2526")
+    assert run.code == 2
+    assert run.err_lines == [
+        "smtpprobe: the mx port is given twice: 2525 in --server and 2526 in --port; give it in one place"
+    ]

@@ -93,3 +93,14 @@ def test_without_server_the_mx_it_picked_is_named(dns_server, monkeypatch):
     assert (
         result.output.splitlines()[0] == "=== MX for healthy.test: mail.healthy.test (the lowest preference)"
     )
+
+
+def test_unresolvable_name_and_nothing_listening_say_what_to_check():
+    run = smtpprobe("send", "--server", "no-such-host.invalid", "--to", "postmaster@lab.test")
+    assert run.code == 3
+    assert run.err_lines == ["*** cannot resolve no-such-host.invalid: Name or service not known"]
+    assert run.out.splitlines()[-1] == "=== hint: check the name in --server (a typo?), or give an IP address"
+    run = smtpprobe("send", "--server", "127.0.0.1:1", "--to", "postmaster@lab.test")
+    assert run.out.splitlines()[-1] == (
+        "=== hint: nothing listens on that port: check the port (the lab prints its ports: smtpprobe lab --port 0)"
+    )

@@ -101,7 +101,6 @@ def run(**opts) -> None:
     profile = load_profile(opts["profile"]) if opts["profile"] else {}
     overrides = {k: opts[k] for k in OVERRIDE_KEYS}
     target = build_target(opts["server"], opts["ports"], profile, overrides)
-    cut_off = _drop_unreachable(target, opts["timeout"] or target.timeout)
     runnable = [s for s in scenarios if any(role in target.ports for role in s.ports)]
     not_run = [{"id": s.id, "roles": list(s.ports)} for s in scenarios if s not in runnable]
     if not runnable:
@@ -110,6 +109,8 @@ def run(**opts) -> None:
             f"none of the selected scenarios applies to the selected port roles "
             f"({', '.join(target.ports)}); they need {', '.join(roles)}: add --port ROLE=PORT"
         )
+    cut_off = _drop_unreachable(target, target.timeout)  # after the checks of the input: bad input is exit 2
+    runnable = [s for s in runnable if any(role in target.ports for role in s.ports)]
     concurrency = opts["concurrency"] or int(profile.get("concurrency", 4))
     _run_and_report(runnable, target, concurrency, opts, not_run, cut_off)
 

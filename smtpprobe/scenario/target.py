@@ -126,6 +126,10 @@ def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict,
         ports = parse_ports(port_specs)
     elif profile.get("ports"):
         ports = dict(profile["ports"])
+    if port and ports.get("mx", port) != port:  # two ports for one role: refused, not one silently dropped
+        raise UsageError(
+            f"the mx port is given twice: {port} in --server and {ports['mx']} in --port; give it in one place"
+        )
     if port and "mx" not in ports:
         ports["mx"] = port
     if not ports:
