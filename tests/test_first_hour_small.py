@@ -100,3 +100,11 @@ def test_run_verbose_after_the_scenarios_own_quit_shows_no_error(lab_hardened, t
     assert result["verdict"] == "pass"
     assert [e["kind"] for e in result["transcript"]].count("error") == 0, result["transcript"]
     assert [e["text"] for e in result["transcript"] if e["kind"] == "sent"] == ["EHLO client.example.org", "QUIT"]
+
+
+def test_demo_next_step_needs_no_fixed_port():
+    """The demo's next step must work where something already listens on 2525 (issue 15)."""
+    run = smtpprobe("demo", timeout=180)
+    assert run.code == 0, run.out + run.err
+    last = run.out.splitlines()[-1]
+    assert last.startswith("=== next: smtpprobe lab --port 0 ") and "$PORT" in last and "2525" not in last
