@@ -15,21 +15,22 @@ def no_greeting(tls_mode: str) -> str | None:
     )
 
 
-def connect_failure(message: str) -> str | None:
-    """No connection: a name that does not resolve, or nothing listening."""
+def connect_failure(message: str, where: str = "--server") -> str | None:
+    """No connection: a name that does not resolve, or nothing listening. `where`: where the name was given."""
     if message.startswith("cannot resolve"):
-        return "check the name in --server (a typo?), or give an IP address"
+        return f"check the name in {where} (a typo?), or give an IP address"
     if "Connection refused" in message:
         return "nothing listens on that port: check the port (the lab prints its ports: smtpprobe lab --port 0)"
     return None
 
 
-def tls_failure(message: str, tls_mode: str) -> str | None:
-    """A TLS handshake that failed because the other side was speaking plaintext SMTP."""
+def tls_failure(message: str, tls_mode: str, starttls: str = "--tls") -> str | None:
+    """A TLS handshake that failed because the other side was speaking plaintext SMTP. `starttls`: how the
+    command asks for STARTTLS (send: --tls; the REPL: /starttls)."""
     if tls_mode == "implicit" and "wrong version number" in message:
         return (
             "the server answered in plaintext (its greeting), so this port does not speak TLS from the start: "
-            "drop --tls-on-connect, and use --tls for STARTTLS"
+            f"drop --tls-on-connect, and use {starttls} for STARTTLS"
         )
     return None
 

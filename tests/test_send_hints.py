@@ -104,3 +104,14 @@ def test_unresolvable_name_and_nothing_listening_say_what_to_check():
     assert run.out.splitlines()[-1] == (
         "=== hint: nothing listens on that port: check the port (the lab prints its ports: smtpprobe lab --port 0)"
     )
+
+
+def test_repl_mixups_say_what_to_try_and_end_cleanly(lab_hardened):
+    run = smtpprobe("repl", f"127.0.0.1:{lab_hardened.port}", "--tls-on-connect", input="")
+    assert run.code == 12
+    assert "=== hint: the server answered in plaintext (its greeting), so this port does not speak TLS from the " \
+           "start: drop --tls-on-connect, and use /starttls for STARTTLS" in run.out
+    assert "Bad file descriptor" not in run.err and " -> QUIT" not in run.out  # nothing sent on a broken link
+    run = smtpprobe("repl", f"127.0.0.1:{lab_hardened.smtps_port}", "--timeout", "1", input="NOOP\n")
+    assert run.code == 3
+    assert "=== hint: no greeting: a port that speaks TLS from the first byte" in run.out

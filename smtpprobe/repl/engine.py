@@ -69,12 +69,31 @@ class Repl:
     # -- life cycle ---------------------------------------------------------------------------------------
     def open(self, implicit_tls: bool = False) -> None:
         """Connect and show the greeting. Raises (exit 3 or 12) when there is no connection to work with."""
-        self.session.connect(implicit_tls=implicit_tls)
+        from smtpprobe import hints
+
+        mode = "implicit" if implicit_tls else "none"
+        try:
+            self.session.connect(implicit_tls=implicit_tls)
+        except TLSFailure as exc:
+            self.session.close()  # the handshake broke the connection: nothing to QUIT on
+            self._hint(hints.tls_failure(str(exc), mode, starttls="/starttls"))
+            raise
+        except TransportError as exc:
+            self._hint(hints.connect_failure(str(exc), where="HOST"))
+            raise
         try:
             with self.lock:
-                self._await()
+                if self._await() is None and self.connected and self.last_code is None:
+                    self._hint(hints.no_greeting(mode))
+        except Finished:
+            self._hint(hints.no_greeting(mode))
+            raise
         finally:  # also after Ctrl-C: a late greeting still shows
             self.reader.start()
+
+    def _hint(self, hint: str | None) -> None:
+        if hint:
+            self._note(f"hint: {hint}")
 
     def close(self) -> None:
         """QUIT politely if still connected; this last exchange leaves the exit status as it was."""
