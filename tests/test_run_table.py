@@ -123,3 +123,14 @@ def test_real_run_verbose_fits_in_100_columns(lab_open, tmp_path):
     )
     longest = max(len(e["text"]) for r in json.loads(whole.out)["results"] for e in r["transcript"])
     assert longest > 100  # the probes' long lines are there in JSON, whole
+
+
+def test_the_finding_comes_in_a_sentence_before_the_numbers():
+    target = Target("127.0.0.1", {"submission": 45377})
+    failing = table.render(target, [_result("x"), _result("", Verdict.PASS)], 0.1).splitlines()
+    assert failing[-2:] == [
+        "The server failed on open-relay/percent-hack-name.",
+        "2 results: 1 pass, 0 skip, 0 warn, 0 error, 1 fail in 0.1s",
+    ]
+    passing = table.render(target, [_result("", Verdict.PASS)], 0.1).splitlines()
+    assert passing[-2] == "Every check passed."

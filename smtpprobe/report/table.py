@@ -50,6 +50,7 @@ def render(
     ports = ", ".join(f"{role} {port}" for role, port in target.ports.items())
     out = [f"Target {target.host} ({ports}), policy {target.policy}", "", *table, ""]
     tally = counts(results)
+    out += wrap(finding(results), width)
     out.append(
         f"{tally['total']} result{'' if tally['total'] == 1 else 's'}: "
         + ", ".join(f"{tally[v.value]} {v.value}" for v in ORDER)
@@ -74,6 +75,27 @@ def render(
             out += wrap(result.summary, width, indent="    ")
             out += [shorten(line, width) for line in transcript_lines(result.transcript, colour=colour)]
     return "\n".join(out) + "\n"
+
+
+def finding(results: list[Result]) -> str:
+    """The run's finding in one sentence, said before the numbers."""
+
+    def named(verdict: Verdict) -> str:
+        ids = list(dict.fromkeys(r.id for r in results if r.verdict is verdict))
+        more = f" and {len(ids) - 3} more" if len(ids) > 3 else ""
+        return ", ".join(ids[:3]) + more
+
+    tally = counts(results)
+    if tally["fail"]:
+        return f"The server failed on {named(Verdict.FAIL)}."
+    if tally["error"]:
+        return f"Nothing failed, but some checks could not be tested: {named(Verdict.ERROR)}."
+    if tally["warn"]:
+        return (
+            "Nothing failed; warnings (answers the RFCs allow that a hardened server would not give) on "
+            f"{named(Verdict.WARN)}."
+        )
+    return "Every check passed." if tally["pass"] else "Nothing was judged: every check was skipped."
 
 
 def fit_width(width: int | None) -> int:
