@@ -49,3 +49,18 @@ def check_resolves(host: str, port: int, family: int = 0) -> None:
         raise TransportError(
             f"cannot resolve {host}: {exc.strerror}; check the name (a typo?) or give an IP address"
         ) from None
+
+
+def check_resolver(nameserver: str | None, timeout: float) -> None:
+    """TransportError when the DNS server does not answer at all: every check that follows would time out,
+    and each would be reported as a fault of its own. One query (the root's NS); any answer, even a refusal,
+    shows the server is there."""
+    from smtpprobe.audit.resolver import Resolver, Status
+
+    lookup = Resolver(nameserver, timeout).lookup_sync(".", "NS")
+    if lookup.status in (Status.TIMEOUT, Status.ERROR):
+        where = nameserver or "of this system (/etc/resolv.conf)"
+        raise TransportError(
+            f"the DNS server {where} did not answer ({lookup.describe()}, {timeout:g}s): "
+            "check --resolver IP[:PORT]"
+        )

@@ -108,3 +108,17 @@ def test_demo_next_step_needs_no_fixed_port():
     assert run.code == 0, run.out + run.err
     last = run.out.splitlines()[-1]
     assert last.startswith("=== next: smtpprobe lab --port 0 ") and "$PORT" in last and "2525" not in last
+
+
+def test_doctor_with_a_dns_server_that_never_answers_is_one_line_naming_resolver(dead_dns):
+    """Not ten 'problems on the sender's side', each a timeout: one line, exit 3, what to check."""
+    run = smtpprobe(
+        "doctor", "--from", "a@example.org", "--ip", "192.0.2.1", "--helo", "mail.example.org",
+        "--server", "127.0.0.1:1", "--resolver", dead_dns.address, "--dns-timeout", "1",
+    )
+    assert run.code == 3
+    assert run.out == ""
+    assert run.err_lines[-1] == (
+        f"smtpprobe doctor: the DNS server {dead_dns.address} did not answer (the DNS query timed out, 1s): "
+        "check --resolver IP[:PORT]"
+    )
