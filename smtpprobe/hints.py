@@ -24,6 +24,13 @@ def connect_failure(message: str, where: str = "--server") -> str | None:
     return None
 
 
+def port_mode(port: int, tls_mode: str) -> str | None:
+    """Before waiting: port 465 without implicit TLS would sit silent until the greeting timeout."""
+    if port == 465 and tls_mode != "implicit":
+        return "port 465 usually speaks TLS from the first byte (implicit TLS, RFC 8314): add --tls-on-connect"
+    return None
+
+
 def tls_failure(message: str, tls_mode: str, starttls: str = "--tls") -> str | None:
     """A TLS handshake that failed because the other side was speaking plaintext SMTP. `starttls`: how the
     command asks for STARTTLS (send: --tls; the REPL: /starttls)."""

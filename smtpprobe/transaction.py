@@ -74,10 +74,12 @@ def _stages(s: Session, tx: Transaction) -> None:
         _hint(s, hints.connect_failure(str(exc)))
         raise
     _stop(tx, "connect", close_only=True, session=s)
+    early = hints.port_mode(s.port, tx.tls)
+    _hint(s, early)  # said before the wait, not after it
     try:
         greeting = s.read_reply(s.greeting_timeout)
     except Timeout:
-        _hint(s, hints.no_greeting(tx.tls))
+        _hint(s, None if early else hints.no_greeting(tx.tls))
         raise
     _expect(greeting, (2,), "banner", Exit.BANNER, "the server refused the connection")
     _stop(tx, "banner")

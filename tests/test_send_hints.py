@@ -115,3 +115,14 @@ def test_repl_mixups_say_what_to_try_and_end_cleanly(lab_hardened):
     run = smtpprobe("repl", f"127.0.0.1:{lab_hardened.smtps_port}", "--timeout", "1", input="NOOP\n")
     assert run.code == 3
     assert "=== hint: no greeting: a port that speaks TLS from the first byte" in run.out
+
+
+def test_port_465_without_implicit_tls_is_said_before_the_wait():
+    """A real implicit-TLS server on loopback cannot take port 465 in a test; the hint is decided by the port
+    number alone, so the pure function is checked, and that it is not said for other ports."""
+    from smtpprobe import hints
+
+    assert hints.port_mode(465, "none") == (
+        "port 465 usually speaks TLS from the first byte (implicit TLS, RFC 8314): add --tls-on-connect"
+    )
+    assert hints.port_mode(465, "implicit") is None and hints.port_mode(587, "none") is None
