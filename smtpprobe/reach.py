@@ -14,7 +14,7 @@ def unreachable(host: str, ports: dict[str, int], timeout: float) -> dict[str, s
     once without a byte sent."""
     from smtpprobe.session import Session
 
-    def probe(port: int) -> str | None:
+    def attempt(port: int) -> str | None:
         session = Session(host, port, timeout=timeout, connect_timeout=timeout)
         try:
             session.connect()
@@ -23,6 +23,12 @@ def unreachable(host: str, ports: dict[str, int], timeout: float) -> dict[str, s
         finally:
             session.close()
         return None
+
+    def probe(port: int) -> str | None:
+        why = attempt(port)
+        if why is None or why.startswith("cannot resolve") or "refused" in why:
+            return why
+        return attempt(port)  # a timeout or a reset may be passing (a loaded host): once more before giving up
 
     with ThreadPoolExecutor(max_workers=max(1, len(ports))) as pool:
         answers = dict(zip(ports, pool.map(probe, ports.values()), strict=True))
