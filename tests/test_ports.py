@@ -170,3 +170,12 @@ def test_run_refuses_two_ports_for_the_mx_role():
     assert run.err_lines == [
         "smtpprobe: the mx port is given twice: 2525 in --server and 2526 in --port; give it in one place"
     ]
+
+
+@pytest.mark.parametrize("command", ["send", "burst"])
+def test_send_and_burst_refuse_a_port_that_disagrees_with_server(command):
+    run = smtpprobe(command, "--server", "127.0.0.1:2525", "--to", "a@lab.test", "--port", "2526")
+    assert run.code == 2
+    assert run.err_lines == [
+        "smtpprobe: the port is given twice: 2525 in --server and 2526 in --port; give it in one place"
+    ]

@@ -63,7 +63,8 @@ def burst(**opts) -> None:
     from smtpprobe.ports import single_port
     from smtpprobe.target import parse_server
 
-    tls, opts["port"] = opts["tls"] or "none", single_port(opts["port"])
+    given = parse_server(opts["server"], 0)[1] if opts["server"] else None  # a second port must agree
+    tls, opts["port"] = opts["tls"] or "none", single_port(opts["port"], given)
     server, port = parse_server(opts["server"], opts["port"] or (465 if tls == "implicit" else 25))
     if opts["port"]:
         port = opts["port"]

@@ -99,7 +99,8 @@ def _plan(opts: dict):
     from smtpprobe.target import parse_server
     from smtpprobe.transaction import Transaction
 
-    tls, opts["port"] = opts["tls"] or "none", single_port(opts["port"])
+    given = parse_server(opts["server"], 0)[1] if opts["server"] else None  # a second port must agree
+    tls, opts["port"] = opts["tls"] or "none", single_port(opts["port"], given)
     default_port = opts["port"] or (465 if tls == "implicit" else 25)
     recipients = list(opts["recipients"])
     from smtpprobe.hints import bare_recipient
