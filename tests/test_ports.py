@@ -3,6 +3,8 @@ lists and repeated options alike; a repeat that cannot work is refused, never si
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from smtpprobe.errors import UsageError
@@ -162,6 +164,33 @@ def test_run_with_one_unreachable_role_tests_the_others_and_exits_3(lab_hardened
     ]
     rows = [line.split() for line in run.out.splitlines() if line.startswith("empty-helo")]
     assert rows == [["empty-helo", "mx", str(lab_hardened.port), "pass"]]
+    assert run.out.splitlines()[-3] == (
+        f"Every check that ran passed, but smtps {port} could not be reached (exit code 3)."
+    )
+    assert (
+        run.out.splitlines()[-1]
+        == f"Not tested: smtps {port}: cannot connect to 127.0.0.1:{port}: Connection refused"
+    )
+    as_json = smtpprobe(
+        "run",
+        "-s",
+        "127.0.0.1",
+        "-p",
+        f"mx={lab_hardened.port}",
+        "-p",
+        f"smtps={port}",
+        "--format",
+        "json",
+        "--local-rcpt",
+        "postmaster@lab.test",
+        "--helo",
+        "client.example.org",
+        "--only",
+        "empty-helo",
+    )
+    doc = json.loads(as_json.out)
+    assert doc["unreachable"] == {f"smtps {port}": f"cannot connect to 127.0.0.1:{port}: Connection refused"}
+    assert doc["exit_code"] == as_json.code == 3
 
 
 def test_run_refuses_two_ports_for_the_mx_role():

@@ -115,8 +115,9 @@ def run(**opts) -> None:
     _run_and_report(runnable, target, concurrency, opts, not_run, cut_off)
 
 
-def _drop_unreachable(target, timeout: float) -> bool:
-    """Roles whose port takes no connection are left out, one line each on stderr; none left: exit 3."""
+def _drop_unreachable(target, timeout: float) -> dict[str, str]:
+    """Roles whose port takes no connection are left out, one line each on stderr; none left: exit 3.
+    Returns {"ROLE PORT": why} of those left out."""
     from smtpprobe.errors import TransportError
     from smtpprobe.reach import hint, unreachable
 
@@ -125,9 +126,10 @@ def _drop_unreachable(target, timeout: float) -> bool:
         why = next(iter(lost.values()))
         others = "" if len(lost) == 1 else f" (and the other {len(lost) - 1} ports)"
         raise TransportError(f"{why}{others}; nothing was tested: {hint(why)}")
-    for role, why in lost.items():
-        click.echo(f"smtpprobe: {role} {target.ports.pop(role)}: {why}; its scenarios are not run", err=True)
-    return bool(lost)
+    left_out = {f"{role} {target.ports.pop(role)}": why for role, why in lost.items()}
+    for where, why in left_out.items():
+        click.echo(f"smtpprobe: {where}: {why}; its scenarios are not run", err=True)
+    return left_out
 
 
 def _select(scenarios: list, only: tuple[str, ...], skip: tuple[str, ...]) -> list:
@@ -167,7 +169,7 @@ def _list(scenarios: list, fmt: str) -> None:
 
 
 def _run_and_report(
-    scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict], cut_off: bool = False
+    scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict], cut_off: dict | None = None
 ) -> None:
     from smtpprobe.report import json_report, junit, table
     from smtpprobe.report.progress import RunProgress
@@ -192,10 +194,13 @@ def _run_and_report(
         width=table.terminal_width() if tty else None,
         verbose=opts["verbose"],
         not_run=not_run,
+        unreachable=cut_off,
     )
     rendered = {
-        "table": lambda: table.render(target, results, seconds, verbose=opts["verbose"], not_run=not_run),
-        "json": lambda: json_report.render(target, results, seconds, not_run),
+        "table": lambda: table.render(
+            target, results, seconds, verbose=opts["verbose"], not_run=not_run, unreachable=cut_off
+        ),
+        "json": lambda: json_report.render(target, results, seconds, not_run, unreachable=cut_off),
         "junit": lambda: junit.render(target, results, seconds),
     }[opts["fmt"]]
     if opts["output"]:

@@ -32,6 +32,7 @@ def render(
     width: int | None = None,
     verbose: bool = False,
     not_run: list[dict] | None = None,
+    unreachable: dict[str, str] | None = None,
 ) -> str:
     import click
 
@@ -50,7 +51,12 @@ def render(
     ports = ", ".join(f"{role} {port}" for role, port in target.ports.items())
     out = [f"Target {target.host} ({ports}), policy {target.policy}", "", *table, ""]
     tally = counts(results)
-    out += wrap(finding(results), width)
+    said = finding(results)
+    if unreachable and said == "Every check passed.":
+        said = (
+            f"Every check that ran passed, but {', '.join(unreachable)} could not be reached (exit code 3)."
+        )
+    out += wrap(said, width)
     out.append(
         f"{tally['total']} result{'' if tally['total'] == 1 else 's'}: "
         + ", ".join(f"{tally[v.value]} {v.value}" for v in ORDER)
@@ -64,6 +70,8 @@ def render(
             f"({', '.join(roles)}); add --port ROLE=PORT",
             width,
         )
+    for where, why in (unreachable or {}).items():
+        out += wrap(f"Not tested: {where}: {why}", width)
     if verbose:
         for result in results:
             if result.verdict is Verdict.PASS:
