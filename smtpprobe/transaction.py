@@ -9,7 +9,7 @@ import sys
 from dataclasses import dataclass, field
 from typing import Literal
 
-from smtpprobe.errors import SmtpProbeError, StageFailure, TLSFailure, UsageError
+from smtpprobe.errors import SmtpProbeError, StageFailure, Timeout, TLSFailure, TransportError, UsageError
 from smtpprobe.exitcodes import Exit
 from smtpprobe.inputfile import FileMessage
 from smtpprobe.protocol import commands
@@ -67,10 +67,31 @@ def run(session: Session, tx: Transaction) -> None:
             _quit(session)
 
 
+def _hint(s: Session, hint: str | None) -> None:
+    """What to try next, right under the error it explains."""
+    if hint:
+        s.transcript.info(f"hint: {hint}")
+
+
 def _stages(s: Session, tx: Transaction) -> None:
-    s.connect(implicit_tls=tx.tls == "implicit")
+    from smtpprobe import hints
+
+    try:
+        s.connect(implicit_tls=tx.tls == "implicit")
+    except TLSFailure as exc:
+        _hint(s, hints.tls_failure(str(exc), tx.tls))
+        raise
+    except TransportError as exc:
+        _hint(s, hints.connect_failure(str(exc)))
+        raise
     _stop(tx, "connect", close_only=True, session=s)
-    greeting = s.read_reply(s.greeting_timeout)
+    early = hints.port_mode(s.port, tx.tls)
+    _hint(s, early)  # said before the wait, not after it
+    try:
+        greeting = s.read_reply(s.greeting_timeout)
+    except Timeout:
+        _hint(s, None if early else hints.no_greeting(tx.tls))
+        raise
     _expect(greeting, (2,), "banner", Exit.BANNER, "the server refused the connection")
     _stop(tx, "banner")
     _greet(s, tx)

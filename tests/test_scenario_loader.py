@@ -436,8 +436,9 @@ def test_cli_bad_file_exits_2_with_one_line_and_no_connection(tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["--port", "smtp=25"], "role must be one of mx, submission, smtps"),
-        (["--port", "mx=99999"], "port must be a number from 1 to 65535"),
+        (["--port", "lmtp=24"], "'lmtp' is not a port role"),
+        (["--port", "mx=99999"], "a port is a number from 1 to 65535"),
+        (["--port", "mx=2525", "--port", "mx=2526"], "the mx role is given twice (2525 and 2526)"),
         (["--only", "no-such-thing"], "no scenario matches --only no-such-thing"),
         (["--sender", "<a@b>"], "want a bare address"),
         (

@@ -115,8 +115,27 @@ def run(**opts) -> None:
             f"none of the selected scenarios applies to the selected port roles "
             f"({', '.join(target.ports)}); they need {', '.join(roles)}: add --port ROLE=PORT"
         )
+    cut_off = _drop_unreachable(target, target.timeout)  # after the checks of the input: bad input is exit 2
+    runnable = [s for s in runnable if any(role in target.ports for role in s.ports)]
     concurrency = opts["concurrency"] or int(profile.get("concurrency", 4))
-    _run_and_report(runnable, target, concurrency, opts, not_run)
+    _run_and_report(runnable, target, concurrency, opts, not_run, cut_off)
+
+
+def _drop_unreachable(target, timeout: float) -> dict[str, str]:
+    """Roles whose port takes no connection are left out, one line each on stderr; none left: exit 3.
+    Returns {"ROLE PORT": why} of those left out."""
+    from smtpprobe.errors import TransportError
+    from smtpprobe.reach import hint, unreachable
+
+    lost = unreachable(target.host, target.ports, timeout)
+    if len(lost) == len(target.ports):
+        why = next(iter(lost.values()))
+        others = "" if len(lost) == 1 else f" (and the other {len(lost) - 1} ports)"
+        raise TransportError(f"{why}{others}; nothing was tested: {hint(why)}")
+    left_out = {f"{role} {target.ports.pop(role)}": why for role, why in lost.items()}
+    for where, why in left_out.items():
+        click.echo(f"smtpprobe: {where}: {why}; its scenarios are not run", err=True)
+    return left_out
 
 
 def _select(scenarios: list, only: tuple[str, ...], skip: tuple[str, ...]) -> list:
@@ -160,13 +179,21 @@ def _list(scenarios: list, fmt: str) -> None:
     click.echo(render_list(scenarios), nl=False)
 
 
-def _run_and_report(scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict]) -> None:
+def _run_and_report(
+    scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict], cut_off: dict | None = None
+) -> None:
     from smtpprobe.report import json_report, junit, table
+    from smtpprobe.report.progress import RunProgress
     from smtpprobe.scenario.runner import run_all
     from smtpprobe.scenario.verdict import exit_code
 
     started = time.monotonic()
-    results = run_all(scenarios, target, concurrency=concurrency)
+    jobs = sum(1 for s in scenarios for role in s.ports if role in target.ports)
+    progress = RunProgress(jobs)
+    try:
+        results = run_all(scenarios, target, concurrency=concurrency, on_result=progress)
+    finally:
+        progress.clear()
     seconds = time.monotonic() - started
     tty = sys.stdout.isatty()
     colour = tty and "NO_COLOR" not in os.environ
@@ -178,10 +205,13 @@ def _run_and_report(scenarios: list, target, concurrency: int, opts: dict, not_r
         width=table.terminal_width() if tty else None,
         verbose=opts["verbose"],
         not_run=not_run,
+        unreachable=cut_off,
     )
     rendered = {
-        "table": lambda: table.render(target, results, seconds, verbose=opts["verbose"], not_run=not_run),
-        "json": lambda: json_report.render(target, results, seconds, not_run),
+        "table": lambda: table.render(
+            target, results, seconds, verbose=opts["verbose"], not_run=not_run, unreachable=cut_off
+        ),
+        "json": lambda: json_report.render(target, results, seconds, not_run, unreachable=cut_off),
         "junit": lambda: junit.render(target, results, seconds),
     }[opts["fmt"]]
     if opts["output"]:
@@ -193,4 +223,5 @@ def _run_and_report(scenarios: list, target, concurrency: int, opts: dict, not_r
         click.echo(as_table, nl=False)
     else:
         click.echo(as_table if opts["fmt"] == "table" else rendered(), nl=False)
-    sys.exit(int(exit_code(results)))
+    code = int(exit_code(results))
+    sys.exit(3 if cut_off and code == 0 else code)  # a role that could not be reached was not tested

@@ -15,7 +15,7 @@ from smtpprobe.transaction import STAGES
 
 @click.command()
 @click.option("--server", "-s", metavar="HOST[:PORT]", help="Target server. Default: the MX of the first --to domain.")
-@click.option("--port", "-p", type=click.IntRange(1, 65535), help="Port (default 25, or 465 with --tls-on-connect).")
+@click.option("--port", "-p", multiple=True, metavar="PORT", help="Port or ROLE=PORT (default 25, or 465 with --tls-on-connect).")
 @click.option("--to", "-t", "recipients", multiple=True, required=True, metavar="ADDR", help="Recipient (repeatable).")
 @click.option("--from", "-f", "sender", metavar="ADDR", help="Envelope sender; '' for the null sender <>.")
 @click.option("--helo", "--ehlo", "helo", metavar="NAME", help="Name for EHLO (HELO if EHLO is refused).")
@@ -97,12 +97,18 @@ def execute(server: str, port: int, tx, session_options: dict, as_json: bool = F
 
 def _plan(opts: dict):
     from smtpprobe.message import build_message, read_message_file
+    from smtpprobe.ports import single_port
     from smtpprobe.target import parse_server
     from smtpprobe.transaction import Transaction
 
-    tls = opts["tls"] or "none"
+    given = parse_server(opts["server"], 0)[1] if opts["server"] else None  # a second port must agree
+    tls, opts["port"] = opts["tls"] or "none", single_port(opts["port"], given)
     default_port = opts["port"] or (465 if tls == "implicit" else 25)
     recipients = list(opts["recipients"])
+    from smtpprobe.hints import bare_recipient
+
+    if problem := next(filter(None, map(bare_recipient, recipients)), None):
+        raise UsageError(problem)
     if opts["server"]:
         server, port = parse_server(opts["server"], default_port)
         if opts["port"]:
@@ -114,11 +120,11 @@ def _plan(opts: dict):
         if not domain:
             raise UsageError(f"--to {recipients[0]!r} has no domain to look up an MX for; give --server")
         server, port = best_mx(domain, opts["timeout"]), default_port
-    import getpass
+        click.echo(f"=== MX for {domain}: {server} (the lowest preference)")
+    from smtpprobe.identity import default_helo, default_sender
 
-    hostname = socket.gethostname()
-    helo = opts["helo"] or hostname
-    sender = opts["sender"] if opts["sender"] is not None else f"{getpass.getuser()}@{hostname}"
+    helo = opts["helo"] or default_helo()  # a strict server refuses a bare host name (504)
+    sender = opts["sender"] if opts["sender"] is not None else default_sender(helo)
     password = opts["auth_password"] or ""
     if opts["auth_mechanism"]:
         if not opts["auth_user"]:

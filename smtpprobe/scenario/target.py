@@ -89,22 +89,10 @@ def default_helo() -> str:
 
 
 def parse_port_spec(text: str) -> tuple[str, int]:
-    """`ROLE=PORT`, `ROLE` (its standard port) or `PORT` (the mx role)."""
-    role, sep, port = text.partition("=")
-    role = role.strip().lower()
-    if not sep:
-        if role.isdigit():
-            role, port = "mx", role
-        elif role in PORT_ROLES:
-            return role, DEFAULT_PORTS[role]
-    if role not in PORT_ROLES:
-        raise UsageError(
-            f"--port {text!r}: role must be one of {', '.join(PORT_ROLES)} (ROLE=PORT, ROLE or PORT)"
-        )
-    port = port.strip()
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--port {text!r}: port must be a number from 1 to 65535")
-    return role, int(port)
+    """`ROLE=PORT`, `ROLE` (its standard port) or `PORT`: the spelling every command shares (smtpprobe.ports)."""
+    from smtpprobe.ports import parse_item
+
+    return parse_item(text)
 
 
 def load_profile(path: str) -> dict:
@@ -149,9 +137,15 @@ def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict,
     host, port = parse_server(server, 0)
     ports: dict[str, int] = {}
     if port_specs:
-        ports = dict(parse_port_spec(spec) for spec in port_specs)
+        from smtpprobe.ports import parse_ports
+
+        ports = parse_ports(port_specs)
     elif profile.get("ports"):
         ports = dict(profile["ports"])
+    if port and ports.get("mx", port) != port:  # two ports for one role: refused, not one silently dropped
+        raise UsageError(
+            f"the mx port is given twice: {port} in --server and {ports['mx']} in --port; give it in one place"
+        )
     if port and "mx" not in ports:
         ports["mx"] = port
     if not ports:
