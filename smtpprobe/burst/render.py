@@ -16,7 +16,7 @@ def table(report: BurstReport) -> list[str]:
         f"Burst to {p.host}:{p.port}: {p.connections} connections, concurrency {p.effective_concurrency}, "
         f"{how}, stage {p.stage}" + (f", hold {p.hold:g}s" if p.hold else "") + (f", TLS {p.tls}" if p.tls != "none" else ""),
         "",
-        *_wrap(finding(report)),
+        *_wrap(safe(finding(report))),
         "",
     ]
     rows = [
