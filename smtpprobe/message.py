@@ -62,6 +62,8 @@ def _mime_message(fields: list[tuple[str, str]], text: str, attachments: list[st
 
     for path in attachments:
         _attach(msg, Path(path), limit)
+    for part in msg.iter_parts():  # email adds MIME-Version to each attached part; RFC 2045 §4 wants it once, on top
+        del part["MIME-Version"]
     return msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
 
 

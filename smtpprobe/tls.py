@@ -22,6 +22,7 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from smtpprobe.display import clip  # the one display sanitizer
 from smtpprobe.errors import Timeout, TLSFailure, quote_bytes
 
 SHOWN_NAMES = 10  # names listed in a transcript; the rest are counted (a certificate may carry thousands)
@@ -67,6 +68,23 @@ class ClientTLS:
     ciphers: str | None = None  # OpenSSL cipher list (TLS 1.2 and older; TLS 1.3 suites are not settable)
 
 
+@functools.lru_cache(maxsize=8)
+def _context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+    """One client context per (CA file, verify), shared by every handshake of the process: creating one
+    loads the trust store (set_default_verify_paths, 20-100 ms), which the catalogue's 48 TLS connections
+    paid each time. A context is safe to share between threads (wrap_socket makes a new SSL object)."""
+    return _new_context(ca_file, verify)
+
+
+def _new_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(cafile=ca_file)
+    context.hostname_checks_common_name = False  # the same rule as describe(): subjectAltName only
+    if not verify:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
 def handshake(
     sock: socket.socket, server_name: str | None, verify: bool, timeout: float, ca_file: str | None = None,
     client: ClientTLS | None = None,
@@ -74,17 +92,12 @@ def handshake(
     """Wrap a connected socket in TLS (client side). Raises TLSFailure or Timeout.
     `ca_file` replaces the system trust store (a private CA, a test CA)."""
     try:
-        context = ssl.create_default_context(cafile=ca_file)
+        # a client certificate, version or cipher pin changes the context: a fresh one, not the shared one
+        context = _context(ca_file, verify) if client is None else _configure(_new_context(ca_file, verify), client)
     except OSError as exc:
         raise TLSFailure(f"cannot read CA file {ca_file}: {exc.strerror or exc}") from None
     except ssl.SSLError as exc:
         raise TLSFailure(f"CA file {ca_file} holds no usable certificate: {_ssl_reason(exc)}") from None
-    context.hostname_checks_common_name = False  # the same rule as describe(): subjectAltName only
-    if not verify:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if client is not None:
-        _configure(context, client)
     sock.settimeout(timeout)
     try:  # Python sends no SNI when server_hostname is an IP address, and matches it against IP SANs
         tls_sock = context.wrap_socket(sock, server_hostname=server_name.strip("[]") if server_name else None)
@@ -99,7 +112,7 @@ def handshake(
     return tls_sock, describe(tls_sock, server_name, verified=verify, ca_file=ca_file)
 
 
-def _configure(context: ssl.SSLContext, client: ClientTLS) -> None:
+def _configure(context: ssl.SSLContext, client: ClientTLS) -> ssl.SSLContext:
     if client.cert_file:
         try:
             context.load_cert_chain(client.cert_file, client.key_file)
@@ -117,6 +130,7 @@ def _configure(context: ssl.SSLContext, client: ClientTLS) -> None:
             context.set_ciphers(client.ciphers)
         except ssl.SSLError:
             raise TLSFailure(f"--tls-cipher {client.ciphers!r}: no cipher OpenSSL knows matches") from None
+    return context
 
 
 def peer_chain_pem(tls_sock: ssl.SSLSocket) -> str:
@@ -268,10 +282,8 @@ def name_matches(name: str, names: list[str]) -> bool:
 
 
 def printable(text: str, limit: int = 200) -> str:
-    """Certificate text for a terminal: what is not printable shown as the display sanitizer shows it
-    (\\x1b, \\u202e), one line, bounded. JSON keeps the raw text."""
-    from smtpprobe.display import clip
-
+    """Certificate text for a terminal: one line, bounded, every control character, escape sequence and
+    bidi override shown visibly escaped (smtpprobe.display). JSON keeps the raw text."""
     return clip(text, limit)
 
 

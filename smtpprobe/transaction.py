@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
-from smtpprobe.errors import SmtpProbeError, StageFailure, TLSFailure, UsageError
+from smtpprobe.errors import SmtpProbeError, StageFailure, Timeout, TLSFailure, TransportError, UsageError
 from smtpprobe.exitcodes import Exit
 from smtpprobe.inputfile import FileMessage
 from smtpprobe.protocol import commands, esmtp
@@ -83,13 +83,34 @@ def run(session: Session, tx: Transaction) -> None:
             _quit(session)
 
 
+def _hint(s: Session, hint: str | None) -> None:
+    """What to try next, right under the error it explains."""
+    if hint:
+        s.transcript.info(f"hint: {hint}")
+
+
 def _stages(s: Session, tx: Transaction) -> None:
-    s.connect(implicit_tls=tx.tls == "implicit")  # with the session's PROXY header first, if it has one
+    from smtpprobe import hints
+
+    try:
+        s.connect(implicit_tls=tx.tls == "implicit")  # with the session's PROXY header first, if it has one
+    except TLSFailure as exc:
+        _hint(s, hints.tls_failure(str(exc), tx.tls))
+        raise
+    except TransportError as exc:
+        _hint(s, hints.connect_failure(str(exc)))
+        raise
     if s.tls is not None:
         _save_chain(s, tx)
     _stop(s, tx, "connect")
     _stop(s, tx, "proxy")
-    greeting = s.read_reply(s.greeting_timeout)
+    early = hints.port_mode(s.port, tx.tls)
+    _hint(s, early)  # said before the wait, not after it
+    try:
+        greeting = s.read_reply(s.greeting_timeout)
+    except Timeout:
+        _hint(s, None if early else hints.no_greeting(tx.tls))
+        raise
     _expect(greeting, (2,), "banner", Exit.BANNER, "the server refused the connection")
     _stop(s, tx, "banner")
     _greet(s, tx)

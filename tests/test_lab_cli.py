@@ -161,7 +161,10 @@ def test_port_in_use_exit_3_one_line() -> None:
         result = run_once("--port", str(port), "--submission-port", "0", "--smtps-port", "0")
     assert result.returncode == 3
     assert result.stdout == ""
-    assert result.stderr == f"smtpprobe lab: cannot listen on 127.0.0.1:{port} (mx): Address already in use\n"
+    assert result.stderr == (
+        f"smtpprobe lab: cannot listen on 127.0.0.1:{port} (mx): Address already in use; is another lab running? "
+        "`smtpprobe lab --port 0` picks free ports and prints them\n"
+    )
 
 
 @pytest.mark.parametrize(
@@ -186,3 +189,22 @@ def test_greet_pause_refuses_a_client_that_talks_first(run_lab) -> None:
         assert early.recv(4096) == b"554 5.5.0 Error: SMTP protocol synchronization\r\n"
     with Dialog("127.0.0.1", lab.ports()["mx"]) as patient:  # waits for the greeting: served as usual
         assert patient.reply()[0] == 220
+
+
+def test_port_0_picks_free_ports_for_every_listener_and_prints_them_for_the_shell() -> None:
+    """Issue 15: `smtpprobe lab --port 0` never collides with another lab, and says which ports it took in a
+    line the docs' examples can paste ($PORT, $SUBMISSION_PORT, $SMTPS_PORT)."""
+    lab = LabProcess("--port", "0")
+    try:
+        line = lab.wait_for("^lab: for the examples in the docs, paste: ")
+        ports = lab.ports()
+        assert set(ports) == {"mx", "submission", "smtps"} and 0 not in ports.values()
+        assert not {2525, 5870, 4650} & set(ports.values())
+        assert line.endswith(
+            f"export PORT={ports['mx']} SUBMISSION_PORT={ports['submission']} SMTPS_PORT={ports['smtps']}"
+        )
+        for port in ports.values():  # each one really listens
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    finally:
+        code, _, _ = lab.finish(signal.SIGTERM)
+    assert code == 0

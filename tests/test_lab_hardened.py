@@ -409,7 +409,7 @@ def test_run_attack_probes_pass_on_a_hardened_lab_and_not_on_the_open_one(lab_fa
 
     code, verdicts = run(lab_factory(), "attack")
     assert {key: v for key, v in verdicts.items() if v != "pass"} == {}
-    assert code == 0 and len(verdicts) == 39
+    assert code == 0 and len(verdicts) == 53  # 39 + the 14 smuggling sequences sent split (issue 11)
     code, verdicts = run(lab_open, "early-talker,pipelining-abuse,bare-lf-command")
     assert code == 1
     assert verdicts == {

@@ -142,6 +142,7 @@ def test_every_step_kind_loads(tmp_path):
         "pause": "pause = 0.1",
         "read": "read = 0.5",
         "starttls_inject": 'starttls_inject = "EHLO injected.example"',
+        "smuggle": 'smuggle = { message = "x", eod = "\\n.\\n", smuggled = "NOOP\\r\\n", split = true }',
     }
     assert set(steps) | CONNECTING == set(KINDS)  # the connecting kinds may only be step 1
     body = (
@@ -346,6 +347,39 @@ BAD = [
         12,
     ),
     ("timeout-out-of-range", GOOD_HEAD + STEP + 'send = "NOOP"\ntimeout = 0', ["key 'timeout'"], 12),
+    # repetition said once (`repeat`), validated with file:line
+    (
+        "repeat-zero",
+        GOOD_HEAD + STEP + 'send = "RCPT TO:<a@b.example>"\nrepeat = 0',
+        ["key 'repeat'", "1 to 2000"],
+        12,
+    ),
+    ("repeat-huge", GOOD_HEAD + STEP + 'send = "NOOP"\nrepeat = 100000', ["key 'repeat'", "got 100000"], 12),
+    ("repeat-not-a-number", GOOD_HEAD + STEP + 'send = "NOOP"\nrepeat = "50"', ["key 'repeat'"], 12),
+    (
+        "repeat-on-data",
+        GOOD_HEAD + STEP + 'data = "x"\nrepeat = 2',
+        ["key 'repeat'", "only a pipeline or send"],
+        12,
+    ),
+    (
+        "info-if-without-expect",
+        GOOD_HEAD + STEP + 'send = "NOOP"\ninfo_if = { class = "2xx" }',
+        ["key 'info_if'"],
+        12,
+    ),
+    (
+        "same-as-unknown-step",
+        GOOD_HEAD + STEP + 'send = "VRFY a"\nexpect = { same_as = "nope" }',
+        ["key 'expect.same_as'", "no earlier step is named 'nope'"],
+        12,
+    ),
+    (
+        "unknown-gate",
+        GOOD_HEAD + 'judge_gates = ["tarpit"]' + STEP + 'send = "NOOP"',
+        ["key 'judge_gates'", "starttls"],
+        9,
+    ),
     (
         "step-name-reused",
         GOOD_HEAD + STEP + 'name = "a"\nsend = "A"' + STEP + 'name = "a"\nsend = "B"',
@@ -402,8 +436,9 @@ def test_cli_bad_file_exits_2_with_one_line_and_no_connection(tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["--port", "smtp=25"], "role must be one of mx, submission, smtps"),
-        (["--port", "mx=99999"], "port must be a number from 1 to 65535"),
+        (["--port", "lmtp=24"], "'lmtp' is not a port role"),
+        (["--port", "mx=99999"], "a port is a number from 1 to 65535"),
+        (["--port", "mx=2525", "--port", "mx=2526"], "the mx role is given twice (2525 and 2526)"),
         (["--only", "no-such-thing"], "no scenario matches --only no-such-thing"),
         (["--sender", "<a@b>"], "want a bare address"),
         (
@@ -457,3 +492,25 @@ def test_docs_example_loads_and_every_kind_and_key_is_documented(tmp_path):
     assert [s.id for s in scenarios] == ["vrfy-does-not-confirm", "size-limit-enforced"]
     for key in set(KINDS) | STEP_KEYS | EXPECT_KEYS | SCENARIO_KEYS - {"step"}:
         assert f"| `{key}` |" in doc, key
+
+
+def test_repeat_and_variants_load_as_written(tmp_path):
+    path = write(
+        tmp_path,
+        GOOD_HEAD
+        + """variants = [{ id = "", way = "a" }, { id = "split", way = "b" }]
+cases = [{ id = "one", x = "1" }, { id = "two", x = "2" }]
+
+[[scenario.step]]
+send = "RCPT TO:<{x}{way}@b.example>"
+repeat = 950
+expect = { code = 452 }
+""",
+    )
+    scenarios = load_file(path)
+    assert [s.id for s in scenarios] == ["demo/one", "demo/one-split", "demo/two", "demo/two-split"]
+    assert scenarios[1].variables == {"x": "1", "way": "b"}
+    assert scenarios[0].steps[-1].repeat == 950
+    catalogue = {s.id: s for s in load_paths([catalogue_path()])}
+    steps = catalogue["too-many-recipients"].steps
+    assert [s.repeat for s in steps if s.kind == "send"] == [1, 1, 100, 950]  # 1050 recipients, written once

@@ -7,6 +7,7 @@ thread pool with exclusive scenarios.
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import textwrap
 import threading
@@ -177,7 +178,7 @@ def test_window_refused_at_rcpt_passes_like_postfix_delay_reject(tmp_path, serve
     assert result.verdict is Verdict.PASS
     assert [c.short for c in result.checks] == [
         (
-            "RCPT TO:<postmaster@mx.scripted.test>: got 504 5.5.2 <bad_name>: Helo command rejected: need "
+            "RCPT TO:<postmaster>: got 504 5.5.2 <bad_name>: Helo command rejected: need "
             "fully-qualified hostname"
         )
     ]
@@ -198,16 +199,15 @@ def test_window_never_refused_is_judged_by_basis_and_policy(tmp_path, server, ba
     result = run_one(sc, "mx", target(s.port, policy))
     assert result.verdict is verdict
     assert result.summary.startswith(
-        "Expected a refusal (4xx/5xx, or the connection closed) at or before step 3 (RCPT TO:<postmaster@"
-        "mx.scripted.test>) from step 1 (EHLO bad_name) on, got 250 2.1.5 Ok: it matters to the test [RFC 5321 §0]"
+        "Expected a refusal (4xx/5xx, or the connection closed) at or before step 3 (RCPT TO:<postmaster>) "
+        "from step 1 (EHLO bad_name) on, got 250 2.1.5 Ok: it matters to the test [RFC 5321 §0]"
     )
     assert result.summary.endswith(
         "(a warn under --policy rfc, a fail under --policy hardened)." if basis == "hardening" else "]."
     )
     assert "\n" not in result.summary
     assert (
-        result.reason
-        == "RCPT TO:<postmaster@mx.scripted.test>: expected a refusal (4xx/5xx, or the connection "
+        result.reason == "RCPT TO:<postmaster>: expected a refusal (4xx/5xx, or the connection "
         "closed), got 250 2.1.5 Ok"
     )
 
@@ -229,7 +229,7 @@ def test_warn_if_is_checked_before_expect(tmp_path, server):
 
 
 def test_a_refused_setup_step_means_could_not_test(tmp_path, server):
-    s = server(replies={"EHLO": "421 4.7.0 too many connections"}, close={"EHLO"})
+    s = server(replies={"EHLO": "554 5.7.1 go away"}, close={"EHLO"})
     (sc,) = scenario(
         tmp_path,
         """
@@ -243,11 +243,102 @@ def test_a_refused_setup_step_means_could_not_test(tmp_path, server):
     )
     result = run_one(sc, "mx", target(s.port))
     assert result.verdict is Verdict.ERROR
-    assert (
-        result.summary
-        == "could not test: EHLO client.example.org (step 1) got 421 4.7.0 too many connections."
-    )
+    assert result.summary == "could not test: EHLO client.example.org (step 1) got 554 5.7.1 go away."
     assert s.commands() == ["EHLO client.example.org"]  # nothing sent after the refusal
+
+
+def test_throttling_is_a_gate_not_tested_never_a_pass(tmp_path, server):
+    # a server limiting the client has not answered the question: "not tested: gated by ...", a skip
+    s = server(replies={"MAIL": "421 4.7.0 mx Error: too many errors"}, close={"MAIL"})
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        send = "MAIL FROM:<{sender}>"
+        expect = { refused = true }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.SKIP
+    assert result.summary == "not tested: gated by throttling (421 4.7.0 mx Error: too many errors)."
+
+
+def test_starttls_gate_on_a_server_without_starttls_is_not_tested(tmp_path, server):
+    s = server(replies={"MAIL": "530 5.7.0 Must issue a STARTTLS command first"})
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        name = "mail"
+        send = "MAIL FROM:<{sender}>"
+
+        [[scenario.step]]
+        send = "RCPT TO:<x@example.net>"
+        since = "mail"
+        expect = { class = "5xx" }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.SKIP  # the 530 refused nothing under test: not a pass
+    assert result.summary.startswith("not tested: gated by STARTTLS required (530 5.7.0 Must issue")
+    assert result.summary.endswith("first); the server does not offer STARTTLS.")
+    assert s.commands().count("EHLO client.example.org") == 1  # no second try: nothing to get past it
+
+
+def test_repeat_sends_the_command_n_times_and_the_first_refusal_decides(tmp_path, server):
+    s = server()
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        send = "MAIL FROM:<{sender}>"
+
+        [[scenario.step]]
+        send = "RCPT TO:<a@b.example>"
+        repeat = 120
+        expect = { code = 452 }
+        warn_if = { class = "2xx" }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.WARN  # never refused: all accepted
+    assert result.reason.endswith("got 250 2.1.5 Ok, then all 120 accepted")
+    assert s.commands().count("RCPT TO:<a@b.example>") == 120
+    limited = server(replies={"RCPT": "452 4.5.3 too many recipients"})
+    result = run_one(sc, "mx", target(limited.port))
+    assert result.verdict is Verdict.PASS
+    assert limited.commands().count("RCPT TO:<a@b.example>") == 50  # one pipelined group, then stopped
+
+
+def test_no_pipelining_without_the_pipelining_extension(tmp_path, server):
+    # RFC 2920 §3.1: a client MUST NOT pipeline to a server that does not offer PIPELINING
+    s = server(replies={"EHLO": "250 mx.scripted.test"})
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        pipeline = ["MAIL FROM:<{sender}>", "RCPT TO:<a@b.example>", "NOOP"]
+        expect = { class = "2xx" }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.PASS
+    sent = [e["ms"] for e in result.transcript if e["kind"] == "sent"][1:4]
+    received = [e["ms"] for e in result.transcript if e["kind"] == "received"][2:5]
+    assert all(r >= t for t, r in zip(sent, received, strict=True))  # each reply before the next command
+    assert sent[1] >= received[0] and sent[2] >= received[1]
 
 
 def test_unreachable_port_is_an_error_marked_unreachable(tmp_path):
@@ -312,6 +403,9 @@ def test_pipeline_checks_each_reply_in_order(tmp_path, server):
         tmp_path,
         """
         [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
         pipeline = ["MAIL FROM:<{sender}>", "RCPT TO:<a@b.example>", "NOOP"]
         expect = [{ code = 250 }, { class = "2xx" }, { code = 250 }]
     """,
@@ -320,7 +414,7 @@ def test_pipeline_checks_each_reply_in_order(tmp_path, server):
     assert result.verdict is Verdict.FAIL
     assert result.reason == "the pipelined MAIL, RCPT, NOOP: expected a 2xx reply, got 550 5.1.1 unknown"
     sent = [e for e in result.transcript if e["kind"] == "sent"]
-    assert len({e["ms"] for e in sent[:3]}) == 1  # one write
+    assert len({e["ms"] for e in sent[1:4]}) == 1  # one write (the server offers PIPELINING)
 
 
 def test_raw_bytes_go_out_exactly_and_variables_are_filled(tmp_path, server):
@@ -394,3 +488,74 @@ def test_explanations_quote_what_was_sent_and_the_reply(tmp_path, server):
     )
     texts = [e["text"] for e in result.transcript]
     assert "MAIL FROM:<ci@example.org>" in texts and "250 2.1.0 Ok" in texts
+
+
+def test_a_refusal_at_connect_is_a_gate_not_a_pass(tmp_path, server):
+    s = server(greeting="554 5.7.1 mx.scripted.test no SMTP service for you")
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        send = "MAIL FROM:<{sender}>"
+        expect = { refused = true }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is Verdict.SKIP
+    assert result.summary == (
+        "not tested: gated by a refusal at connect (554 5.7.1 mx.scripted.test no SMTP service for you)."
+    )
+
+
+def test_a_submission_port_without_starttls_is_tested_in_plaintext(tmp_path, server):
+    # the submission role connects with STARTTLS; where it is not offered the port is tested, not skipped
+    s = server(replies={"EHLO": "250-mx.scripted.test\r\n250 PIPELINING"})
+    (mx_only,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        send = "MAIL FROM:<{sender}>"
+
+        [[scenario.step]]
+        send = "RCPT TO:<relaytest@example.net>"
+        expect = { class = "5xx" }
+    """,
+    )
+    sc = dataclasses.replace(mx_only, ports=("submission",))
+    t = build_target(
+        "127.0.0.1", (f"submission={s.port}",), {}, {"timeout": 2.0, "helo": "client.example.org"}
+    )
+    result = run_one(sc, "submission", t)
+    assert result.verdict is Verdict.FAIL  # relayed in plaintext: found, not skipped
+    assert result.reason == "RCPT TO:<relaytest@example.net>: expected a 5xx reply, got 250 2.1.5 Ok"
+    assert any(
+        e["text"] == "STARTTLS not offered: this port is tested in plaintext" for e in result.transcript
+    )
+
+
+def test_credentials_never_go_in_clear_text_to_pass_an_auth_gate(tmp_path, server):
+    s = server(replies={"MAIL": "530 5.7.0 Authentication required"})  # and no STARTTLS offered
+    (sc,) = scenario(
+        tmp_path,
+        """
+        [[scenario.step]]
+        send = "EHLO {helo}"
+
+        [[scenario.step]]
+        send = "MAIL FROM:<{sender}>"
+        expect = { refused = true }
+    """,
+    )
+    result = run_one(sc, "mx", target(s.port, auth_user="u", auth_password="s3cret-pw"))
+    assert result.verdict is Verdict.SKIP
+    assert result.summary == (
+        "not tested: gated by authentication required (530 5.7.0 Authentication required); "
+        "no STARTTLS to protect the credentials, which never go in clear text."
+    )
+    assert not any(line.startswith("AUTH") for line in s.commands())

@@ -77,9 +77,9 @@ def test_advertises_uses_the_ehlo_extensions():
         ({"class": "2xx", "not_advertises": "AUTH"}, "a 2xx reply not offering AUTH"),
         (
             {"code": 554, "enhanced": "5.7.1", "text": "relay"},
-            "554 with enhanced code 5.7.1, with text matching /relay/",
+            "554 with enhanced code 5.7.1 (where ENHANCEDSTATUSCODES is offered), with text matching /relay/",
         ),
-        ({"enhanced": "5.7.1"}, "a reply with enhanced code 5.7.1"),
+        ({"enhanced": "5.7.1"}, "a reply with enhanced code 5.7.1 (where ENHANCEDSTATUSCODES is offered)"),
         ({"closed": True}, "the connection closed"),
         ({"code": 421, "closed": True}, "421 then the connection closed"),
         ({"class": "2xx", "tls": True}, "a 2xx reply with TLS established"),
@@ -121,18 +121,23 @@ def test_environment_derives_parts_and_learns_from_the_connection():
     env = Environment(
         {
             "sender": "ci@example.org",
-            "local_rcpt": "postmaster@{server_name}",
+            "local_rcpt": "postmaster",
             "foreign_rcpt": "relaytest@example.net",
         },
         {"to": "{foreign_user}%{foreign_domain}"},
         "mx.host",
     )
-    assert env.fill("{local_rcpt}") == "postmaster@mx.host"
-    env.learn(server_name="mx.lab.test", server_ip="::1", client_ip="::1")
     assert (
-        env.fill("{local_domain} {sender_user} {to} {server_literal}")
-        == "mx.lab.test ci relaytest%example.net [IPv6:::1]"
+        env.fill("{local_rcpt}|{local_user}|{local_domain}|{local_postmaster}")
+        == "postmaster|postmaster||postmaster"
     )
+    env.learn(server_name="mx.lab.test", server_ip="::1", client_ip="::1")
+    assert (  # the greeting's name is {server_name}, never a recipient's domain
+        env.fill("{local_domain}|{sender_user} {to} {server_literal}")
+        == "|ci relaytest%example.net [IPv6:::1]"
+    )
+    given = Environment({"local_rcpt": "user@lab.test"}, {}, "mx.host")
+    assert given.fill("{local_user} {local_domain} {local_postmaster}") == "user lab.test postmaster@lab.test"
 
 
 @pytest.mark.parametrize(
@@ -170,7 +175,7 @@ def test_build_target_precedence_and_defaults():
         5.0,
     )
     assert target.variables["sender"] == "cli@example.org"
-    assert target.variables["local_rcpt"] == "postmaster@{server_name}"
+    assert target.variables["local_rcpt"] == "postmaster"
     assert target.variables["foreign_rcpt"] == "relaytest@example.net"
     plain = build_target("127.0.0.1:2525", (), {}, {"helo": "{braces}.example.org"})
     assert (
@@ -200,3 +205,30 @@ def test_step_kinds_and_actions_agree():
     from smtpprobe.scenario.steps import KINDS
 
     assert set(KINDS) == set(ACTIONS)
+
+
+@pytest.mark.parametrize(
+    "line, kwargs, gate",
+    [
+        ("530 5.7.0 Must issue a STARTTLS command first", {}, "starttls"),  # Postfix, Exim
+        ("530 5.5.1 Invalid command: Must issue a STARTTLS command first", {}, "starttls"),  # OpenSMTPD
+        ("530 5.7.0 Authentication required", {}, "auth"),
+        ("530 Error: authentication Required", {}, "auth"),  # nodemailer smtp-server
+        ("421 4.7.0 mx.lab.test Error: too many errors", {}, "throttling"),
+        ("450 4.7.1 Too many connections, try again later", {}, "throttling"),
+        ("421 4.4.2 mx.lab.test Error: timeout exceeded", {}, None),  # a 421 that answers: judged
+        ("421 Command too long", {}, None),
+        ("554 5.7.1 <x@example.net>: Relay access denied", {}, None),  # the answer to a relay probe
+        ("554 mx.lab.test ESMTP not accepting messages", {"greeting": True}, "connect"),
+        ("220 mx.lab.test ESMTP", {"greeting": True}, None),
+        ("554 5.5.0 Error: SMTP protocol synchronization", {"pipelined": True}, "pipelining"),
+        ("554 5.5.0 Error: SMTP protocol synchronization", {}, None),
+        ("500 5.5.1 Invalid command: Pipelining not supported", {"pipelined": True}, "pipelining"),
+    ],
+)
+def test_gates_are_recognised_in_one_place(line, kwargs, gate):
+    from smtpprobe.protocol.reply import Reply
+    from smtpprobe.scenario.gates import classify
+
+    reply = Reply(int(line[:3]), (line[4:],), line.encode() + b"\r\n")
+    assert classify(reply, **kwargs) == gate

@@ -12,14 +12,16 @@ from smtpprobe.scenario import build_target, catalogue_path, load_paths, run_all
 from smtpprobe.scenario.verdict import Verdict
 from tests.servers.postfix import PostfixInstance, _start
 
-PASS, WARN, FAIL = Verdict.PASS, Verdict.WARN, Verdict.FAIL
+PASS, INFO, WARN, FAIL = Verdict.PASS, Verdict.INFO, Verdict.WARN, Verdict.FAIL
 SCENARIOS = [s for s in load_paths([catalogue_path()]) if "attack" in s.tags]
 SMUGGLING = {s.id for s in SCENARIOS if s.base_id == "smtp-smuggling"}
 # Postfix 3.7 with smtpd_forbid_bare_newline = no reads lines up to LF and drops a CR before it, so
 # every sequence that puts "." alone on an LF-ended line ends the data there; CR-only ones do not.
+# Both ways of sending (one write, and the smuggled commands in a later write) are smuggleable there.
 POSTFIX_37_SMUGGLEABLE = {
-    f"smtp-smuggling/{case}"
+    f"smtp-smuggling/{case}{variant}"
     for case in ("lf-lf", "lf-crlf", "crlf-lf", "crlf-cr-crlf", "crcrlf-crcrlf", "lflf-crlf")
+    for variant in ("", "-split")
 }
 FIXED = {
     "smtpd_forbid_bare_newline": "yes",
@@ -90,9 +92,14 @@ def on_lab(lab_hardened) -> dict:
 
 def test_vulnerable_server_fails_every_smuggling_sequence_with_the_second_250(on_vulnerable, vulnerable_all):
     results = {k: r for k, r in on_vulnerable.items() if k[0] in SMUGGLING}
-    assert len(results) == 14 and {r.verdict for r in results.values()} == {FAIL}
-    reason = results[("smtp-smuggling/cr-cr", "mx")].reason
-    assert reason.endswith("got 250 2.1.0 Ok")  # the smuggled MAIL FROM was answered
+    assert len(results) == 28 and {r.verdict for r in results.values()} == {FAIL}  # 14 sequences x 2 ways
+    for way in ("", "-split"):
+        reason = results[(f"smtp-smuggling/cr-cr{way}", "mx")].reason
+        # the smuggled MAIL FROM, RCPT TO, DATA and message were answered: quoted as the evidence
+        assert (
+            "got 5 replies: 250 2.0.0 Ok: queued as " in reason
+            and "; 250 2.1.0 Ok; 250 2.1.5 Ok; 354" in reason
+        )
     assert any(b"smtpprobe smuggled message" in m for m in vulnerable_all.messages)
 
 
@@ -102,7 +109,7 @@ def test_postfix_37_default_is_smuggleable_with_bare_lf_sequences(on_postfix_37)
     passed = {k[0] for k, v in verdicts(on_postfix_37).items() if k[0] in SMUGGLING and v is PASS}
     assert passed == SMUGGLING - POSTFIX_37_SMUGGLEABLE
     summary = on_postfix_37[("smtp-smuggling/lf-lf", "mx")].summary
-    assert "CVE-2023-51764" in summary and "got 250 2.1.0 Ok" in summary
+    assert "CVE-2023-51764" in summary and "; 250 2.1.0 Ok; 250 2.1.5 Ok; 354 " in summary  # smuggled ones
 
 
 def test_postfix_with_forbid_bare_newline_passes_every_sequence(on_postfix_fixed):
@@ -114,10 +121,13 @@ def test_postfix_with_forbid_bare_newline_passes_every_sequence(on_postfix_fixed
 def test_forbid_bare_newline_exclusions_mynetworks_undo_the_fix(postfix_factory):
     # smtpd_forbid_bare_newline_exclusions defaults to $mynetworks: a client inside it is still smuggleable
     inst = postfix_factory("strict", {"smtpd_forbid_bare_newline": "yes", "mynetworks": "127.0.0.0/8"})
-    results = probe(inst.host, {"mx": inst.smtp_port}, "smtp-smuggling/lf-lf")
-    assert verdicts(results) == {("smtp-smuggling/lf-lf", "mx"): FAIL}
+    results = probe(inst.host, {"mx": inst.smtp_port}, "smtp-smuggling/lf-lf")  # and lf-lf-split
+    assert verdicts(results) == {
+        ("smtp-smuggling/lf-lf", "mx"): FAIL,
+        ("smtp-smuggling/lf-lf-split", "mx"): FAIL,
+    }
     subjects = [m for m in inst.delivered() if b"Subject: smtpprobe smuggled message" in m]
-    assert len(subjects) == 1  # the smuggled message really was delivered, as its own message
+    assert len(subjects) == 2  # the smuggled messages really were delivered, each as its own message
 
 
 def test_lab_aiosmtpd_146_is_not_smuggleable(on_lab):
@@ -134,9 +144,13 @@ def test_starttls_probes_pass_on_postfix_and_fail_on_the_vulnerable_server(
     on_postfix_37, on_vulnerable, role
 ):
     assert {p: on_postfix_37[(p, role)].verdict for p in TLS_PROBES} == dict.fromkeys(TLS_PROBES, PASS)
-    assert {p: on_vulnerable[(p, role)].verdict for p in TLS_PROBES} == dict.fromkeys(TLS_PROBES, FAIL)
+    assert {p: on_vulnerable[(p, role)].verdict for p in TLS_PROBES} == {
+        "starttls-injection": FAIL,  # exploitable (CVE-2011-0411)
+        "starttls-argument": WARN,  # `STARTTLS x` -> 220: a MUST (RFC 3207 §4) not met, but no known harm
+        "starttls-not-offered-after-tls": FAIL,
+    }
     injected = on_vulnerable[("starttls-injection", role)].reason
-    assert injected.endswith("got 2 replies: 250-mx.vuln.test; 250 2.0.0 Ok")
+    assert injected.endswith("got 2 replies: 250-mx.vuln.test; 221 2.0.0 Bye")  # the injected EHLO's reply
 
 
 # -- talking out of turn, line syntax ------------------------------------------------------------------
@@ -174,22 +188,25 @@ def test_bare_lf_command_passes_only_with_forbid_bare_newline_reject(on_postfix_
 def test_line_syntax_probes_pass_on_the_lab_and_warn_on_postfix(on_lab, on_postfix_37):
     for probe_id in ("bare-cr-command", "nul-in-command", "line-length", "command-arguments/quit"):
         assert on_lab[(probe_id, "mx")].verdict is PASS, probe_id
+    for probe_id in ("bare-cr-command", "nul-in-command"):  # RFC 5321 §2.3.8, §4.1.2: a MUST, no known harm
         assert on_postfix_37[(probe_id, "mx")].verdict is WARN, probe_id
-    assert on_postfix_37[("command-arguments/quit", "mx")].reason == "QUIT x: expected 501, got 221 2.0.0 Bye"
+    # leniency the RFC allows: QUIT x -> 221 (the client quits), a 4103-octet line taken whole (§4.5.3.1)
+    for probe_id in ("line-length", "command-arguments/quit"):
+        assert on_postfix_37[(probe_id, "mx")].verdict is INFO, probe_id
+    assert on_postfix_37[("command-arguments/quit", "mx")].reason == "QUIT x: got 221 2.0.0 Bye (allowed)"
     for case in ("rset", "data"):  # Postfix: 501 5.5.4 Syntax: RSET / DATA
         assert on_postfix_37[(f"command-arguments/{case}", "mx")].verdict is PASS
         assert on_lab[(f"command-arguments/{case}", "mx")].verdict is PASS
     assert on_postfix_37[("line-length", "mx")].reason.startswith("NOOP xxxx")
-    assert (
-        "(4103 octets): expected 500 (line too long), got 250 2.0.0 Ok"
-        in on_postfix_37[("line-length", "mx")].reason
-    )
+    assert on_postfix_37[("line-length", "mx")].reason.endswith("(4103 octets): got 250 2.0.0 Ok (allowed)")
 
 
-def test_arguments_taken_where_none_are_allowed_warn(on_vulnerable):
+def test_arguments_taken_where_none_are_allowed_are_info(on_vulnerable):
+    # RSET x, DATA x, QUIT x answered as without the argument: the client gets what it asked for; RFC 5321
+    # §4.3.2 allows 501 but does not require it, so this is leniency (info), not a warn or a fail
     found = {case: on_vulnerable[(f"command-arguments/{case}", "mx")] for case in ("rset", "data", "quit")}
-    assert {case: r.verdict for case, r in found.items()} == dict.fromkeys(found, WARN)
-    assert found["data"].reason == "DATA x: expected 501, got 354 End data with <CR><LF>.<CR><LF>"
+    assert {case: r.verdict for case, r in found.items()} == dict.fromkeys(found, INFO)
+    assert found["data"].reason == "DATA x: got 354 End data with <CR><LF>.<CR><LF> (allowed)"
 
 
 def test_a_server_refusing_a_512_octet_line_fails(vulnerable_factory):
@@ -211,9 +228,9 @@ def test_vrfy_and_expn_disclosure(on_postfix_37, on_postfix_fixed, on_vulnerable
     assert on_postfix_37[("expn-disclosure", "mx")].verdict is PASS  # 500 for both: not implemented
     for probe_id in ("vrfy-disclosure", "expn-disclosure"):
         assert on_vulnerable[(probe_id, "mx")].verdict is WARN
-    assert (
-        "EXPN postmaster: expected 252, 502 or 500, the same for every name, got 250 2.0.0 <postmaster@lab.test>"
-        in (on_vulnerable[("expn-disclosure", "mx")].reason)
+    assert on_vulnerable[("expn-disclosure", "mx")].reason == (
+        "EXPN nosuchuser-smtpprobe-7f3a@lab.test: expected the same reply code as for the existing name, got 550 "
+        "5.1.1 <nosuchuser-smtpprobe-7f3a@lab.test>: Recipient address rejected: User unknown"
     )
 
 
@@ -221,9 +238,11 @@ def test_too_many_recipients(on_postfix_fixed, on_vulnerable, vulnerable_factory
     result = on_postfix_fixed[("too-many-recipients", "mx")]
     assert result.verdict is PASS and "452 4.5.3 Error: too many recipients" in result.checks[-1].short
     assert on_vulnerable[("too-many-recipients", "mx")].verdict is FAIL  # refused from the 51st on
+    # 451 is still a temporary failure: the client retries those recipients (RFC 5321 §4.2.5), so only a warn
     server = vulnerable_factory(rcpt_limit=300, rcpt_limit_reply="451 4.5.3 Too many recipients")
     wrong_code = probe(server.host, {"mx": server.port}, "too-many-recipients")[("too-many-recipients", "mx")]
-    assert wrong_code.verdict is FAIL and wrong_code.reason.endswith("got 451 4.5.3 Too many recipients")
+    assert wrong_code.verdict is WARN
+    assert wrong_code.reason.endswith("got 451 4.5.3 Too many recipients, then at reply 201 of 950")
 
 
 def test_auth_before_tls(on_postfix_37, lab_open):
@@ -240,10 +259,12 @@ def test_auth_before_tls(on_postfix_37, lab_open):
 def test_auth_failure(on_lab, on_vulnerable):
     assert on_lab[("auth-failure", "submission")].verdict is PASS
     assert on_lab[("auth-failure", "smtps")].verdict is PASS
+    # a hang-up after one failure: RFC 4954 §4 says SHOULD NOT before 3 (a warn); after 3 it MAY
     dropped = on_vulnerable[("auth-failure", "submission")]
-    assert dropped.verdict is FAIL and dropped.reason.endswith(
+    assert dropped.verdict is WARN and dropped.reason.endswith(
         "got 421 4.7.0 Too many authentication failures"
     )
+    assert len(dropped.checks) == 1  # the 421 ends the session: nothing judged after it (RFC 5321 §3.8)
 
 
 def test_burst_concurrency(on_postfix_37, on_postfix_fixed):

@@ -195,5 +195,6 @@ def _result_finding(r: Any) -> F.Finding:
     if r.identity == "helo" and r.result == "none":
         sev, fix = F.Severity.WARNING, 'Publish "v=spf1 a -all" at the HELO name (RFC 7208 §2.3).'
 
-    return F.Finding(fid, sev, f"SPF {r.identity} {r.sender}: {r.result} ({F.printable(r.explanation, 100)})",
+    why = F.printable(r.explanation, 100) or ("no SPF record at that name" if r.result == "none" else "")
+    return F.Finding(fid, sev, f"SPF {r.identity} {r.sender}: {r.result}" + (f" ({why})" if why else ""),
                      fix, "RFC 7208 §2.6", {"lookups": r.lookups, "void_lookups": r.void_lookups})

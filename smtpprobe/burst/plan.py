@@ -49,7 +49,9 @@ class BurstPlan:
 
     def __post_init__(self) -> None:
         if not self.helo:
-            self.helo = socket.gethostname() or "localhost"
+            from smtpprobe.identity import default_helo
+
+            self.helo = default_helo()
         if self.sender is None:
             self.sender = f"burst@{self.helo}"
 

@@ -7,12 +7,16 @@ from smtpprobe.display import safe
 
 
 def table(report: BurstReport) -> list[str]:
+    from smtpprobe.burst.finding import finding
+
     p = report.plan
     rate = p.effective_rate
     how = (f"rate {rate:g}/s" + ("" if p.rate else " (the safety cap)")) if rate else "no rate limit"
     lines = [
         f"Burst to {p.host}:{p.port}: {p.connections} connections, concurrency {p.effective_concurrency}, "
         f"{how}, stage {p.stage}" + (f", hold {p.hold:g}s" if p.hold else "") + (f", TLS {p.tls}" if p.tls != "none" else ""),
+        "",
+        *_wrap(safe(finding(report))),
         "",
     ]
     rows = [
@@ -38,6 +42,12 @@ def table(report: BurstReport) -> list[str]:
             count_width = max(len(str(n)) for n in groups.values())
             lines += [f"  {str(n).rjust(count_width)}  {safe(text)}" for text, n in groups.items()]
     return lines
+
+
+def _wrap(text: str, width: int = 100) -> list[str]:
+    import textwrap
+
+    return textwrap.wrap(text, width, break_on_hyphens=False)
 
 
 def _first(first: dict | None) -> str:

@@ -80,11 +80,14 @@ class BurstReport:
         return self.attempted > 0 and self.accepted == 0 and self.refused == 0 and not self.interrupted
 
     def to_dict(self) -> dict:
+        from smtpprobe.burst.finding import finding
+
         p = self.plan
         return {
             "schema": SCHEMA,
             "server": p.host,
             "port": p.port,
+            "finding": finding(self),
             "plan": {
                 "connections": p.connections,
                 "concurrency": p.effective_concurrency,

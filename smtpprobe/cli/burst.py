@@ -19,7 +19,7 @@ _STAGES = ("banner", "ehlo", "mail", "rcpt", "quit")
 
 @click.command()
 @click.option("--server", "-s", required=True, metavar="HOST[:PORT]", help="Target server.")
-@click.option("--port", "-p", type=click.IntRange(1, 65535), help="Port (default 25, or 465 with --tls-on-connect).")
+@click.option("--port", "-p", multiple=True, metavar="PORT", help="Port or ROLE=PORT (default 25, or 465 with --tls-on-connect).")
 @click.option("--connections", "-n", type=int, default=10, show_default=True, help="Connections to open in all.")
 @click.option("--concurrency", "-c", type=int, help="At most this many open at once (default: all of them).")
 @click.option("--rate", type=float, metavar="PER_SECOND", help="Open new connections at this steady rate.")
@@ -60,9 +60,11 @@ def burst(**opts) -> None:
     from smtpprobe.burst.fdlimit import ensure_open_files
     from smtpprobe.burst.progress import ProgressBar
     from smtpprobe.burst.render import table
+    from smtpprobe.ports import single_port
     from smtpprobe.target import parse_server
 
-    tls = opts["tls"] or "none"
+    given = parse_server(opts["server"], 0)[1] if opts["server"] else None  # a second port must agree
+    tls, opts["port"] = opts["tls"] or "none", single_port(opts["port"], given)
     server, port = parse_server(opts["server"], opts["port"] or (465 if tls == "implicit" else 25))
     if opts["port"]:
         port = opts["port"]
@@ -77,6 +79,9 @@ def burst(**opts) -> None:
         own_server=opts["own_server"],
     )
     plan.validate()  # bounds and the safety cap: before anything touches the network
+    from smtpprobe.reach import check_resolves
+
+    check_resolves(plan.host, plan.port, plan.family)  # one line, not a row of identical errors
     note = ensure_open_files(plan.effective_concurrency)
     if note:
         click.echo(f"smtpprobe: {note}", err=True)

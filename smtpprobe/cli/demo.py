@@ -47,7 +47,8 @@ def demo() -> None:
     ok = delivered and refused and received == 1 and conformant
     click.echo(f"=== demo {'passed' if ok else 'FAILED'}: message delivered: {delivered}, relay refused: {refused}, "
                f"messages the lab received: {received}, catalogue passed: {conformant}")
-    click.echo("=== next: smtpprobe lab (keep it running) and smtpprobe send --server 127.0.0.1:2525 --to postmaster@lab.test")
+    click.echo("=== next: smtpprobe lab --port 0 (keep it running; paste the export line it prints), then in another "
+               "terminal: smtpprobe send --server 127.0.0.1:$PORT --to postmaster@lab.test --helo client.example.org")
     sys.exit(0 if ok else int(Exit.FAILED))
 
 
@@ -67,7 +68,7 @@ def _catalogue(lab, helo: str) -> int:
         "auth_user": user, "auth_password": password, "policy": "hardened", "timeout": None,
     })
     started = time.monotonic()
-    # The conformance checks; the security probes (tag "attack") take ~10 s of deliberate waits: `smtpprobe run`;
+    # The conformance checks; the security probes (tag "attack", opt-in): `smtpprobe run --only attack`;
     # the TLS scans (tag "tls-posture") look up DANE and MTA-STS in the DNS: `smtpprobe run --only tls-posture`.
     scenarios = [s for s in load_paths([catalogue_path()]) if not s.matches(("attack", "tls-posture"))]
     results = run_all(scenarios, target, concurrency=4)

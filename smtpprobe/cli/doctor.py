@@ -19,8 +19,9 @@ from smtpprobe.exitcodes import Exit
 @click.option("--helo", required=True, metavar="NAME", help="The EHLO/HELO name your server really sends.")
 @click.option("--server", "-s", metavar="HOST[:PORT]", help="Target server (default: the MX of the --to domain).")
 @click.option("--to", "-t", metavar="ADDR", help="A recipient there (default with --server: <postmaster>).")
-@click.option("--port", "-p", "ports", metavar="LIST",
-              help="Ports to test: 25,587,465 or ROLE=PORT items (mx=2525,submission=5870,smtps=4650). Default 25.")
+@click.option("--port", "-p", "ports", metavar="ROLE=PORT", multiple=True,
+              help="Ports to test: 25,587,465 or ROLE=PORT items (mx=2525,submission=5870,smtps=4650); "
+              "repeatable. Default 25.")
 @click.option("--dkim-selector", "selectors", multiple=True, metavar="SEL", help="DKIM selector (repeatable).")
 @click.option("--resolver", metavar="IP[:PORT]", help="DNS server for the audit and the MX lookup.")
 @click.option("--dns-timeout", type=float, default=5.0, show_default=True, help="Seconds per DNS query.")
@@ -40,7 +41,7 @@ from smtpprobe.exitcodes import Exit
 @click.option("-q", "--quiet", is_flag=True, help="Print only the verdict line, not the whole report.")
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 @handle_errors(prefix="smtpprobe doctor")
-def doctor(sender: str, ip: str, helo: str, server: str | None, to: str | None, ports: str | None,
+def doctor(sender: str, ip: str, helo: str, server: str | None, to: str | None, ports: tuple[str, ...],
            selectors: tuple[str, ...], resolver: str | None, dns_timeout: float, dnsbl: tuple[str, ...],
            timeout: float, send: bool, auth_user: str | None, auth_password: str | None, auth_mechanism: str,
            tls_ca_file: str | None, local_address: str | None, report_file: str | None, quiet: bool,
@@ -68,7 +69,7 @@ def doctor(sender: str, ip: str, helo: str, server: str | None, to: str | None, 
         if not sys.stdin.isatty():
             raise UsageError("--auth-user needs a password: --auth-password, SMTPPROBE_AUTH_PASSWORD, or a terminal")
         password = click.prompt("Password", hide_input=True, err=True)
-    opts = Options(sender=sender, ip=ip, helo=helo, to=to, server=server, ports=ports, selectors=list(selectors),
+    opts = Options(sender=sender, ip=ip, helo=helo, to=to, server=server, ports=",".join(ports) or None, selectors=list(selectors),
                    resolver=resolver, dns_timeout=dns_timeout, dnsbl=list(dnsbl) if dnsbl else None,
                    timeout=timeout, send=send, auth_user=auth_user, auth_password=password,
                    auth_mechanism=auth_mechanism.upper(), tls_ca_file=tls_ca_file, local_address=local_address)

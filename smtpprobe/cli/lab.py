@@ -23,9 +23,10 @@ def _say(text: str) -> None:
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (IPv6: ::1).")
-@click.option("--port", type=PORT, default=2525, show_default=True, help="MX listener (STARTTLS); 0 = free.")
-@click.option("--submission-port", type=PORT, default=5870, show_default=True, help="Submission (587 role).")
-@click.option("--smtps-port", type=PORT, default=4650, show_default=True, help="Implicit TLS (465 role).")
+@click.option("--port", type=PORT, default=2525, show_default=True,
+              help="MX listener (STARTTLS); 0 = a free port, and free ports for the others too (printed).")
+@click.option("--submission-port", type=PORT, help="Submission (587 role). Default 5870, or free with --port 0.")
+@click.option("--smtps-port", type=PORT, help="Implicit TLS (465 role). Default 4650, or free with --port 0.")
 @click.option("--profile", type=click.Choice(["hardened", "open"]), default="hardened", show_default=True)
 @click.option(
     "--hostname", default="mx.lab.test", show_default=True, help="Name in banner, EHLO, certificate."
@@ -52,8 +53,8 @@ def _say(text: str) -> None:
 def lab(
     host: str,
     port: int,
-    submission_port: int,
-    smtps_port: int,
+    submission_port: int | None,
+    smtps_port: int | None,
     profile: str,
     hostname: str,
     domains: tuple[str, ...],
@@ -68,8 +69,13 @@ def lab(
     """Run the embedded target server: a hardened MX (default) or an open one.
 
     Mail is never delivered: it is discarded, or written one file per message with --maildir.
-    Stops on Ctrl-C or SIGTERM.
+    Stops on Ctrl-C or SIGTERM. `--port 0` picks free ports for every listener and prints them, with a
+    line to paste into a shell for the examples in the docs (PORT, SUBMISSION_PORT, SMTPS_PORT).
     """
+    if submission_port is None:
+        submission_port = 0 if port == 0 else 5870
+    if smtps_port is None:
+        smtps_port = 0 if port == 0 else 4650
     config = LabConfig(
         profile=profile,  # type: ignore[arg-type]
         host=host,
@@ -107,6 +113,27 @@ def _exposed(host: str) -> bool:
         return host != "localhost"  # a name: it may resolve to anything
 
 
+def shell_variables(server) -> str:
+    """`export PORT=... SUBMISSION_PORT=... SMTPS_PORT=...`: the names the docs' examples use."""
+    names = {"mx": "PORT", "submission": "SUBMISSION_PORT", "smtps": "SMTPS_PORT"}
+    ports = {"mx": server.port, "submission": server.submission_port, "smtps": server.smtps_port}
+    return "export " + " ".join(f"{names[role]}={port}" for role, port in ports.items() if port)
+
+
+def _start(server) -> None:
+    """Start, with what to try next when a port is taken (another lab, or the port a test left behind)."""
+    from smtpprobe.lab.server import LabStartError
+
+    try:
+        server.start()
+    except LabStartError as exc:
+        if "Address already in use" not in str(exc):
+            raise
+        raise LabStartError(
+            f"{exc}; is another lab running? `smtpprobe lab --port 0` picks free ports and prints them"
+        ) from None
+
+
 def _serve(config: LabConfig) -> None:
     from smtpprobe.lab.server import LabServer
 
@@ -127,7 +154,7 @@ def _serve(config: LabConfig) -> None:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     server = LabServer(config, on_message=on_message)
     try:
-        server.start()
+        _start(server)
         if _exposed(config.host):
             relay = " an open relay (open profile) and" if not config.hardened else ""
             click.echo(f"lab: WARNING: listening on {config.host}, not a loopback address: anyone who can reach "
@@ -146,6 +173,7 @@ def _serve(config: LabConfig) -> None:
             if config.greet_pause:
                 _say(f"greet pause: {config.greet_pause:g}s (a client that talks first gets 554 5.5.0)")
         _say(f"mail is written to {config.maildir}" if config.maildir else "mail is discarded")
+        _say("for the examples in the docs, paste: " + shell_variables(server))
         _say("press Ctrl-C to stop")
         while not stop.wait(0.5):
             pass

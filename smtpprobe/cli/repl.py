@@ -12,6 +12,7 @@ from smtpprobe.cli.common import handle_errors
 
 @click.command()
 @click.argument("target", metavar="HOST[:PORT]")
+@click.option("--port", "-p", "ports", multiple=True, metavar="PORT", help="Port or ROLE=PORT, as in HOST:PORT.")
 @click.option("--tls-on-connect", is_flag=True, help="Implicit TLS from the start (port 465, RFC 8314).")
 @click.option(
     "--timeout",
@@ -27,8 +28,8 @@ from smtpprobe.cli.common import handle_errors
 @click.option("--proxy-source", metavar="IP", help="The client the PROXY header announces (default: ours).")
 @handle_errors
 def repl(
-    target: str, tls_on_connect: bool, timeout: float, tls_verify: bool, tls_sni: str | None, no_notes: bool,
-    proxy_version: int | None, proxy_source: str | None,
+    target: str, ports: tuple[str, ...], tls_on_connect: bool, timeout: float, tls_verify: bool, tls_sni: str | None,
+    no_notes: bool, proxy_version: int | None, proxy_source: str | None,
 ) -> None:
     """Talk SMTP by hand: each line is sent as typed, each reply shown with what its code means.
 
@@ -45,12 +46,14 @@ def repl(
       smtpprobe repl smtp.example.org:465 --tls-on-connect
       printf 'EHLO me\\nMAIL FROM:<a@example.org>\\n' | smtpprobe repl mx.example.org
     """
+    from smtpprobe.ports import single_port
     from smtpprobe.repl.connection import ReplSession
     from smtpprobe.repl.engine import Repl
     from smtpprobe.target import parse_server
     from smtpprobe.transcript import Transcript
 
-    host, port = parse_server(target, 465 if tls_on_connect else 25)
+    host, given = parse_server(target, 0)
+    port = single_port(ports, given) or given or (465 if tls_on_connect else 25)
     piped = not sys.stdin.isatty()
     if piped:
         from smtpprobe.repl.piped import PipedConsole

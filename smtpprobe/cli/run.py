@@ -38,7 +38,11 @@ FORMATS = ("table", "json", "junit")
     "--catalogue", "with_catalogue", is_flag=True, help="Run the built-in catalogue as well as FILES."
 )
 @click.option(
-    "--only", multiple=True, metavar="ID|TAG", help="Only scenarios whose id starts so, or with this tag."
+    "--only",
+    multiple=True,
+    metavar="ID|TAG",
+    help="Only scenarios whose id starts so, or with this tag ('all': everything; 'attack': the security "
+    "probes). Default: the conformance scenarios, without the probes.",
 )
 @click.option(
     "--skip", multiple=True, metavar="ID|TAG", help="Leave out scenarios whose id starts so, or tagged so."
@@ -53,7 +57,8 @@ FORMATS = ("table", "json", "junit")
 @click.option(
     "--local-rcpt",
     metavar="ADDR",
-    help="{local_rcpt}: a recipient the server accepts (default postmaster@<name in its greeting>).",
+    help="{local_rcpt}: a recipient the server accepts (default <postmaster>, no domain). Needed, and "
+    "given explicitly, by the probes that deliver mail (smuggling).",
 )
 @click.option(
     "--foreign-rcpt",
@@ -78,7 +83,8 @@ FORMATS = ("table", "json", "junit")
 def run(**opts) -> None:
     """Run conformance scenarios against an SMTP server and judge the replies.
 
-    Without FILES the built-in catalogue runs. Exit 0 when nothing failed (warns allowed), 1 when a
+    Without FILES the built-in catalogue runs: its conformance scenarios, which deliver no mail and open no
+    burst; the security probes run only when selected (--only attack, or --only all). Exit 0 when nothing failed (warns allowed), 1 when a
     scenario failed, 2 for bad input, 3 when a scenario could not be tested (unreachable, timeout).
 
     \b
@@ -109,13 +115,37 @@ def run(**opts) -> None:
             f"none of the selected scenarios applies to the selected port roles "
             f"({', '.join(target.ports)}); they need {', '.join(roles)}: add --port ROLE=PORT"
         )
+    cut_off = _drop_unreachable(target, target.timeout)  # after the checks of the input: bad input is exit 2
+    runnable = [s for s in runnable if any(role in target.ports for role in s.ports)]
     concurrency = opts["concurrency"] or int(profile.get("concurrency", 4))
-    _run_and_report(runnable, target, concurrency, opts, not_run)
+    _run_and_report(runnable, target, concurrency, opts, not_run, cut_off)
+
+
+def _drop_unreachable(target, timeout: float) -> dict[str, str]:
+    """Roles whose port takes no connection are left out, one line each on stderr; none left: exit 3.
+    Returns {"ROLE PORT": why} of those left out."""
+    from smtpprobe.errors import TransportError
+    from smtpprobe.reach import hint, unreachable
+
+    lost = unreachable(target.host, target.ports, timeout)
+    if len(lost) == len(target.ports):
+        why = next(iter(lost.values()))
+        others = "" if len(lost) == 1 else f" (and the other {len(lost) - 1} ports)"
+        raise TransportError(f"{why}{others}; nothing was tested: {hint(why)}")
+    left_out = {f"{role} {target.ports.pop(role)}": why for role, why in lost.items()}
+    for where, why in left_out.items():
+        click.echo(f"smtpprobe: {where}: {why}; its scenarios are not run", err=True)
+    return left_out
 
 
 def _select(scenarios: list, only: tuple[str, ...], skip: tuple[str, ...]) -> list:
     only = tuple(s for item in only for s in item.split(",") if s)
     skip = tuple(s for item in skip for s in item.split(",") if s)
+    if not only:  # the catalogue's security probes are opt-in; your own files run whole
+        from smtpprobe.scenario import catalogue_path
+
+        shipped = str(catalogue_path())
+        scenarios = [s for s in scenarios if not (s.source.startswith(shipped) and "attack" in s.tags)]
     chosen = [s for s in scenarios if (not only or s.matches(only)) and not (skip and s.matches(skip))]
     if not chosen:
         raise UsageError(
@@ -149,13 +179,21 @@ def _list(scenarios: list, fmt: str) -> None:
     click.echo(render_list(scenarios), nl=False)
 
 
-def _run_and_report(scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict]) -> None:
+def _run_and_report(
+    scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict], cut_off: dict | None = None
+) -> None:
     from smtpprobe.report import json_report, junit, table
+    from smtpprobe.report.progress import RunProgress
     from smtpprobe.scenario.runner import run_all
     from smtpprobe.scenario.verdict import exit_code
 
     started = time.monotonic()
-    results = run_all(scenarios, target, concurrency=concurrency)
+    jobs = sum(1 for s in scenarios for role in s.ports if role in target.ports)
+    progress = RunProgress(jobs)
+    try:
+        results = run_all(scenarios, target, concurrency=concurrency, on_result=progress)
+    finally:
+        progress.clear()
     seconds = time.monotonic() - started
     tty = sys.stdout.isatty()
     colour = tty and "NO_COLOR" not in os.environ
@@ -167,10 +205,13 @@ def _run_and_report(scenarios: list, target, concurrency: int, opts: dict, not_r
         width=table.terminal_width() if tty else None,
         verbose=opts["verbose"],
         not_run=not_run,
+        unreachable=cut_off,
     )
     rendered = {
-        "table": lambda: table.render(target, results, seconds, verbose=opts["verbose"], not_run=not_run),
-        "json": lambda: json_report.render(target, results, seconds, not_run),
+        "table": lambda: table.render(
+            target, results, seconds, verbose=opts["verbose"], not_run=not_run, unreachable=cut_off
+        ),
+        "json": lambda: json_report.render(target, results, seconds, not_run, unreachable=cut_off),
         "junit": lambda: junit.render(target, results, seconds),
     }[opts["fmt"]]
     if opts["output"]:
@@ -182,4 +223,5 @@ def _run_and_report(scenarios: list, target, concurrency: int, opts: dict, not_r
         click.echo(as_table, nl=False)
     else:
         click.echo(as_table if opts["fmt"] == "table" else rendered(), nl=False)
-    sys.exit(int(exit_code(results)))
+    code = int(exit_code(results))
+    sys.exit(3 if cut_off and code == 0 else code)  # a role that could not be reached was not tested

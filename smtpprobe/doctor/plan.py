@@ -18,10 +18,9 @@ import re
 from dataclasses import dataclass, field
 
 from smtpprobe.errors import UsageError
+from smtpprobe.ports import WELL_KNOWN  # 25 -> mx, 587 -> submission, 465 -> smtps
 
 ROLES = ("mx", "submission", "smtps")
-WELL_KNOWN = {25: "mx", 587: "submission", 465: "smtps"}
-_ALIASES = {"mx": "mx", "smtp": "mx", "submission": "submission", "smtps": "smtps", "submissions": "smtps"}
 _LOCAL = re.compile(r"[^\s<>()\[\]\\,;:@\"]+\Z")
 
 
@@ -58,38 +57,12 @@ class Options:
 
 
 def parse_ports(text: str) -> list[PortPlan]:
-    """'25,587,465' / 'mx=2525,smtps=4650' -> [PortPlan]; UsageError naming the bad item."""
-    plans: list[PortPlan] = []
-    items = [item.strip() for item in text.split(",")]
-    if not any(items):
+    """'25,587,465' / 'mx=2525,smtps=4650' -> [PortPlan]; the spelling every command shares (smtpprobe.ports)."""
+    from smtpprobe.ports import parse_port_list
+
+    if not text.strip():
         raise UsageError("--port: empty")
-    for item in items:
-        if not item:
-            raise UsageError(f"--port {text!r}: empty item")
-        role, sep, number = item.rpartition("=")
-        if sep:
-            canonical = _ALIASES.get(role.strip().lower())
-            if canonical is None:
-                raise UsageError(f"--port {item!r}: unknown role {role!r} (use mx, submission or smtps)")
-            port = _port(number.strip(), item)
-        else:
-            port = _port(item, item)
-            canonical = WELL_KNOWN.get(port)
-            if canonical is None:
-                raise UsageError(f"--port {item!r}: no known role for port {port}; write "
-                                 f"mx={port}, submission={port} or smtps={port}")
-        plan = PortPlan(canonical, port)
-        if plan not in plans:
-            plans.append(plan)
-    if len(plans) > 10:
-        raise UsageError("--port: at most 10 ports")
-    return plans
-
-
-def _port(value: str, item: str) -> int:
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise UsageError(f"--port {item!r}: a port is a number from 1 to 65535")
-    return int(value)
+    return [PortPlan(role, port) for role, port in parse_port_list(text)]
 
 
 def helo_literal(helo: str) -> str | None:

@@ -47,6 +47,9 @@ def run_doctor(opts: Options, progress: Any = None) -> DoctorReport:
     """Run everything. `progress(line)` is told what is happening (the CLI prints it on stderr)."""
     say = progress or (lambda _line: None)
     opts = validate(opts)
+    from smtpprobe.reach import check_resolver
+
+    check_resolver(opts.resolver, opts.dns_timeout)  # else every DNS check below reads as the sender's fault
     started = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
     t0 = time.monotonic()
     from smtpprobe.doctor.sender import check_sender

@@ -154,13 +154,16 @@ def explain_parsed(p: Parsed) -> Explanation:
         digits = (f"{first}yz: {kb.first_digit[first]}",)
         if second in kb.second_digit:
             digits += (f"x{second}z: {kb.second_digit[second]}",)
-        if basic is None:
-            notes.append(
-                f"{code} is not a standard SMTP reply code: RFC 5321 §4.3.2 says to read it by its first digit "
-                f"only, so {code} is handled as {first}yz ({_KIND[first]})."
+        if basic is None:  # one note, said once: why the code is not standard, and how it is read
+            why = (
+                f" (its second digit {second} is outside the 0-5 that RFC 5321 §4.2.1 defines)"
+                if second not in kb.second_digit
+                else ""
             )
-            if second not in kb.second_digit:
-                notes.append(f"Its second digit {second} is outside the 0-5 that RFC 5321 §4.2.1 defines.")
+            notes.append(
+                f"{code} is not a standard SMTP reply code{why}: RFC 5321 §4.3.2 says to read it by its first "
+                f"digit only, so {code} is handled as {first}yz ({_KIND[first]})."
+            )
 
     # --- enhanced code
     ecls = esub = edet = erfc = emeaning = None
@@ -224,7 +227,10 @@ def explain_parsed(p: Parsed) -> Explanation:
     causes = _first_nonempty([a.causes for a in specific], [a.causes for a in general])
     checks = _first_nonempty([a.checks for a in specific], [a.checks for a in general])
     commands = _first_nonempty([a.commands for a in specific], [a.commands for a in general])
-    notes.extend(_merge([a.notes for a in specific + general]))
+    said = f"{code} is not " if basic is None and code is not None else None
+    notes.extend(  # a server entry's own note on the same non-standard code would say it a second time
+        n for n in _merge([a.notes for a in specific + general]) if not (said and n.startswith(said))
+    )
 
     return Explanation(
         input=p.raw,
@@ -284,6 +290,14 @@ def _merge(groups: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(item for group in groups for item in group))
 
 
+def clip(text: str, limit: int) -> str:
+    """At most `limit` characters, cut between words and marked with an ellipsis, never mid-word."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ,;:(")
+    return cut + "…"
+
+
 def short_note(code: int, enhanced: str | None = None, text: str = "") -> str:
     """One line for the REPL beside each reply, e.g. "550 = permanent refusal: mailbox unavailable / policy".
 
@@ -306,7 +320,7 @@ def short_note(code: int, enhanced: str | None = None, text: str = "") -> str:
             c, s, d = enhanced.split(".")
             detail = kb.vendor.get(enhanced) or kb.enhanced.get(f"X.{s}.{d}")
             if detail is not None:
-                note += f" [{enhanced}: {detail.meaning[:60].rstrip()}]"
+                note += f" [{enhanced}: {clip(detail.meaning, 60)}]"
             if c != first and first in "245":
                 note += " (class mismatch)"
         return note

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import threading
 from pathlib import Path
 from typing import Protocol
@@ -71,12 +70,31 @@ class Repl:
     # -- life cycle ---------------------------------------------------------------------------------------
     def open(self, implicit_tls: bool = False) -> None:
         """Connect and show the greeting. Raises (exit 3 or 12) when there is no connection to work with."""
-        self.session.connect(implicit_tls=implicit_tls)
+        from smtpprobe import hints
+
+        mode = "implicit" if implicit_tls else "none"
+        try:
+            self.session.connect(implicit_tls=implicit_tls)
+        except TLSFailure as exc:
+            self.session.close()  # the handshake broke the connection: nothing to QUIT on
+            self._hint(hints.tls_failure(str(exc), mode, starttls="/starttls"))
+            raise
+        except TransportError as exc:
+            self._hint(hints.connect_failure(str(exc), where="HOST"))
+            raise
         try:
             with self.lock:
-                self._await()
+                if self._await() is None and self.connected and self.last_code is None:
+                    self._hint(hints.no_greeting(mode))
+        except Finished:
+            self._hint(hints.no_greeting(mode))
+            raise
         finally:  # also after Ctrl-C: a late greeting still shows
             self.reader.start()
+
+    def _hint(self, hint: str | None) -> None:
+        if hint:
+            self._note(f"hint: {hint}")
 
     def close(self) -> None:
         """QUIT politely if still connected; this last exchange leaves the exit status as it was."""
@@ -85,11 +103,12 @@ class Repl:
         with self.lock:
             if self.connected:
                 try:
-                    self.state.sent("QUIT")
-                    self.session.send(command("QUIT"))
-                    if (reply := self.session.wait_reply(min(self.session.timeout, 3.0))) is not None:
-                        self._got(reply)
-                        self.session.wait_reply(1.0)  # the server closes after its 221
+                    if not self.state.quit_sent:  # the user's own QUIT got its 221: not a second one
+                        self.state.sent("QUIT")
+                        self.session.send(command("QUIT"))
+                        if (reply := self.session.wait_reply(min(self.session.timeout, 3.0))) is not None:
+                            self._got(reply)
+                    self.session.wait_reply(1.0)  # the server closes after its 221
                 except ConnectionClosed:
                     self.session.transcript.info("Connection closed with remote host.")
                 except SmtpProbeError:
@@ -154,7 +173,9 @@ class Repl:
             self.console.show(text)
 
     def _cmd_ehlo(self, action: interpret.Slash) -> None:
-        self._send_line(f"EHLO {action.args[0] if action.args else socket.gethostname()}")
+        from smtpprobe.identity import default_helo
+
+        self._send_line(f"EHLO {action.args[0] if action.args else default_helo()}")
 
     def _cmd_rset(self, action: interpret.Slash) -> None:
         self._send_line("RSET")
@@ -185,6 +206,12 @@ class Repl:
                 f"(or /auth {mech.lower()} USER --plaintext-ok)"
             )
         offered = auth_mechanisms(self.session.extensions)
+        if self.session.extensions and not offered:  # asking for a password would be for nothing
+            raise UsageError(
+                "/auth: the server's EHLO reply offers no AUTH"
+                + (" (a submission port offers it after /starttls and /ehlo)" if self.session.tls is None else "")
+                + "; /raw AUTH ... sends it anyway"
+            )
         if not self.session.extensions:
             self._note("no EHLO reply since connecting (or since TLS): the server may refuse AUTH")
         elif mech not in offered:

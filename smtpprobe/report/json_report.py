@@ -13,8 +13,13 @@ SCHEMA = 1
 
 
 def document(
-    target: Target, results: list[Result], seconds: float, not_run: list[dict] | None = None
+    target: Target,
+    results: list[Result],
+    seconds: float,
+    not_run: list[dict] | None = None,
+    unreachable: dict[str, str] | None = None,
 ) -> dict:
+    code = int(exit_code(results))
     return {
         "schema": SCHEMA,
         "tool": {"name": "smtpprobe", "version": __version__},
@@ -23,10 +28,19 @@ def document(
         "seconds": round(seconds, 3),
         "results": [r.to_dict() for r in results],
         "not_run": not_run or [],
+        # "ROLE PORT": why, for ports that took no connection (left out of the run); only when there are any
+        **({"unreachable": unreachable} if unreachable else {}),
         "summary": counts(results),
-        "exit_code": int(exit_code(results)),
+        "exit_code": 3 if unreachable and code == 0 else code,
     }
 
 
-def render(target: Target, results: list[Result], seconds: float, not_run: list[dict] | None = None) -> str:
-    return json.dumps(document(target, results, seconds, not_run), indent=2, ensure_ascii=False) + "\n"
+def render(
+    target: Target,
+    results: list[Result],
+    seconds: float,
+    not_run: list[dict] | None = None,
+    unreachable: dict[str, str] | None = None,
+) -> str:
+    document_ = document(target, results, seconds, not_run, unreachable)
+    return json.dumps(document_, indent=2, ensure_ascii=False) + "\n"

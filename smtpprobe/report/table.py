@@ -12,11 +12,17 @@ from smtpprobe.scenario.verdict import ORDER, Result, Verdict, counts
 
 COLOURS = {
     Verdict.PASS: "green",
+    Verdict.INFO: "cyan",
     Verdict.WARN: "yellow",
     Verdict.FAIL: "red",
     Verdict.ERROR: "magenta",
     Verdict.SKIP: "bright_black",
 }
+
+
+WIDTH_MIN, WIDTH_MAX = 80, 120  # the table fits a terminal of this width; wider terminals get 120
+DEFAULT_WIDTH = 100  # output that is not a terminal (a CI log, a pipe, a file)
+NBSP = "\u00a0"
 
 
 def render(
@@ -28,36 +34,31 @@ def render(
     width: int | None = None,
     verbose: bool = False,
     not_run: list[dict] | None = None,
+    unreachable: dict[str, str] | None = None,
 ) -> str:
     import click
-    from tabulate import tabulate
 
-    def paint(verdict: Verdict) -> str:
-        return (
-            click.style(verdict.value, fg=COLOURS[verdict], bold=verdict is Verdict.FAIL)
-            if colour
-            else verdict.value
-        )
+    width = fit_width(width)
 
-    rows = [[safe(r.id), f"{r.role} {r.port}", paint(r.verdict), safe(r.reason)] for r in results]
-    reason_width = None
-    if width:  # wrap the reason to the terminal; in a CI log keep each reason on one line
-        used = (
-            max((len(r.id) for r in results), default=2)
-            + max((len(f"{r.role} {r.port}") for r in results), default=4)
-            + 7
-            + 9
-        )
-        reason_width = max(30, width - used)
-    table = tabulate(
+    def paint(verdict: Verdict, text: str) -> str:
+        return click.style(text, fg=COLOURS[verdict], bold=verdict is Verdict.FAIL) if colour else text
+
+    rows = [[safe(r.id), f"{r.role} {r.port}", r.verdict.value, safe(r.reason)] for r in results]
+    table = grid(
+        ["ID", "PORT", "VERDICT", "REASON"],
         rows,
-        headers=["ID", "PORT", "VERDICT", "REASON"],
-        tablefmt="simple",
-        maxcolwidths=[None, None, None, reason_width] if reason_width else None,
+        width,
+        paint=lambda row, col, text: paint(results[row].verdict, text) if col == 2 else text,
     )
     ports = ", ".join(f"{role} {port}" for role, port in target.ports.items())
-    out = [f"Target {target.host} ({ports}), policy {target.policy}", "", table, ""]
+    out = [f"Target {target.host} ({ports}), policy {target.policy}", "", *table, ""]
     tally = counts(results)
+    said = finding(results)
+    if unreachable and said == "Every check passed.":
+        said = (
+            f"Every check that ran passed, but {', '.join(unreachable)} could not be reached (exit code 3)."
+        )
+    out += wrap(said, width)
     out.append(
         f"{tally['total']} result{'' if tally['total'] == 1 else 's'}: "
         + ", ".join(f"{tally[v.value]} {v.value}" for v in ORDER)
@@ -65,26 +66,108 @@ def render(
     )
     if not_run:
         roles = sorted({role for item in not_run for role in item["roles"]})
-        out.append(
+        out += wrap(
             f"{len(not_run)} scenario{'' if len(not_run) == 1 else 's'} not run: "
             "they apply only to port roles not selected "
-            f"({', '.join(roles)}); add --port ROLE=PORT"
+            f"({', '.join(roles)}); add --port ROLE=PORT",
+            width,
         )
+    for where, why in (unreachable or {}).items():
+        out += wrap(f"Not tested: {where}: {why}", width)
     if verbose:
         for result in results:
             if result.verdict is Verdict.PASS:
                 continue
             out += [
                 "",
-                f"--- {result.id} on {result.role} {result.port}: {paint(result.verdict)}",
-                f"    {safe(result.summary)}",
+                f"--- {result.id} on {result.role} {result.port}: {paint(result.verdict, result.verdict.value)}",
             ]
-            out += transcript_lines(result.transcript, colour=colour)
+            out += wrap(safe(result.summary), width, indent="    ")
+            out += [shorten(line, width) for line in transcript_lines(result.transcript, colour=colour)]
     return "\n".join(out) + "\n"
 
 
+def finding(results: list[Result]) -> str:
+    """The run's finding in one sentence, said before the numbers."""
+
+    def named(verdict: Verdict) -> str:
+        ids = list(dict.fromkeys(r.id for r in results if r.verdict is verdict))
+        more = f" and {len(ids) - 3} more" if len(ids) > 3 else ""
+        return ", ".join(ids[:3]) + more
+
+    tally = counts(results)
+    if tally["fail"]:
+        return f"The server failed on {named(Verdict.FAIL)}."
+    if tally["error"]:
+        return f"Nothing failed, but some checks could not be tested: {named(Verdict.ERROR)}."
+    if tally["warn"]:
+        return (
+            "Nothing failed; warnings (answers the RFCs allow that a hardened server would not give) on "
+            f"{named(Verdict.WARN)}."
+        )
+    return "Every check passed." if tally["pass"] else "Nothing was judged: every check was skipped."
+
+
+def fit_width(width: int | None) -> int:
+    """The width to lay out for: a terminal's, kept within 80..120 columns; otherwise DEFAULT_WIDTH."""
+    return DEFAULT_WIDTH if not width else max(WIDTH_MIN, min(WIDTH_MAX, width))
+
+
+def wrap(text: str, width: int, indent: str = "") -> list[str]:
+    import textwrap
+
+    for verb in ("MAIL FROM:", "RCPT TO:"):  # keep a command whole: a no-break space until wrapped
+        text = text.replace(verb, verb.replace(" ", NBSP))
+    lines = textwrap.wrap(
+        text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
+    )
+    return [line.replace(NBSP, " ") for line in lines] or [indent.rstrip()]
+
+
+def shorten(line: str, width: int) -> str:
+    """A transcript line wider than the table (a probe's payload can be thousands of characters) is cut,
+    saying how long it was; JSON and JUnit keep it whole."""
+    if len(click_unstyle(line)) <= width:
+        return line
+    plain = click_unstyle(line)
+    tail = f"... ({len(plain) - 4:,} characters)"  # the text after its 4-column mark (" -> ", "<-  ")
+    return plain[: width - len(tail)] + tail
+
+
+def click_unstyle(text: str) -> str:
+    import click
+
+    return click.unstyle(text)
+
+
+def grid(headers: list[str], rows: list[list[str]], width: int, paint=None) -> list[str]:
+    """A plain-text table (tabulate's "simple" look) whose last column wraps so each line fits `width`;
+    the other columns are as wide as their widest cell. `paint(row, col, text)` styles a cell after it was
+    measured (colour codes take no columns)."""
+    fixed = [max([len(headers[c])] + [len(r[c]) for r in rows]) for c in range(len(headers) - 1)]
+    rest = max(16, width - sum(fixed) - 2 * len(fixed))
+    last = min(rest, max([len(headers[-1])] + [len(r[-1]) for r in rows]))
+    widths = [*fixed, last]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [line(headers), "  ".join("-" * w for w in widths)]
+    for i, row in enumerate(rows):
+        pieces = wrap(row[-1], last) if row[-1] else [""]
+        cells = [*row[:-1], pieces[0]]
+        text = line(cells)
+        if paint is not None:
+            padded = [cell.ljust(w) for cell, w in zip(cells, widths, strict=True)]
+            text = "  ".join(paint(i, c, cell) for c, cell in enumerate(padded)).rstrip()
+        out.append(text)
+        indent = " " * (sum(fixed) + 2 * len(fixed))
+        out += [indent + piece for piece in pieces[1:]]
+    return out
+
+
 def terminal_width() -> int:
-    return shutil.get_terminal_size((120, 24)).columns
+    return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
 
 
 def render_list(scenarios: list, colour: bool = False) -> str:

@@ -6,9 +6,10 @@
     results = run_all(scenarios, target)          # list[Result], each with .verdict and .summary
 
 Modules: model (data); loader, step_spec, expect_spec, lines, errors (TOML in, validated scenarios out);
-variables; steps (step kinds and their values); actions (what steps do on a Session); expect (matching,
-wording); runner (windows, verdicts, the thread pool); verdict (results, exit code); target (ports,
-profile); pytest_plugin (scenario files as pytest items).
+variables; steps (step kinds and their values); actions, probe_actions (what steps do on a Session);
+expect (matching, wording); gates (refusals that are not the answer); runner (windows, gates, verdicts,
+the thread pool); wording (what a step sent, for explanations); verdict (results, exit code); target
+(ports, profile); pytest_plugin (scenario files as pytest items).
 """
 
 from __future__ import annotations

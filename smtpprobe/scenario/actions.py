@@ -10,7 +10,7 @@ import base64
 import re
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from smtpprobe.errors import (
     ConnectionClosed,
@@ -41,6 +41,10 @@ class Context:
     role: str
     timeout: float  # per reply, unless the step says otherwise
     unreachable: bool = False  # the TCP connection itself failed
+    prelude: tuple[str, ...] = ()  # gates satisfied before the scenario's steps: "starttls", "auth"
+    strict_pipelining: bool = True  # pipeline only where PIPELINING is offered (off when it is the subject)
+    named: dict[str, Reply | None] = field(default_factory=dict)  # the reply of each named step
+    quit_sent: bool = False  # a step ended the session with QUIT as its sentinel
 
     def step_timeout(self, step: Step) -> float:
         return step.timeout if step.timeout is not None else self.timeout
@@ -142,17 +146,45 @@ def connect(ctx: Context, step: Step) -> Outcome:
     if greeting is None:
         return outcome
     learn_greeting(ctx, greeting)
-    if mode != "starttls" or greeting.category != 2:
+    if greeting.category != 2:
         return outcome
-    helo = ctx.env.fill("{helo}")
-    reply = _command(ctx, outcome, f"EHLO {helo}", ctx.step_timeout(step))
-    if reply is None or reply.category != 2:
-        return outcome
-    _starttls(ctx, outcome, step)
-    if outcome.terminal:
-        return outcome
-    _command(ctx, outcome, f"EHLO {helo}", ctx.step_timeout(step))
+    if mode == "starttls" or ctx.prelude:
+        _prelude(ctx, outcome, step, mode, lenient=step.arg == "auto")
     return outcome
+
+
+def _prelude(ctx: Context, outcome: Outcome, step: Step, mode: str, lenient: bool) -> None:
+    """EHLO and STARTTLS (for the starttls mode, or a gate the runner satisfies), then AUTH when a gate
+    asked for it. A port role that would use STARTTLS but is not offered it goes on in plaintext (`auto`
+    mode: the scenario is still tested); an explicit `connect = "starttls"` reports it missing."""
+    helo = ctx.env.fill("{helo}")
+    timeout = ctx.step_timeout(step)
+    reply = _command(ctx, outcome, f"EHLO {helo}", timeout)
+    if reply is None or reply.category != 2:
+        return
+    # credentials go only inside TLS where the server offers it (RFC 4954 §4; nodemailer insists: 538)
+    auth_tls = "auth" in ctx.prelude and "STARTTLS" in ctx.session.extensions
+    wants_tls = (mode == "starttls" or "starttls" in ctx.prelude or auth_tls) and mode != "tls"
+    if wants_tls:
+        if "STARTTLS" not in ctx.session.extensions and lenient and "starttls" not in ctx.prelude:
+            ctx.session.transcript.info("STARTTLS not offered: this port is tested in plaintext")
+        else:
+            _starttls(ctx, outcome, step)
+            if outcome.terminal:
+                return
+            if mode == "starttls" or "auth" in ctx.prelude:
+                _command(ctx, outcome, f"EHLO {helo}", timeout)
+    if "auth" in ctx.prelude and not outcome.terminal and ctx.session.tls is None:
+        outcome.failure = "not sending the credentials in clear text (no TLS)"
+        return
+    if "auth" in ctx.prelude and not outcome.terminal:
+        spec = {"mechanism": "PLAIN", "user": "{auth_user}", "password": "{auth_password}"}
+        login = auth(ctx, Step("auth", spec, step.number, if_missing="try", timeout=step.timeout))
+        outcome.replies.extend(login.replies)
+        outcome.closed, outcome.timed_out = login.closed, login.timed_out
+        outcome.failure = outcome.failure or login.failure
+        if login.reply is not None and login.reply.code != 235:
+            outcome.failure = f"AUTH with the given credentials refused: {login.reply.wire_lines()[0]}"
 
 
 def learn_greeting(ctx: Context, greeting: Reply) -> None:
@@ -183,6 +215,8 @@ def _starttls(ctx: Context, outcome: Outcome, step: Step) -> None:
 
 
 def send(ctx: Context, step: Step) -> Outcome:
+    if step.repeat > 1:
+        return _repeated(ctx, step, [ctx.env.fill(str(step.arg))])
     outcome = Outcome()
     _command(ctx, outcome, ctx.env.fill(str(step.arg)), ctx.step_timeout(step))
     return outcome
@@ -196,13 +230,54 @@ def raw(ctx: Context, step: Step) -> Outcome:
 
 
 def pipeline(ctx: Context, step: Step) -> Outcome:
+    """The lines in one write, one reply read per line. Where the server does not offer PIPELINING
+    (RFC 2920 §3.1: a client MUST NOT pipeline then) they go one at a time, unless improper pipelining is
+    the scenario's subject."""
     outcome = Outcome()
     lines = [ctx.env.fill(line) for line in step.arg]  # type: ignore[attr-defined]
+    _batch(ctx, outcome, lines, ctx.step_timeout(step))
+    return outcome
+
+
+def _batch(ctx: Context, outcome: Outcome, lines: list[str], timeout: float) -> None:
+    if ctx.strict_pipelining and "PIPELINING" not in ctx.session.extensions:
+        for line in lines:
+            if _command(ctx, outcome, line, timeout) is None:
+                return
+        return
     batch = b"".join(commands.command(*(line.partition(" ")[::2])) for line in lines)
     if _send(ctx, outcome, batch):
         for _ in lines:
-            if _read(ctx, outcome, ctx.step_timeout(step)) is None:
+            if _read(ctx, outcome, timeout) is None:
                 break
+
+
+PIPELINE_GROUP = 50  # commands per write when a repeated command is pipelined
+
+
+def _repeated(ctx: Context, step: Step, lines: list[str]) -> Outcome:
+    """`repeat = N`: the lines N times, pipelined in groups where PIPELINING is offered. The first refusal
+    (or close) decides and ends the step; every reply up to it is kept, the later ones of its group are
+    read and noted."""
+    outcome = Outcome()
+    todo = lines * step.repeat
+    group = PIPELINE_GROUP if "PIPELINING" in ctx.session.extensions else 1
+    sent = 0
+    while sent < len(todo):
+        chunk = todo[sent : sent + group]
+        part = Outcome()
+        _batch(ctx, part, chunk, ctx.step_timeout(step))
+        sent += len(chunk)
+        refusal = next((i for i, r in enumerate(part.replies) if r.category in (4, 5)), None)
+        keep = part.replies if refusal is None else part.replies[: refusal + 1]
+        outcome.replies.extend(keep)
+        outcome.closed, outcome.timed_out, outcome.failure = part.closed, part.timed_out, part.failure
+        outcome.waited = part.waited
+        if refusal is not None or part.terminal:
+            done = sent - len(chunk) + len(keep)
+            outcome.note = f"at reply {done} of {len(todo)}"
+            return outcome
+    outcome.note = f"all {len(todo)} accepted"
     return outcome
 
 
@@ -305,6 +380,7 @@ def _register_probe_actions() -> None:
         starttls_inject=probe_actions.starttls_inject,
         burst=probe_actions.burst,
         proxy=probe_actions.proxy,
+        smuggle=probe_actions.smuggle,
     )
 
 
@@ -328,13 +404,22 @@ def check_closed(ctx: Context, outcome: Outcome, timeout: float) -> None:
             ctx.session.close()
 
 
-def quit_politely(session: Session) -> None:
+def quit_politely(session: Session, already: bool = False) -> None:
     if session.sock is None:
         return
+    if already:
+        session.close()
+        return
     try:
-        session.send(b"QUIT\r\n")
-        session.read_reply(timeout=2.0)  # the goodbye; a server that says nothing does not hold us up
+        if not _said_goodbye(session):  # after the scenario's own QUIT and its 221, a second one meets a close
+            session.send(b"QUIT\r\n")
+            session.poll_reply(2.0)  # the goodbye; a server that says nothing does not hold us up
     except SmtpProbeError:
-        pass
+        pass  # a close here is what QUIT asks for, not an error of the result
     finally:
         session.close()
+
+
+def _said_goodbye(session: Session) -> bool:
+    last = next((e for e in reversed(session.transcript.events) if e.kind == "received"), None)
+    return last is not None and last.text.startswith("221")

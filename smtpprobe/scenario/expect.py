@@ -25,6 +25,8 @@ class Outcome:
     waited: float = 0.0  # the timeout a silent step waited
     tls: bool = False  # TLS was up when the step ended
     note: str | None = None  # what a step without a reply of its own found (a burst: "all 20 accepted")
+    enhanced_offered: bool = True  # ENHANCEDSTATUSCODES was offered: only then are enhanced codes expected
+    earlier: dict[str, Reply | None] = field(default_factory=dict)  # replies of named steps (same_as)
 
     @property
     def reply(self) -> Reply | None:
@@ -65,6 +67,12 @@ def matches(expect: Expectation, outcome: Outcome, reply: Reply | None = None) -
         return False
     if expect.replies is not None and len(outcome.replies) != expect.replies:
         return False
+    if expect.accepted_at_most is not None and count_accepted(outcome) > expect.accepted_at_most:
+        return False
+    if expect.same_as is not None:
+        before = outcome.earlier.get(expect.same_as)
+        if reply is None or before is None or reply.code != before.code:
+            return False
     if expect.codes or expect.classes or expect.enhanced or expect.text:
         if reply is None:
             return False
@@ -72,7 +80,11 @@ def matches(expect: Expectation, outcome: Outcome, reply: Reply | None = None) -
             return False
         if expect.classes and reply.category not in expect.classes:
             return False
-        if expect.enhanced and not any(_enhanced_match(p, reply.enhanced) for p in expect.enhanced):
+        if (
+            expect.enhanced
+            and outcome.enhanced_offered  # RFC 2034 §3: enhanced codes only where ENHANCEDSTATUSCODES is offered
+            and not any(_enhanced_match(p, reply.enhanced) for p in expect.enhanced)
+        ):
             return False
         if expect.text and not expect.text.search(reply.text):
             return False
@@ -85,6 +97,10 @@ def matches(expect: Expectation, outcome: Outcome, reply: Reply | None = None) -
         ):
             return False
     return True
+
+
+def count_accepted(outcome: Outcome) -> int:
+    return sum(1 for r in outcome.replies if r.category in (2, 3))
 
 
 def _enhanced_match(pattern: str, enhanced: str | None) -> bool:
@@ -113,6 +129,12 @@ def describe(expect: Expectation) -> str:
         head.append("a reply")
     if expect.replies is not None:
         head.append(f"exactly {expect.replies} repl{'y' if expect.replies == 1 else 'ies'}")
+    if expect.accepted_at_most is not None:
+        head.append(
+            f"at most {expect.accepted_at_most} acceptance{'' if expect.accepted_at_most == 1 else 's'}"
+        )
+    if expect.same_as is not None:
+        head.append(f"the same reply code as step {expect.same_as!r}")
     if expect.advertises:
         head.append(f"an EHLO reply offering {', '.join(expect.advertises)}")
     if expect.any_of:
@@ -121,7 +143,7 @@ def describe(expect: Expectation) -> str:
     if expect.not_advertises:
         tail.append(f"not offering {', '.join(expect.not_advertises)}")
     if expect.enhanced:
-        tail.append(f"with enhanced code {_or(list(expect.enhanced))}")
+        tail.append(f"with enhanced code {_or(list(expect.enhanced))} (where ENHANCEDSTATUSCODES is offered)")
     if expect.text:
         tail.append(f"with text matching /{expect.text.pattern}/")
     if expect.tls:

@@ -18,6 +18,8 @@ EXPECT_KEYS = {
     "advertises",
     "not_advertises",
     "replies",
+    "accepted_at_most",
+    "same_as",
     "any_of",
     "describe",
 }
@@ -79,6 +81,17 @@ def parse_expectation(value: object, key: str) -> Expectation:
                 f"{key}.replies", f"must be a number of replies from 0 to {MAX_REPLIES}, got {count!r}"
             )
         fields["replies"] = count
+    if "accepted_at_most" in value:
+        count = value["accepted_at_most"]
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_REPLIES:
+            raise SpecError(
+                f"{key}.accepted_at_most", f"must be a number from 0 to {MAX_REPLIES}, got {count!r}"
+            )
+        fields["accepted_at_most"] = count
+    if "same_as" in value:
+        if not isinstance(value["same_as"], str) or not value["same_as"]:
+            raise SpecError(f"{key}.same_as", "must name an earlier step")
+        fields["same_as"] = value["same_as"]
     if "any_of" in value:
         options = value["any_of"]
         if not isinstance(options, list) or not options:

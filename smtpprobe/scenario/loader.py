@@ -13,6 +13,7 @@ from pathlib import Path
 from smtpprobe.scenario import variables
 from smtpprobe.scenario.errors import ScenarioError, SpecError
 from smtpprobe.scenario.expect_spec import strings as _strings
+from smtpprobe.scenario.gates import WHAT as _GATES
 from smtpprobe.scenario.lines import Locator
 from smtpprobe.scenario.model import BASES, ID, PORT_ROLES, Scenario, Step
 from smtpprobe.scenario.step_spec import MAX_STEPS, parse_steps
@@ -30,11 +31,14 @@ SCENARIO_KEYS = {
     "ports",
     "tags",
     "exclusive",
+    "judge_gates",
     "vars",
     "cases",
+    "variants",
     "step",
 }
 FOREIGN = {"foreign_rcpt", "foreign_user", "foreign_domain"}
+GATE_KINDS = tuple(_GATES)
 
 
 def load_paths(paths: list[str | Path]) -> list[Scenario]:
@@ -158,6 +162,12 @@ def _scenario(
         exclusive = entry.get("exclusive", False)
         if not isinstance(exclusive, bool):
             raise SpecError("exclusive", "must be true or false")
+        judge_gates = _strings("judge_gates", entry.get("judge_gates", []))
+        if any(g not in GATE_KINDS for g in judge_gates):
+            raise SpecError(
+                "judge_gates",
+                f"must list gate kinds from {', '.join(GATE_KINDS)}, got {entry['judge_gates']!r}",
+            )
     except SpecError as exc:
         raise fail(exc.key, str(exc)) from None
     own_vars = {
@@ -165,6 +175,15 @@ def _scenario(
         **_vars(entry.get("vars", {}), "vars", name, sid, locate.key_line(index, "vars")),
     }
     cases = _cases(entry.get("cases"), own_vars, fail)
+    if "variants" in entry:
+        variants = _cases(entry["variants"], own_vars, fail, key="variants", empty_id=True)
+        cases = [
+            (f"{cid}-{vid}" if cid and vid else cid or vid, {**cvars, **vvars})
+            for cid, cvars in cases or [("", {})]
+            for vid, vvars in variants
+        ]
+        if any(not cid for cid, _ in cases):
+            raise fail("variants", "a variant needs an id when the scenario has no cases")
     raw_steps = entry["step"]
     if not isinstance(raw_steps, list) or not raw_steps or not all(isinstance(s, dict) for s in raw_steps):
         raise fail("step", "needs at least one [[scenario.step]] table")
@@ -194,6 +213,7 @@ def _scenario(
         "steps": tuple(steps),
         "tags": tuple(tags),
         "exclusive": exclusive,
+        "judge_gates": tuple(judge_gates),
         "source": name,
         "base_id": entry["id"],
     }
@@ -234,7 +254,11 @@ def _vars(value: object, key: str, name: str, sid: str | None, line: int | None)
     return dict(value)
 
 
-def _cases(value: object, own_vars: dict[str, str], fail) -> list[tuple[str, dict[str, str]]]:
+def _cases(
+    value: object, own_vars: dict[str, str], fail, key: str = "cases", empty_id: bool = False
+) -> list[tuple[str, dict[str, str]]]:
+    """`cases` (one result each), or `variants` (crossed with every case; a variant with id "" keeps the
+    case's id as it is)."""
     if value is None:
         return []
     if (
@@ -243,23 +267,24 @@ def _cases(value: object, own_vars: dict[str, str], fail) -> list[tuple[str, dic
         or len(value) > MAX_CASES
         or not all(isinstance(c, dict) for c in value)
     ):
-        raise fail("cases", f"must be a list of 1 to {MAX_CASES} tables, each with an id and variables")
+        raise fail(key, f"must be a list of 1 to {MAX_CASES} tables, each with an id and variables")
     cases, seen = [], set()
     for number, case in enumerate(value, 1):
         case_id = case.get("id")
-        if not isinstance(case_id, str) or not ID.fullmatch(case_id):
+        if not isinstance(case_id, str) or not (ID.fullmatch(case_id) or (empty_id and case_id == "")):
             raise fail(
-                f"cases[{number}].id", "each case needs an id: lower-case letters, digits, '.', '_', '-'"
+                f"{key}[{number}].id",
+                f"each {key[:-1]} needs an id: lower-case letters, digits, '.', '_', '-'",
             )
         if case_id in seen:
-            raise fail(f"cases[{number}].id", f"duplicate case id {case_id!r}")
+            raise fail(f"{key}[{number}].id", f"duplicate {key[:-1]} id {case_id!r}")
         seen.add(case_id)
         case_vars = {k: v for k, v in case.items() if k != "id"}
         for var, text in case_vars.items():
             if not variables.NAME.fullmatch(var) or var in variables.BUILTIN or not isinstance(text, str):
                 raise fail(
-                    f"cases[{number}].{var}",
-                    "case variables need a lower-case name (not a built-in) and a string value",
+                    f"{key}[{number}].{var}",
+                    f"{key[:-1]} variables need a lower-case name (not a built-in) and a string value",
                 )
         cases.append((case_id, case_vars))
     return cases

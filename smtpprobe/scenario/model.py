@@ -33,6 +33,8 @@ class Expectation:
     advertises: tuple[str, ...] = ()  # EHLO keywords that must be offered
     not_advertises: tuple[str, ...] = ()  # EHLO keywords that must not be offered
     replies: int | None = None  # exactly this many replies in the step (a STARTTLS injection: one too many)
+    accepted_at_most: int | None = None  # at most this many 2xx/3xx replies in the step (smuggling: 1)
+    same_as: str | None = None  # the reply's code equals that of the named earlier step's reply (VRFY)
     any_of: tuple[Expectation, ...] = ()
     describe: str | None = None  # how the explanation names what was expected (else generated)
 
@@ -54,6 +56,8 @@ class Step:
     warn_if: Expectation | None = (
         None  # checked before `expect`: an answer worth only a warn, whatever the policy
     )
+    info_if: Expectation | None = None  # checked first: leniency the RFC allows, worth an info
+    repeat: int = 1  # the command sent this many times; the first refusal (or the last reply) decides
     since: int | None = None  # window start (step number): "refused at or before this step, from step N on"
     timeout: float | None = None  # seconds for this step's reply (default: the run's --timeout)
     if_missing: Literal["skip", "fail", "try"] = "skip"  # starttls/auth when the server does not offer it
@@ -85,7 +89,20 @@ class Scenario:
     source: str = ""  # the file it came from
     base_id: str = ""  # the id written in the file (without the case)
     case: str | None = None
+    judge_gates: tuple[str, ...] = ()  # gate kinds that are this scenario's subject: judged, not gates
+
+    @property
+    def delivers(self) -> bool:
+        """Sends complete messages to {local_rcpt}: runs only with an explicit --local-rcpt."""
+        return "delivers" in self.tags
 
     def matches(self, selectors: tuple[str, ...]) -> bool:
-        """--only / --skip: an id prefix or a tag."""
-        return any(self.id.startswith(s) or s in self.tags for s in selectors)
+        """--only / --skip: an id prefix or a tag; `all` matches everything, `conformance` every scenario
+        that is not a security probe (tag `attack`)."""
+        return any(
+            self.id.startswith(s)
+            or s in self.tags
+            or s == "all"
+            or (s == "conformance" and "attack" not in self.tags)
+            for s in selectors
+        )

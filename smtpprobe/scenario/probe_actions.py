@@ -6,6 +6,8 @@ Like every action, none of them raises: what happened goes into the Outcome.
 
 from __future__ import annotations
 
+import time
+
 from smtpprobe.errors import SmtpProbeError, UsageError
 from smtpprobe.protocol import commands
 from smtpprobe.protocol.reply import Reply
@@ -13,6 +15,7 @@ from smtpprobe.scenario.actions import (
     AUTO_MODE,
     Context,
     _closed,
+    _command,
     _listen,
     _read,
     _send,
@@ -23,9 +26,10 @@ from smtpprobe.scenario.actions import (
 from smtpprobe.scenario.expect import Outcome
 from smtpprobe.scenario.model import Step
 
-INJECT_WAIT = 2.0  # seconds to wait inside TLS for a reply nobody asked for (testssl.sh, EAST use 1-2 s)
-TRAILING_WAIT = 1.0  # after the NOOP's reply: is another one queued behind it?
-MAX_EXTRA = 5  # replies read per wait; a server that floods is injectable enough
+MAX_EXTRA = 10  # replies read before the sentinel's; a server that floods is injectable enough
+# After the first write of a split smuggling probe, room for the server to read it alone: ten times the
+# server's own pace (its answer to DATA), at least 0.1 s, at most 1 s: a busy server reads later.
+SPLIT_WAIT, SPLIT_PACE, SPLIT_MAX = 0.1, 10.0, 1.0
 
 
 def pre_greeting(ctx: Context, step: Step) -> Outcome:
@@ -72,10 +76,11 @@ def proxy(ctx: Context, step: Step) -> Outcome:
 
 
 def starttls_inject(ctx: Context, step: Step) -> Outcome:
-    """`STARTTLS\\r\\n<command>\\r\\n` in one write; on 220 the handshake; then every reply that arrives
-    inside TLS: first unasked (INJECT_WAIT), then around a NOOP of ours. A server that discards the
-    plaintext it buffered before TLS (RFC 3207 §4.2) sends exactly one reply, the NOOP's; one that
-    runs the injected command sends two (CVE-2011-0411). A refusal of STARTTLS is the outcome as is."""
+    """`STARTTLS\\r\\n<command>\\r\\n` in one write; on 220 the handshake; then QUIT inside TLS as a
+    sentinel, and every reply up to its 221 (or the close). A server that discards the plaintext it
+    buffered before TLS (RFC 3207 §4.2) sends exactly one reply, the 221; one that runs the injected
+    command answers it first (CVE-2011-0411). No fixed wait: the server answers in order, so the 221
+    comes after any reply to the injected command. A refusal of STARTTLS is the outcome as is."""
     outcome = Outcome()
     if "STARTTLS" not in ctx.session.extensions:
         outcome.missing = "STARTTLS not offered in the EHLO reply"
@@ -88,22 +93,73 @@ def starttls_inject(ctx: Context, step: Step) -> Outcome:
     if reply is None or reply.code != 220 or not _tls(ctx, outcome):
         return outcome
     outcome.replies.clear()  # from here on: only what arrives inside TLS
-    wait = min(INJECT_WAIT, ctx.step_timeout(step))
-    if not _collect(ctx, outcome, wait):
-        return outcome
-    if not _send(ctx, outcome, b"NOOP\r\n"):
-        return outcome
-    if _read(ctx, outcome, ctx.step_timeout(step)) is not None:
-        _collect(ctx, outcome, min(TRAILING_WAIT, wait))
+    until_quit(ctx, outcome, ctx.step_timeout(step))
     return outcome
 
 
-def _collect(ctx: Context, outcome: Outcome, wait: float) -> bool:
-    """Replies that arrive within `wait` seconds without our asking. False when the connection ended."""
+def until_quit(ctx: Context, outcome: Outcome, timeout: float) -> None:
+    """QUIT as a sentinel: every reply up to and including its 221, or until the server closes. The
+    connection is over afterwards."""
+    if not _send(ctx, outcome, b"QUIT\r\n"):
+        return
     for _ in range(MAX_EXTRA):
-        if _listen(ctx, outcome, wait) is None:
-            return not outcome.closed and outcome.failure is None
-    return True
+        reply = _read(ctx, outcome, timeout)
+        if reply is None or reply.code == 221:
+            break
+    ctx.quit_sent = True
+
+
+def smuggle(ctx: Context, step: Step) -> Outcome:
+    """DATA, then the message up to and including the bogus end-of-data, then the smuggled transaction
+    and the real <CRLF>.<CRLF>: in one write, or (`split`) in a second write once the server has had the
+    first alone — chasquid 1.11 and OpenSMTPD 6.8 end the data at a bare `\\n.\\n` only when what
+    follows comes in a later read. Then QUIT as a sentinel: a server that took the bogus sequence for the
+    end answers the smuggled MAIL, RCPT, DATA and message before the 221. The outcome holds every reply
+    after DATA's 354 but the 221: one acceptance (the message) is right, more is a smuggled message."""
+    outcome = Outcome()
+    spec: dict = step.arg  # type: ignore[assignment]
+    first = commands.unescape(ctx.env.fill(spec["message"]) + ctx.env.fill(spec["eod"]))
+    rest = commands.unescape(ctx.env.fill(spec["smuggled"]))
+    asked = time.monotonic()
+    if _command(ctx, outcome, "DATA", ctx.step_timeout(step)) is None or outcome.reply.code != 354:  # type: ignore[union-attr]
+        return outcome
+    pace = time.monotonic() - asked
+    outcome.replies.clear()
+    split = spec["split"] if isinstance(spec["split"], bool) else ctx.env.fill(spec["split"]) == "yes"
+    if split:
+        if not _send(ctx, outcome, first):
+            return outcome
+        wait = min(max(SPLIT_WAIT, SPLIT_PACE * pace), SPLIT_MAX, ctx.step_timeout(step))
+        _listen(ctx, outcome, wait)  # a vulnerable server answers now
+        if outcome.closed:
+            return outcome
+        if outcome.replies and "PIPELINING" not in ctx.session.extensions:
+            rest = _one_at_a_time(ctx, outcome, rest, ctx.step_timeout(step))
+        if rest is None or not _send(ctx, outcome, rest):
+            return outcome
+    elif not _send(ctx, outcome, first + rest):
+        return outcome
+    if not outcome.replies and _read(ctx, outcome, ctx.step_timeout(step)) is None:
+        return outcome
+    until_quit(ctx, outcome, ctx.step_timeout(step))
+    if outcome.replies and outcome.replies[-1].code == 221:
+        outcome.replies.pop()
+    return outcome
+
+
+def _one_at_a_time(ctx: Context, outcome: Outcome, rest: bytes, timeout: float) -> bytes | None:
+    """The server ended the data at the bogus sequence and does not offer PIPELINING: send the smuggled
+    commands as a client must then (RFC 2920 §3.1), each after the last one's reply, up to DATA; return
+    the message that follows (None when the conversation ended). OpenSMTPD 6.8 refuses them pipelined
+    ("500 Pipelining not supported") but takes them this way."""
+    while rest:
+        line, sep, after = rest.partition(b"\r\n")
+        if not sep or not _send(ctx, outcome, line + sep) or _read(ctx, outcome, timeout) is None:
+            return None
+        rest = after
+        if line.upper() == b"DATA":
+            break
+    return rest
 
 
 def burst(ctx: Context, step: Step) -> Outcome:

@@ -8,19 +8,19 @@ covers both a server that refuses at HELO and Postfix's smtpd_delay_reject=yes, 
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from smtpprobe.errors import SmtpProbeError
-from smtpprobe.protocol import commands
 from smtpprobe.scenario import expect as ex
+from smtpprobe.scenario import gates
 from smtpprobe.scenario.actions import ACTIONS, AUTO_MODE, Context, check_closed, quit_politely
 from smtpprobe.scenario.model import Expectation, Scenario, Step
 from smtpprobe.scenario.target import Target
 from smtpprobe.scenario.variables import Environment, TemplateError
 from smtpprobe.scenario.verdict import Check, Result, Verdict, judged, worst
+from smtpprobe.scenario.wording import cap, sentence, what, where
 from smtpprobe.session import Session
 from smtpprobe.transcript import Transcript
 
@@ -64,26 +64,113 @@ def run_all(
     return [r for r in results if r is not None]
 
 
+class Gated(Exception):
+    def __init__(self, gate: gates.Gate, step: int):
+        self.gate, self.step = gate, step
+
+
+MAX_ATTEMPTS = 3  # the scenario, then again past STARTTLS, then past AUTH
+
+
 def run_one(scenario: Scenario, role: str, target: Target) -> Result:
     started = time.monotonic()
     transcript = Transcript()
     port = target.ports[role]
-    session = Session(
-        target.host, port, timeout=target.timeout, connect_timeout=target.timeout, transcript=transcript
-    )
-    ctx = Context(
-        session, Environment(target.variables, scenario.variables, target.host), role, target.timeout
-    )
-    checks: list[Check] = []
-    try:
-        transcript.hide(ctx.env.fill("{auth_password}"))  # a step may send it in any command
-        _drive(scenario, ctx, target.policy, checks)
-    except (SmtpProbeError, TemplateError) as exc:  # e.g. a variable's value put a line break in a command
-        checks.append(Check(0, Verdict.ERROR, f"could not test: {exc}.", f"could not test: {exc}"))
-        transcript.error(str(exc))
-    finally:
-        quit_politely(session)
+    if scenario.delivers and not target.local_rcpt_given:
+        text = "not run: this probe delivers mail to {local_rcpt}; give --local-rcpt ADDR to allow it"
+        return _result(scenario, role, port, [Check(0, Verdict.SKIP, text + ".", text)], started, transcript)
+    # a step may send the password in any command: hidden everywhere the transcript is shown
+    transcript.hide(Environment(target.variables, scenario.variables, target.host).fill("{auth_password}"))
+    prelude: tuple[str, ...] = ()
+    satisfied: list[str] = []
+    for _ in range(MAX_ATTEMPTS):
+        session = Session(
+            target.host, port, timeout=target.timeout, connect_timeout=target.timeout, transcript=transcript
+        )
+        ctx = Context(
+            session,
+            Environment(target.variables, scenario.variables, target.host),
+            role,
+            target.timeout,
+            prelude=prelude,
+            strict_pipelining="pipelining" not in scenario.judge_gates,
+        )
+        checks: list[Check] = []
+        gated: Gated | None = None
+        try:
+            _drive(scenario, ctx, target.policy, checks)
+        except Gated as exc:
+            gated = exc
+        except (
+            SmtpProbeError,
+            TemplateError,
+        ) as exc:  # e.g. a variable's value put a line break in a command
+            checks.append(Check(0, Verdict.ERROR, f"could not test: {exc}.", f"could not test: {exc}"))
+            transcript.error(str(exc))
+        finally:
+            quit_politely(session, ctx.quit_sent)
+        if gated is None:
+            break
+        step = _satisfy(gated.gate, scenario, ctx, target, prelude)
+        if step is None:
+            text = f"not tested: gated by {gated.gate.describe()}"
+            checks = [Check(gated.step, Verdict.SKIP, text + ".", text)]
+            break
+        transcript.info(f"gated by {gated.gate.describe()}: the scenario again, {gates.HOW[step]}")
+        satisfied.append(f"{gates.HOW[step]}, as the server required ({gated.gate.describe()})")
+        prelude = (*prelude, step)
+    if (
+        "needs-local-rcpt" in scenario.tags
+        and not target.local_rcpt_given
+        and worst(checks) in (Verdict.INFO, Verdict.WARN, Verdict.FAIL)
+    ):
+        text = (
+            "not tested: the default recipient <postmaster> was accepted, and a server may take it whatever "
+            "else is wrong (RFC 5321 §4.5.1; Postfix does); give --local-rcpt ADDR"
+        )
+        checks = [Check(checks[-1].step, Verdict.SKIP, text + ".", text)]
     checks = [Check(c.step, c.verdict, transcript.redact(c.explanation), transcript.redact(c.short)) for c in checks]
+    return _result(scenario, role, port, checks, started, transcript, ctx.unreachable, satisfied)
+
+
+def _satisfy(
+    gate: gates.Gate, scenario: Scenario, ctx: Context, target: Target, prelude: tuple[str, ...]
+) -> str | None:
+    """What to do before the scenario's steps to get past the gate, or None (the gate's note says why)."""
+    reconnects = scenario.steps[0].kind == "connect"
+    note = None
+    if gate.kind == gates.STARTTLS:
+        if "starttls" in prelude or ctx.session.tls is not None or AUTO_MODE[ctx.role] == "tls":
+            note = "it persists inside TLS"
+        elif not reconnects:
+            note = "this probe cannot start with STARTTLS"
+        elif ctx.session.extensions and "STARTTLS" not in ctx.session.extensions:
+            note = "the server does not offer STARTTLS"
+        else:
+            return "starttls"
+    elif gate.kind == gates.AUTH:
+        if not (target.variables.get("auth_user") and target.variables.get("auth_password")):
+            note = "give --auth-user and --auth-password to test past it"
+        elif "auth" in prelude or not reconnects:
+            note = "it persists after AUTH"
+        elif ctx.session.tls is None and "STARTTLS" not in ctx.session.extensions:
+            note = "no STARTTLS to protect the credentials, which never go in clear text"
+        else:
+            return "auth"
+    gate.note = note or ""
+    return None
+
+
+def _result(
+    scenario: Scenario,
+    role: str,
+    port: int,
+    checks: list[Check],
+    started: float,
+    transcript: Transcript,
+    unreachable: bool = False,
+    satisfied: list[str] | None = None,
+) -> Result:
     verdict = worst(checks)
     problems = [c for c in checks if c.verdict is not Verdict.PASS]
     summary = problems[0].explanation if problems else ""
@@ -91,6 +178,10 @@ def run_one(scenario: Scenario, role: str, target: Target) -> Result:
     if len(problems) > 1:
         summary += " Also: " + "; ".join(p.short for p in problems[1:]) + "."
         reason += f" (+{len(problems) - 1} more)"
+    if satisfied and verdict is not Verdict.SKIP:
+        done = "; ".join(satisfied)
+        summary = f"{summary} (Tested {done}.)" if summary else f"Tested {done}."
+        reason = f"{reason} [{done}]" if reason else ""
     return Result(
         scenario.id,
         scenario.title,
@@ -105,9 +196,21 @@ def run_one(scenario: Scenario, role: str, target: Target) -> Result:
         checks,
         time.monotonic() - started,
         transcript.to_json(),
-        unreachable=ctx.unreachable,
+        unreachable=unreachable,
         source=scenario.source,
     )
+
+
+def _gate(scenario: Scenario, step: Step, outcome: ex.Outcome) -> None:
+    """Raise Gated when a reply of this step is a gate the scenario does not judge."""
+    for index, reply in enumerate(outcome.replies):
+        kind = gates.classify(
+            reply,
+            greeting=index == 0 and step.kind in ("connect", "pre_greeting", "burst"),
+            pipelined=step.kind in ("pipeline", "pre_greeting") or step.repeat > 1,
+        )
+        if kind is not None and kind not in scenario.judge_gates:
+            raise Gated(gates.Gate(kind, reply), step.number)
 
 
 def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -> None:
@@ -122,7 +225,12 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
             else "connect (implicit first step)"
         )
         outcome = ACTIONS[step.kind](ctx, step)
-        outcome.tls = ctx.session.tls is not None and ctx.session.sock is not None
+        outcome.tls = ctx.session.tls is not None and (ctx.session.sock is not None or ctx.quit_sent)
+        outcome.enhanced_offered = "ENHANCEDSTATUSCODES" in ctx.session.extensions
+        outcome.earlier = ctx.named
+        _gate(scenario, step, outcome)
+        if step.name:
+            ctx.named[step.name] = outcome.reply
         holder = step if step.judged else window_of.get(step.number)
         if holder is not None and (
             step.judged
@@ -139,19 +247,23 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
             check = _judge(scenario, holder, step, outcome, ctx, policy)
             checks.append(check)
             skip_through = holder.number
-            if check.verdict in (Verdict.FAIL, Verdict.ERROR, Verdict.SKIP) or _ended(outcome):
-                return
+            if (
+                check.verdict in (Verdict.FAIL, Verdict.ERROR, Verdict.SKIP)
+                or _ended(outcome)
+                or outcome.missing
+            ):
+                return  # after a missing STARTTLS, the steps meant for inside TLS would go out in plaintext
             continue
         if holder is not None:
             continue  # inside a window, not refused yet: carry on towards the judged step
         if outcome.missing:
             if step.if_missing == "fail":
-                text = f"{_what(step, ctx)} needs it: {outcome.missing}"
+                text = f"{what(step, ctx)} needs it: {outcome.missing}"
                 checks.append(
                     Check(
                         step.number,
                         judged(step.basis or scenario.basis, policy),
-                        f"{_cap(text)}: {_sentence(step.why or scenario.why)}",
+                        f"{cap(text)}: {sentence(step.why or scenario.why)}",
                         text,
                     )
                 )
@@ -161,14 +273,21 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
             return
         if outcome.terminal:
             text = (
-                f"could not test: {_what(step, ctx)} (step {step.number}) got {ex.describe_outcome(outcome)}"
+                f"could not test: {what(step, ctx)} (step {step.number}) got {ex.describe_outcome(outcome)}"
             )
             checks.append(Check(step.number, Verdict.ERROR, text + ".", text))
             return
 
 
 def _ended(outcome: ex.Outcome) -> bool:
-    return outcome.closed or outcome.timed_out or outcome.failure is not None
+    """The conversation is over: closed, silent, broken, or a 421 (RFC 5321 §3.8: the server closes)."""
+    reply = outcome.reply
+    return (
+        outcome.closed
+        or outcome.timed_out
+        or outcome.failure is not None
+        or (reply is not None and reply.code == 421)
+    )
 
 
 def _judge(
@@ -185,22 +304,32 @@ def _judge(
         ]
     else:
         pairs = [(expectations, None)]  # type: ignore[list-item]
-    why = _sentence(holder.why or scenario.why)
-    sent = _what(at, ctx)
+    why = sentence(holder.why or scenario.why)
+    sent = what(at, ctx)
+    failed = next(((e, r) for e, r in pairs if outcome.missing or not ex.matches(e, outcome, r)), None)  # type: ignore[arg-type]
+    if failed is None:
+        got = ex.describe_outcome(outcome)
+        return Check(at.number, Verdict.PASS, f"{sent}: got {got}", f"{sent}: got {got}")
+    # not what was expected: leniency the RFC allows (info), or a departure without known harm (warn)?
+    if holder.info_if is not None and not outcome.missing and ex.matches(holder.info_if, outcome):
+        got = ex.describe_outcome(outcome)
+        reference = holder.reference or scenario.reference
+        return Check(
+            at.number,
+            Verdict.INFO,
+            f"{cap(sent)}: got {got}, a leniency the RFC allows [{reference}]: {why}",
+            f"{sent}: got {got} (allowed)",
+        )
     if holder.warn_if is not None and not outcome.missing and ex.matches(holder.warn_if, outcome):
         expected = ex.describe(pairs[0][0]) if len(pairs) == 1 else "the expected replies"  # type: ignore[arg-type]
         short = f"{sent}: expected {expected}, got {ex.describe_outcome(outcome)}"
         return Check(
             at.number,
             Verdict.WARN,
-            f"Expected {expected} {_where(holder, at, ctx, scenario)}, got "
+            f"Expected {expected} {where(holder, at, ctx, scenario)}, got "
             f"{ex.describe_outcome(outcome)}, which is only worth a warn: {why}",
             short,
         )
-    failed = next(((e, r) for e, r in pairs if outcome.missing or not ex.matches(e, outcome, r)), None)  # type: ignore[arg-type]
-    if failed is None:
-        got = ex.describe_outcome(outcome)
-        return Check(at.number, Verdict.PASS, f"{sent}: got {got}", f"{sent}: got {got}")
     expectation, reply = failed
     got = ex.describe_outcome(
         outcome,
@@ -208,7 +337,7 @@ def _judge(
         show_extensions=bool(expectation.advertises or expectation.not_advertises),
         show_count=_counts(expectation),
     )
-    where = _where(holder, at, ctx, scenario)
+    place = where(holder, at, ctx, scenario)
     if ctx.unreachable or (outcome.timed_out and not outcome.replies and expectation.silent is None):
         text = f"could not test: {sent} (step {at.number}) got {got}"
         return Check(at.number, Verdict.ERROR, text + ".", text)
@@ -219,74 +348,14 @@ def _judge(
     return Check(
         at.number,
         judged(basis, policy),
-        f"Expected {ex.describe(expectation)} {where}, got {got}: {why[:-1]} [{reference}]{lenient}.",
+        f"Expected {ex.describe(expectation)} {place}, got {got}: {why[:-1]} [{reference}]{lenient}.",
         short,
     )
 
 
 def _counts(expectation: Expectation) -> bool:
-    return expectation.replies is not None or any(_counts(e) for e in expectation.any_of)
-
-
-def _where(holder: Step, at: Step, ctx: Context, scenario: Scenario) -> str:
-    if holder.since is None:
-        return f"to {_what(holder, ctx)} (step {holder.number})"
-    start = next(s for s in scenario.steps if s.number == holder.since)
-    seen = f", here at step {at.number} ({_what(at, ctx)})" if at.number != holder.number else ""
     return (
-        f"at or before step {holder.number} ({_what(holder, ctx)}) from step {start.number} "
-        f"({_what(start, ctx)}) on{seen}"
+        expectation.replies is not None
+        or expectation.accepted_at_most is not None
+        or any(_counts(e) for e in expectation.any_of)
     )
-
-
-def _what(step: Step, ctx: Context) -> str:
-    """What a step sent, as the explanation shows it."""
-    try:
-        if step.kind == "connect":
-            mode = AUTO_MODE[ctx.role] if step.arg == "auto" else step.arg
-            return {
-                "plain": "the greeting",
-                "tls": "the TLS handshake and greeting",
-                "starttls": "the greeting, EHLO and STARTTLS",
-            }[str(mode)]
-        if step.kind == "send":
-            line = ctx.env.fill(str(step.arg))
-            return line if len(line) <= 100 else f"{line[:60]}... ({len(line) + 2} octets)"
-        if step.kind == "pipeline":
-            verbs = [ctx.env.fill(line).split(" ")[0] for line in step.arg]  # type: ignore[attr-defined]
-            groups = [(v, len(list(g))) for v, g in itertools.groupby(verbs)]
-            return "the pipelined " + ", ".join(v if n == 1 else f"{n} x {v}" for v, n in groups)
-        if step.kind == "raw":
-            return f"raw bytes {ctx.env.fill(str(step.arg))[:60]!r}"
-        if step.kind == "auth":
-            return f"AUTH {step.arg['mechanism']}"  # type: ignore[index]
-        if step.kind == "pre_greeting":
-            sent = repr(commands.unescape(ctx.env.fill(str(step.arg))))[1:]  # b'...' without the b
-            return f"{sent[:60]} sent before the greeting"
-        if step.kind == "starttls_inject":
-            return f"STARTTLS with {ctx.env.fill(str(step.arg))!r} in the same segment"
-        if step.kind == "burst":
-            return f"a burst of {step.arg['connections']} connections"  # type: ignore[index]
-        if step.kind == "tls_posture":
-            return f"a TLS scan of the port ({step.arg})"
-        if step.kind == "proxy":
-            return f"a PROXY v{step.arg['version']} header"  # type: ignore[index]
-        return {
-            "starttls": "STARTTLS",
-            "data": "the message after DATA",
-            "data_raw": "raw message bytes after DATA",
-            "wait_closed": "waiting for the server to close",
-            "pause": "a pause",
-            "read": "the wait for a further reply",
-        }[step.kind]
-    except TemplateError:
-        return step.kind
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    return text if text.endswith(".") else text + "."
-
-
-def _cap(text: str) -> str:
-    return text[:1].upper() + text[1:]

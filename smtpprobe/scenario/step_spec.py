@@ -12,7 +12,21 @@ from smtpprobe.scenario.model import BASES, ID, Expectation, Step
 from smtpprobe.scenario.steps import CONNECTING, KINDS
 
 MAX_STEPS = 200
-STEP_KEYS = {"name", "expect", "warn_if", "since", "timeout", "if_missing", "basis", "reference", "why"}
+STEP_KEYS = {
+    "name",
+    "expect",
+    "warn_if",
+    "info_if",
+    "repeat",
+    "since",
+    "timeout",
+    "if_missing",
+    "basis",
+    "reference",
+    "why",
+}
+MAX_REPEAT = 2000  # a conformance check, not a load test: 1050 recipients is the catalogue's largest
+REPEATABLE = {"send", "pipeline"}
 
 
 def parse_steps(raw_steps: list[dict], fail, locate: Locator, scenario_index: int) -> list[Step]:
@@ -70,6 +84,21 @@ def _step(kind: str, raw: dict, number: int, names: dict[str, int]) -> Step:
     warn_if = parse_expectation(raw["warn_if"], "warn_if") if "warn_if" in raw else None
     if warn_if is not None and expect is None:
         raise SpecError("warn_if", "needs an `expect` on the same step")
+    info_if = parse_expectation(raw["info_if"], "info_if") if "info_if" in raw else None
+    if info_if is not None and expect is None:
+        raise SpecError("info_if", "needs an `expect` on the same step")
+    repeat = raw.get("repeat", 1)
+    if isinstance(repeat, bool) or not isinstance(repeat, int) or not 1 <= repeat <= MAX_REPEAT:
+        raise SpecError("repeat", f"must be a whole number from 1 to {MAX_REPEAT}, got {repeat!r}")
+    if "repeat" in raw and kind not in REPEATABLE:
+        raise SpecError("repeat", f"only a {' or '.join(sorted(REPEATABLE))} step can be repeated")
+    if "repeat" in raw and isinstance(expect, tuple):
+        raise SpecError("repeat", "a repeated pipeline takes one `expect` table for every reply")
+    for table in (expect, warn_if, info_if):
+        for one in table if isinstance(table, tuple) else (table,):
+            for ref in _same_as(one):
+                if ref not in names:
+                    raise SpecError("expect.same_as", f"no earlier step is named {ref!r}")
     since = _since(raw.get("since"), number, names)
     if since is not None and not isinstance(expect, Expectation):
         raise SpecError("since", "needs an `expect` table on the same step")
@@ -100,6 +129,8 @@ def _step(kind: str, raw: dict, number: int, names: dict[str, int]) -> Step:
         name=name,
         expect=expect,
         warn_if=warn_if,
+        info_if=info_if,
+        repeat=repeat,
         since=since,
         timeout=timeout,
         if_missing=if_missing,
@@ -107,6 +138,12 @@ def _step(kind: str, raw: dict, number: int, names: dict[str, int]) -> Step:
         reference=raw.get("reference"),
         why=raw.get("why"),
     )
+
+
+def _same_as(expect: Expectation | None) -> list[str]:
+    if expect is None:
+        return []
+    return ([expect.same_as] if expect.same_as else []) + [n for e in expect.any_of for n in _same_as(e)]
 
 
 def _since(value: object, number: int, names: dict[str, int]) -> int | None:

@@ -97,6 +97,25 @@ def parse_starttls_inject(value: object) -> str:
     return _text("starttls_inject", value, single_line=True)
 
 
+SMUGGLE_KEYS = ("message", "eod", "smuggled")
+
+
+def parse_smuggle(value: object) -> dict[str, object]:
+    if not isinstance(value, dict):
+        raise SpecError("smuggle", "must be a table { message, eod, smuggled, split = false }")
+    unknown = set(value) - {*SMUGGLE_KEYS, "split"}
+    if unknown:
+        raise SpecError(f"smuggle.{min(unknown)}", "unknown key (allowed: message, eod, smuggled, split)")
+    out: dict[str, object] = {k: _text(f"smuggle.{k}", value.get(k)) for k in SMUGGLE_KEYS}
+    split = value.get("split", False)
+    if not isinstance(split, bool) and not (isinstance(split, str) and "{" in split):
+        raise SpecError(
+            "smuggle.split", f'must be true, false or a variable ("{{split}}": yes/no), got {split!r}'
+        )
+    out["split"] = split
+    return out
+
+
 BURST_MAX_CONNECTIONS = 100  # a scenario is a conformance check, not a load test (see `smtpprobe burst`)
 BURST_MAX_HOLD = 30.0
 
@@ -164,13 +183,24 @@ KINDS: dict[str, Callable[[object], object]] = {
     "burst": parse_burst,  # many connections at once (smtpprobe.burst); the first refusal, if any
     "tls_posture": parse_tls_posture,  # a TLS scan of the port (smtpprobe.tlsscan), judged for one topic
     "proxy": parse_proxy,  # connect, send a PROXY protocol v1/v2 header, read the greeting
+    "smuggle": parse_smuggle,  # DATA, a message with a bogus end-of-data and a smuggled one; QUIT sentinel
 }
 
 # Kinds that open the connection themselves: only the first step may be one of them.
 CONNECTING = {"connect", "pre_greeting", "burst", "tls_posture", "proxy"}
 
 # Kinds whose text is a template to fill ({variables}); pipelines fill each line, auth its user/password.
-TEMPLATED = {"send", "raw", "pipeline", "data", "data_raw", "auth", "pre_greeting", "starttls_inject"}
+TEMPLATED = {
+    "send",
+    "raw",
+    "pipeline",
+    "data",
+    "data_raw",
+    "auth",
+    "pre_greeting",
+    "starttls_inject",
+    "smuggle",
+}
 
 
 def templates(kind: str, arg: object) -> list[str]:
@@ -180,6 +210,8 @@ def templates(kind: str, arg: object) -> list[str]:
         return list(arg)  # type: ignore[call-overload]
     if kind == "auth":
         return [arg["user"], arg["password"]]  # type: ignore[index]
+    if kind == "smuggle":
+        return [arg[k] for k in SMUGGLE_KEYS] + ([arg["split"]] if isinstance(arg["split"], str) else [])  # type: ignore[index]
     return []
 
 

@@ -30,8 +30,18 @@ DEFAULT_TIMEOUT = 10.0
 MIN_TIMEOUT, MAX_TIMEOUT = 0.1, 600.0  # run --timeout's range, for profiles too
 MAX_CONCURRENCY = 32  # run --concurrency's maximum, for profiles too
 # Options that override a target profile's values, in `run` and in the pytest plugin alike.
-OVERRIDE_KEYS = ("helo", "sender", "local_rcpt", "foreign_rcpt", "auth_user", "auth_password", "policy", "timeout")
+OVERRIDE_KEYS = (
+    "helo",
+    "sender",
+    "local_rcpt",
+    "foreign_rcpt",
+    "auth_user",
+    "auth_password",
+    "policy",
+    "timeout",
+)
 DEFAULT_FOREIGN = "relaytest@example.net"  # RFC 2606: a domain that is never the target's own
+DEFAULT_LOCAL = "postmaster"
 PROFILE_KEYS = {
     "server",
     "policy",
@@ -55,6 +65,7 @@ class Target:
     variables: dict[str, str] = field(default_factory=dict)
     policy: str = "rfc"
     timeout: float = DEFAULT_TIMEOUT
+    local_rcpt_given: bool = False  # probes that deliver mail (tag `delivers`) run only then
 
     def public(self) -> dict:
         """For reports: without the AUTH password."""
@@ -78,22 +89,10 @@ def default_helo() -> str:
 
 
 def parse_port_spec(text: str) -> tuple[str, int]:
-    """`ROLE=PORT`, `ROLE` (its standard port) or `PORT` (the mx role)."""
-    role, sep, port = text.partition("=")
-    role = role.strip().lower()
-    if not sep:
-        if role.isdigit():
-            role, port = "mx", role
-        elif role in PORT_ROLES:
-            return role, DEFAULT_PORTS[role]
-    if role not in PORT_ROLES:
-        raise UsageError(
-            f"--port {text!r}: role must be one of {', '.join(PORT_ROLES)} (ROLE=PORT, ROLE or PORT)"
-        )
-    port = port.strip()
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--port {text!r}: port must be a number from 1 to 65535")
-    return role, int(port)
+    """`ROLE=PORT`, `ROLE` (its standard port) or `PORT`: the spelling every command shares (smtpprobe.ports)."""
+    from smtpprobe.ports import parse_item
+
+    return parse_item(text)
 
 
 def load_profile(path: str) -> dict:
@@ -138,9 +137,15 @@ def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict,
     host, port = parse_server(server, 0)
     ports: dict[str, int] = {}
     if port_specs:
-        ports = dict(parse_port_spec(spec) for spec in port_specs)
+        from smtpprobe.ports import parse_ports
+
+        ports = parse_ports(port_specs)
     elif profile.get("ports"):
         ports = dict(profile["ports"])
+    if port and ports.get("mx", port) != port:  # two ports for one role: refused, not one silently dropped
+        raise UsageError(
+            f"the mx port is given twice: {port} in --server and {ports['mx']} in --port; give it in one place"
+        )
     if port and "mx" not in ports:
         ports["mx"] = port
     if not ports:
@@ -155,7 +160,9 @@ def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict,
     variables = {
         "helo": helo,
         "sender": values.get("sender") or f"smtpprobe@{helo}",
-        "local_rcpt": values.get("local_rcpt") or "postmaster@{server_name}",
+        # RFC 5321 §4.1.1.3: <Postmaster> without a domain is a recipient every server takes; never a
+        # domain from the greeting, which may name a third party
+        "local_rcpt": values.get("local_rcpt") or DEFAULT_LOCAL,
         "foreign_rcpt": values.get("foreign_rcpt") or DEFAULT_FOREIGN,
         "auth_user": values.get("auth_user", ""),
         "auth_password": values.get("auth_password", ""),
@@ -177,4 +184,4 @@ def build_target(server: str | None, port_specs: tuple[str, ...], profile: dict,
             )  # user text is not a template
     policy = overrides.get("policy") or profile.get("policy") or "rfc"
     timeout = float(overrides.get("timeout") or profile.get("timeout") or DEFAULT_TIMEOUT)
-    return Target(host, ports, variables, policy, timeout)
+    return Target(host, ports, variables, policy, timeout, local_rcpt_given=bool(values.get("local_rcpt")))

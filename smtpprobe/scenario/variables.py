@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 OPTION_VARIABLES: dict[str, str] = {
     "helo": "name for HELO/EHLO (--helo)",
     "sender": "envelope sender (--sender)",
-    "local_rcpt": "a recipient the server accepts (--local-rcpt; default postmaster@{server_name})",
+    "local_rcpt": "a recipient the server accepts (--local-rcpt; default <postmaster>, no domain: RFC 5321 §4.1.1.3)",
     "foreign_rcpt": "an address off the server, for relay tests (--foreign-rcpt)",
     "auth_user": "user for AUTH steps (--auth-user)",
     "auth_password": "password for AUTH steps (--auth-password)",
@@ -23,7 +23,9 @@ DERIVED_VARIABLES: dict[str, str] = {
     "sender_user": "local part of {sender}",
     "sender_domain": "domain of {sender}",
     "local_user": "local part of {local_rcpt}",
-    "local_domain": "domain of {local_rcpt}",
+    "local_domain": "domain of {local_rcpt} (empty for the default <postmaster>)",
+    "local_postmaster": "postmaster@{local_domain}, or postmaster when {local_rcpt} has no domain",
+    "local_at_domain": "@{local_domain}, or nothing when {local_rcpt} has no domain",
     "foreign_user": "local part of {foreign_rcpt}",
     "foreign_domain": "domain of {foreign_rcpt}",
 }
@@ -118,11 +120,16 @@ class Environment:
     def lookup(self, name: str) -> str:
         if name in self.values:
             return self.values[name]
+        if name in ("local_postmaster", "local_at_domain"):
+            domain = self.lookup("local_domain")
+            at = f"@{domain}" if domain else ""
+            return f"postmaster{at}" if name == "local_postmaster" else at
         if name in DERIVED_VARIABLES:
             base = {"sender": "sender", "local": "local_rcpt", "foreign": "foreign_rcpt"}[
                 name.rsplit("_", 1)[0]
             ]
-            local, _, domain = self.fill(f"{{{base}}}").rpartition("@")
+            address = self.fill(f"{{{base}}}")
+            local, _, domain = address.rpartition("@") if "@" in address else (address, "", "")
             return local if name.endswith("_user") else domain
         if name == "server_literal":
             return address_literal(self.values["server_ip"])

@@ -1,8 +1,11 @@
 """Verdicts and results: what a scenario run on one port concluded, and the exit code of a run.
 
-pass: the server answered as expected. fail: it did not (for a hardening basis only under
---policy hardened; under rfc the same answer is a warn). warn: lenient or inconclusive. error: could
-not test (no connection, timeout, a setup step refused). skip: not applicable (STARTTLS not offered).
+Severity follows harm (docs/scenarios.md, "Verdicts"): fail: exploitable, or breaks delivery or retries
+(for a hardening basis only under --policy hardened; under rfc the same answer is a warn). warn: a
+departure from an RFC requirement with no known harm. info: leniency the RFC allows, worth knowing. pass:
+the server answered as expected. error: could not test (no connection, timeout, a setup step refused).
+skip: not tested: not applicable, gated (STARTTLS or AUTH required and not satisfiable), or a probe that
+would deliver mail without an explicit --local-rcpt.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from smtpprobe.exitcodes import Exit
 
 class Verdict(str, Enum):
     PASS = "pass"
+    INFO = "info"
     WARN = "warn"
     SKIP = "skip"
     ERROR = "error"
@@ -25,7 +29,7 @@ class Verdict(str, Enum):
         return ORDER.index(self)
 
 
-ORDER = [Verdict.PASS, Verdict.SKIP, Verdict.WARN, Verdict.ERROR, Verdict.FAIL]
+ORDER = [Verdict.PASS, Verdict.INFO, Verdict.SKIP, Verdict.WARN, Verdict.ERROR, Verdict.FAIL]
 POLICIES = ("rfc", "hardened")
 
 

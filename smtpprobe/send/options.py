@@ -80,10 +80,9 @@ OPTIONS: tuple[Opt, ...] = (
     Opt(
         "--port -p",
         "port",
-        type=int,
-        low=1,
-        high=65535,
-        help="Port (default 25; 465 with --tls-on-connect; 24 with --lmtp). Overrides a port in --server.",
+        "multiple",
+        metavar="PORT",
+        help="Port or ROLE=PORT, once (default 25; 465 with --tls-on-connect; 24 with --lmtp).",
     ),
     Opt("--socket", "socket_path", metavar="PATH", help="Connect to this UNIX socket instead of TCP."),
     Opt(

@@ -99,9 +99,17 @@ def plan(opts: dict):
     from smtpprobe.protocol.esmtp import Wanted
     from smtpprobe.transaction import Transaction
 
+    from smtpprobe.hints import bare_recipient
+    from smtpprobe.ports import single_port
+    from smtpprobe.target import parse_server
+
     tls = opts["tls"] or "none"
+    given = parse_server(opts["server"], 0)[1] if opts["server"] and not opts["socket_path"] else None
+    opts["port"] = single_port(opts["port"], given)  # one spelling for every command; a second port must agree
     default_port = opts["port"] or (465 if tls == "implicit" else 24 if opts["lmtp"] else 25)
     recipients = list(opts["recipients"])
+    if problem := next(filter(None, map(bare_recipient, recipients)), None):
+        raise UsageError(problem)
     if opts["socket_path"] and opts["pipe_command"]:
         raise UsageError("--socket and --pipe exclude each other")
     if opts["proxy_version"] and (opts["socket_path"] or opts["pipe_command"]):
@@ -111,8 +119,6 @@ def plan(opts: dict):
     if opts["socket_path"] or opts["pipe_command"]:
         server, port = opts["server"] or "", default_port  # a name for --tls-sni's default, if any
     elif opts["server"]:
-        from smtpprobe.target import parse_server
-
         server, port = parse_server(opts["server"], default_port)
         if opts["port"]:
             port = opts["port"]
@@ -125,13 +131,15 @@ def plan(opts: dict):
         if not domain:
             raise UsageError(f"--to {recipients[0]!r} has no domain to look up an MX for; give --server")
         server, port = best_mx(domain, opts["timeout"]), default_port
+        print(f"=== MX for {domain}: {server} (the lowest preference)")
     if opts["proxy_version"] is None and any(
         opts[k] is not None for k in ("proxy_source", "proxy_source_port", "proxy_dest", "proxy_dest_port")
     ):
         raise UsageError("--proxy-source/--proxy-dest need --proxy-version 1 or 2")
-    hostname = socket.gethostname()
-    helo = opts["helo"] or hostname
-    sender = opts["sender"] if opts["sender"] is not None else f"{_user()}@{hostname}"
+    from smtpprobe.identity import default_helo
+
+    helo = opts["helo"] or default_helo()  # a strict server refuses a bare host name (504)
+    sender = opts["sender"] if opts["sender"] is not None else f"{_user()}@{helo}"
     password = opts["auth_password"] or ""
     if opts["auth_mechanism"] and not opts["dump_message"]:
         if not opts["auth_user"]:

@@ -20,11 +20,17 @@ def make_ca(directory: Path) -> tuple[Path, x509.Certificate, ec.EllipticCurvePr
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
     cert = (
-        x509.CertificateBuilder().subject_name(_name("smtpprobe test CA")).issuer_name(_name("smtpprobe test CA"))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=30))
+        x509.CertificateBuilder()
+        .subject_name(_name("smtpprobe test CA"))
+        .issuer_name(_name("smtpprobe test CA"))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -34,22 +40,32 @@ def make_ca(directory: Path) -> tuple[Path, x509.Certificate, ec.EllipticCurvePr
 
 
 def make_server_cert(
-    directory: Path, names: list[str], issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
+    directory: Path,
+    names: list[str],
+    issuer: tuple[x509.Certificate, ec.EllipticCurvePrivateKey] | None = None,
     days: int = 30,
 ) -> tuple[Path, Path]:
     """A server certificate for `names` (DNS names or IPs), signed by `issuer`, or self-signed without one."""
     key = ec.generate_private_key(ec.SECP256R1())
     now = datetime.datetime.now(datetime.UTC)
-    sans = [x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() or ":" in n else x509.DNSName(n) for n in names]
+    sans = [
+        x509.IPAddress(ipaddress.ip_address(n)) if n[0].isdigit() or ":" in n else x509.DNSName(n)
+        for n in names
+    ]
     issuer_cert, issuer_key = issuer if issuer else (None, key)
     builder = (
-        x509.CertificateBuilder().subject_name(_name(names[0]))
+        x509.CertificateBuilder()
+        .subject_name(_name(names[0]))
         .issuer_name(issuer_cert.subject if issuer_cert else _name(names[0]))
-        .public_key(key.public_key()).serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=2)).not_valid_after(now + datetime.timedelta(days=days))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=2))
+        .not_valid_after(now + datetime.timedelta(days=days))
         .add_extension(x509.SubjectAlternativeName(sans), critical=False)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False), critical=True
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
     if issuer_cert is not None:
@@ -61,6 +77,8 @@ def make_server_cert(
     cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
     )
     return cert_path, key_path

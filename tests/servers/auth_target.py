@@ -39,7 +39,10 @@ def auth_target() -> Iterator[AuthTarget]:
             return "250 2.0.0 Ok: queued"
 
     def authenticator(server, session, envelope, mechanism, data):
-        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (USER.encode(), PASSWORD.encode())
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            USER.encode(),
+            PASSWORD.encode(),
+        )
         return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd then sends 535 on failure
 
     class CramSMTP(SMTP):

@@ -57,9 +57,13 @@ def _config(workdir: Path, port: int, dead_primary: int) -> str:
         "  control-enable: no",
     ]
     for z in zones:
-        lines += ["zone:", f"  name: {z.name[:-len('.zone')]}", f'  zonefile: "{z}"']
-    lines += ["zone:", f"  name: {SERVFAIL_ZONE}", f'  zonefile: "{workdir}/{SERVFAIL_ZONE}.zone"',
-              f"  request-xfr: 127.0.0.1@{dead_primary} NOKEY"]
+        lines += ["zone:", f"  name: {z.name[: -len('.zone')]}", f'  zonefile: "{z}"']
+    lines += [
+        "zone:",
+        f"  name: {SERVFAIL_ZONE}",
+        f'  zonefile: "{workdir}/{SERVFAIL_ZONE}.zone"',
+        f"  request-xfr: 127.0.0.1@{dead_primary} NOKEY",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -86,7 +90,9 @@ def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
         port = free_port()
         conf = workdir / "nsd.conf"
         conf.write_text(_config(workdir, port, free_port()))
-        proc = subprocess.Popen([nsd, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = subprocess.Popen(
+            [nsd, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+        )
         if _ready(port, time.monotonic() + 10) and proc.poll() is None:
             break
         proc.kill()

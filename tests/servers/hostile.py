@@ -119,8 +119,12 @@ def never_offers_starttls(conn, stop):
 def knows_only_helo(conn, stop):
     """Not hostile, just old: RFC 821 only, so EHLO is an unknown command."""
     conn.sendall(b"220 old.example SMTP\r\n")
-    answers = {b"EHLO": b"502 5.5.2 Error: command not recognized", b"HELO": b"250 old.example",
-               b"MAIL": b"250 Ok", b"RCPT": b"250 Ok"}
+    answers = {
+        b"EHLO": b"502 5.5.2 Error: command not recognized",
+        b"HELO": b"250 old.example",
+        b"MAIL": b"250 Ok",
+        b"RCPT": b"250 Ok",
+    }
     while (line := _read_line(conn)) and not stop.is_set():
         verb = line[:4].upper()
         if verb == b"QUIT":
@@ -144,9 +148,19 @@ def drops_during_tls_handshake(conn, stop):
 BEHAVIOURS: dict[str, Behaviour] = {
     f.__name__: f
     for f in (
-        never_greets, greets_one_byte_a_second, endless_multiline, endless_line, binary_garbage,
-        closes_mid_reply, disagreeing_codes, starttls_then_plaintext, starttls_response_injection, never_offers_starttls,
-        resets_connection, drops_during_tls_handshake, knows_only_helo,
+        never_greets,
+        greets_one_byte_a_second,
+        endless_multiline,
+        endless_line,
+        binary_garbage,
+        closes_mid_reply,
+        disagreeing_codes,
+        starttls_then_plaintext,
+        starttls_response_injection,
+        never_offers_starttls,
+        resets_connection,
+        drops_during_tls_handshake,
+        knows_only_helo,
     )
 }
 

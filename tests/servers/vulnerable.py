@@ -65,9 +65,20 @@ class Flaws:
 
 
 ALL_FLAWS = Flaws(
-    smuggle=True, inject=True, starttls_arg=True, starttls_after_tls=True, vrfy_disclose=True,
-    expn_disclose=True, bare_cr_ends=True, nul_ok=True, args_ok=True, max_line=100_000,
-    rcpt_limit=50, rcpt_limit_reply="552 5.5.3 too many recipients", auth_in_clear=True, auth_drop_after=1,
+    smuggle=True,
+    inject=True,
+    starttls_arg=True,
+    starttls_after_tls=True,
+    vrfy_disclose=True,
+    expn_disclose=True,
+    bare_cr_ends=True,
+    nul_ok=True,
+    args_ok=True,
+    max_line=100_000,
+    rcpt_limit=50,
+    rcpt_limit_reply="552 5.5.3 too many recipients",
+    auth_in_clear=True,
+    auth_drop_after=1,
 )
 
 
