@@ -59,6 +59,14 @@ def check_domain(text: str, what: str) -> str:
     return ascii_name
 
 
+def valid_domain(text: str) -> bool:
+    try:
+        check_domain(text, "")
+    except BadInput:
+        return False
+    return True
+
+
 def validate(opts: Options) -> Options:
     opts.domain = check_domain(opts.domain, "DOMAIN")
     if opts.ip is not None:

@@ -33,15 +33,15 @@ class DnsServer:
         return f"{self.host}:{self.port}"
 
 
-def _config(workdir: Path, port: int, dead_primary: int) -> str:
-    zones = sorted(ZONES.glob("*.zone"))
+def _config(workdir: Path, port: int, dead_primary: int, zones: list[tuple[str, Path]],
+            servfail: list[str]) -> str:
     lines = [
         "server:",
         "  ip-address: 127.0.0.1",
         f"  port: {port}",
         '  username: ""',
         '  chroot: ""',
-        f'  zonesdir: "{ZONES}"',
+        f'  zonesdir: "{workdir}"',
         '  database: ""',
         f'  pidfile: "{workdir}/nsd.pid"',
         f'  logfile: "{workdir}/nsd.log"',
@@ -56,53 +56,87 @@ def _config(workdir: Path, port: int, dead_primary: int) -> str:
         "remote-control:",
         "  control-enable: no",
     ]
-    for z in zones:
-        lines += ["zone:", f"  name: {z.name[:-len('.zone')]}", f'  zonefile: "{z}"']
-    lines += ["zone:", f"  name: {SERVFAIL_ZONE}", f'  zonefile: "{workdir}/{SERVFAIL_ZONE}.zone"',
-              f"  request-xfr: 127.0.0.1@{dead_primary} NOKEY"]
+    for name, path in zones:
+        lines += ["zone:", f'  name: "{name}"', f'  zonefile: "{path}"']
+    for name in servfail:  # secondary zones whose primary never answers: NSD says SERVFAIL
+        lines += ["zone:", f'  name: "{name}"', f'  zonefile: "{workdir}/{name}.sf.zone"',
+                  f"  request-xfr: 127.0.0.1@{dead_primary} NOKEY"]
     return "\n".join(lines) + "\n"
 
 
-def _ready(port: int, deadline: float) -> bool:
+def _ready(port: int, probe: str, deadline: float) -> bool:
     import dns.message
     import dns.query
 
     while time.monotonic() < deadline:
         try:
-            dns.query.udp(dns.message.make_query("good.test", "SOA"), "127.0.0.1", timeout=0.3, port=port)
+            dns.query.udp(dns.message.make_query(probe, "SOA"), "127.0.0.1", timeout=0.3, port=port)
             return True
         except Exception:  # noqa: BLE001
             time.sleep(0.05)
     return False
 
 
-@pytest.fixture(scope="session")
-def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+def start_nsd(workdir: Path, zones: list[tuple[str, Path]], servfail: list[str],
+              probe: str) -> tuple[subprocess.Popen[bytes], DnsServer]:
+    """An NSD serving `zones` (name, file) and answering SERVFAIL for the `servfail` zones; skips (fails
+    under CI) when NSD is missing or does not start. The caller stops it with stop_nsd()."""
     nsd = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
     if nsd is None:
         unavailable("nsd is not installed (scripts/install-system-deps)")
-    workdir = tmp_path_factory.mktemp("nsd")
-    for attempt in range(3):  # the free port may be taken by someone else between probe and bind
+    for _attempt in range(3):  # the free port may be taken by someone else between probe and bind
         port = free_port()
         conf = workdir / "nsd.conf"
-        conf.write_text(_config(workdir, port, free_port()))
+        conf.write_text(_config(workdir, port, free_port(), zones, servfail))
         proc = subprocess.Popen([nsd, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        if _ready(port, time.monotonic() + 10) and proc.poll() is None:
-            break
+        if _ready(port, probe, time.monotonic() + 10) and proc.poll() is None:
+            return proc, DnsServer("127.0.0.1", port)
         proc.kill()
         proc.wait(5)
-    else:
-        log = (workdir / "nsd.log").read_text() if (workdir / "nsd.log").exists() else ""
-        unavailable(f"nsd did not start: {log[-500:]}")
+    log = (workdir / "nsd.log").read_text() if (workdir / "nsd.log").exists() else ""
+    unavailable(f"nsd did not start: {log[-500:]}")
+    raise AssertionError("unreachable")
+
+
+def stop_nsd(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        yield DnsServer("127.0.0.1", port)
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    workdir = tmp_path_factory.mktemp("nsd")
+    zones = [(z.name[: -len(".zone")], z) for z in sorted(ZONES.glob("*.zone"))]
+    proc, server = start_nsd(workdir, zones, [SERVFAIL_ZONE], "good.test")
+    try:
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_nsd(proc)
+
+
+@pytest.fixture(scope="session")
+def spf_suite_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[DnsServer, object]]]:
+    """One NSD per SPF test suite (rfc7208, rfc4408), each serving all of that suite's scenarios
+    (tests/servers/_spfsuite.py explains the renaming). Yields {suite: (server, Suite)}."""
+    from tests.servers import _spfsuite
+
+    running, out = [], {}
+    try:
+        for name in _spfsuite.SUITES:
+            suite = _spfsuite.load(name)
+            workdir = tmp_path_factory.mktemp(f"nsd-{name}")
+            (workdir / "root.zone").write_text(suite.zone)
+            proc, server = start_nsd(workdir, [(".", workdir / "root.zone")], suite.servfail_names, ".")
+            running.append(proc)
+            out[name] = (server, suite)
+        yield out
+    finally:
+        for proc in running:
+            stop_nsd(proc)
 
 
 @pytest.fixture(scope="session")
