@@ -136,8 +136,9 @@ def test_parse_resolver_bad(text):
 
 
 def test_validate_normalizes():
-    o = validate(Options("Example.COM.", ip=" 2001:DB8::1 ", sender="Bob@Example.com", helo="MX.example.com"))
-    assert (o.domain, o.ip, o.sender, o.helo) == ("example.com", "2001:db8::1", "Bob@example.com", "mx.example.com")
+    o = validate(Options("Example.COM.", ip=" 2001:DB8::1 ", sender="<Bob@Example.com>", helo="MX.example.com"))
+    # the identities stay as the client sends them: SPF checks exactly these strings (RFC 7208 §2.3, §2.4)
+    assert (o.domain, o.ip, o.sender, o.helo) == ("example.com", "2001:db8::1", "Bob@Example.com", "MX.example.com")
     assert check_domain("bücher.example", "x") == "xn--bcher-kva.example"
 
 

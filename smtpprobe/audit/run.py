@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smtpprobe.audit import findings as F
+from smtpprobe.audit import identity
+from smtpprobe.audit.identity import domain_name
 from smtpprobe.audit.findings import BadInput
 from smtpprobe.audit.resolver import Resolver
 
@@ -67,6 +69,14 @@ def valid_domain(text: str) -> bool:
     return True
 
 
+def check_identity(text: str, what: str) -> str:
+    """A HELO name or MAIL FROM address as the client would send it: anything printable is accepted (and
+    judged by the checks); control characters or absurd lengths are bad input (exit 2)."""
+    if len(text) > 1000 or any(not c.isprintable() for c in text):
+        raise BadInput(f"{what}: control characters or over 1000 characters: {text[:60]!r}")
+    return text.strip()
+
+
 def validate(opts: Options) -> Options:
     opts.domain = check_domain(opts.domain, "DOMAIN")
     if opts.ip is not None:
@@ -75,12 +85,13 @@ def validate(opts: Options) -> Options:
         except ValueError:
             raise BadInput(f"--ip: not an IP address: {opts.ip!r}") from None
     if opts.helo is not None:
-        opts.helo = check_domain(opts.helo, "--helo")
+        opts.helo = check_identity(opts.helo, "--helo")
+        if not opts.helo:
+            raise BadInput("--helo: empty")
     if opts.sender is not None:
-        local, at, dom = opts.sender.strip().rpartition("@")
-        if not at or not local or any(c in local for c in " <>\r\n"):
-            raise BadInput(f"--sender: expected local@domain, got {opts.sender!r}")
-        opts.sender = f"{local}@{check_domain(dom, '--sender')}"
+        opts.sender = check_identity(opts.sender, "--sender").removeprefix("<").removesuffix(">")
+        if opts.sender and "@" not in opts.sender:
+            raise BadInput(f"--sender: expected local@domain, or '' for the null sender, got {opts.sender!r}")
     for sel in opts.selectors:
         if not _SELECTOR.match(sel):
             raise BadInput(f"--dkim-selector: not a valid selector: {sel!r}")
@@ -98,29 +109,35 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
     # cryptography takes ~11 ms to import; done by the first DKIM key parse on the event loop, it would delay
     # the SPF walk's next queries. Load it in a thread while the first answers are on their way.
     warm_up = asyncio.create_task(asyncio.to_thread(_load_key_parsers))
-    sender = opts.sender or f"postmaster@{opts.domain}"
-    sender_domain = sender.rsplit("@", 1)[1]
+    # The identities as sent: any string (identity.py judges their form); DNS checks only for real names.
+    sender = f"postmaster@{opts.domain}" if opts.sender is None else opts.sender  # "": the null sender
+    helo_name = domain_name(opts.helo) if opts.helo else None
+    spf_sender_domain = sender.rpartition("@")[2] if sender else (opts.helo or opts.domain)
+    sender_domain = domain_name(spf_sender_domain)
     v6 = bool(opts.ip and ":" in opts.ip)
+    id_f = identity.sender_findings(opts.sender, opts.helo, opts.domain)
 
     async def spf_part() -> tuple[Any, list[F.Finding], list[Any]]:
         # Walk the trees first (concurrently, warming the cache), then let pyspf evaluate from cache.
         walks = [spfcheck.audit_spf(resolver, opts.domain, v6)]
-        if sender_domain != opts.domain:
+        if sender_domain and sender_domain != opts.domain:
             walks.append(spfcheck.audit_spf(resolver, sender_domain, v6))
-        if opts.helo and opts.ip:
-            walks.append(spfcheck.audit_spf(resolver, opts.helo, v6))
+        if helo_name and opts.ip:
+            walks.append(spfcheck.audit_spf(resolver, helo_name, v6))
         (root, found), *_ = await asyncio.gather(*walks)
         results = []
         if opts.ip:
             results.append(await asyncio.to_thread(spfeval.evaluate, resolver, opts.ip, sender,
-                                                   opts.helo or opts.domain))
+                                                   opts.helo or opts.domain, "mfrom"))
             if opts.helo:
-                results.append(await asyncio.to_thread(spfeval.evaluate, resolver, opts.ip, "", opts.helo))
+                results.append(await asyncio.to_thread(spfeval.evaluate, resolver, opts.ip, "", opts.helo,
+                                                       "helo"))
         return root, found, results
 
     async def dmarc_part() -> tuple[Any, Any, list[F.Finding]]:
         w, sw = await asyncio.gather(dmarccheck.walk(resolver, opts.domain),
-                                     dmarccheck.walk(resolver, sender_domain))
+                                     dmarccheck.walk(resolver, sender_domain) if sender_domain
+                                     else _no_walk(spf_sender_domain))
         return w, sw, dmarccheck.policy_findings(w) + await dmarccheck.report_authorization(resolver, w)
 
     async def host_part() -> list[F.Finding]:
@@ -129,8 +146,8 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
             jobs += [hosts.check_ptr(resolver, opts.ip),
                      hosts.check_dnsbl(resolver, opts.ip, list(opts.dnsbl if opts.dnsbl is not None
                                                               else hosts.DEFAULT_DNSBLS))]
-        if opts.helo:
-            jobs.append(hosts.check_helo(resolver, opts.helo, opts.ip))
+        if helo_name:
+            jobs.append(hosts.check_helo(resolver, helo_name, opts.ip))
         results = await asyncio.gather(*jobs)
         (mx_f, mx), sts_f = results[0], results[1]
         out, report.host["mx"] = mx_f + sts_f, mx
@@ -138,8 +155,10 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
             (ptr_f, ptr), (bl_f, bl) = results[2], results[3]
             out += ptr_f + bl_f
             report.host.update(ptr=ptr, dnsbl=bl)
-        if opts.helo:
+        if helo_name:
             out += results[-1]
+        elif opts.helo:
+            out += identity.helo_findings(opts.helo, opts.ip)
         return out
 
     async def message_part() -> tuple[list[dict[str, Any]], list[F.Finding]]:
@@ -160,8 +179,8 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
     passing_d = [s["domain"] for s in sigs if s["result"] == "pass" and s["domain"]]
     align_f, align = [], {}
     if opts.sender or opts.ip or sigs:  # alignment needs an envelope or a message to talk about
-        align_f, align = dmarccheck.alignment(w, sw, sender_domain, mfrom.result if mfrom else None, passing_d)
-    report.findings = spf_f + dkim_f + sig_f + dmarc_f + align_f + host_f
+        align_f, align = dmarccheck.alignment(w, sw, sender_domain or spf_sender_domain, mfrom.result if mfrom else None, passing_d)
+    report.findings = id_f + spf_f + dkim_f + sig_f + dmarc_f + align_f + host_f
     report.spf = {"record": root.record, "lookups": root.total(), "void_lookups": root.total_void(),
                   "result": mfrom.result if mfrom else None, "tree": root.to_json(),
                   "evaluations": [r.to_json() for r in spf_results]}
@@ -173,6 +192,12 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
                     "policy": w.policy(), "policy_tag": w.policy_tag() if w.record else None,
                     "queried": w.queried, "alignment": align}
     return report
+
+
+async def _no_walk(name: str) -> Any:
+    from smtpprobe.audit.dmarccheck import Walk
+
+    return Walk(name)
 
 
 def _load_key_parsers() -> None:

@@ -3,9 +3,11 @@ BSD licence, see tests/zones/spf-suite/*.LICENSE) turned into one root zone per 
 
 Every scenario of a suite reuses example.com, example.net, ..., so each scenario's names get their top-level
 label replaced by one of the same length that encodes the scenario (example.com -> example.c05 in scenario 5).
-Same length and same label count, so macro transformers (%{d2}), the 253-octet truncation and the 63-octet
+Every label equal to com/net/org is renamed, not only the last (a macro
+expansion can put a whole name inside another). Same length and same label count, so macro transformers (%{d2}), the 253-octet truncation and the 63-octet
 label limit behave as in the suite. Reverse-DNS names (in-addr.arpa, ip6.arpa) cannot be renamed (they come
-from the client IP): their PTR records are merged across scenarios, which is why each suite gets its own NSD.
+from the client IP): their PTR records are merged across scenarios, so scenarios that
+give one reverse name different records are served by different NSD instances (4 for the 31 scenarios).
 
 The suite marks some names `TIMEOUT`. NSD never stays silent on purpose; these names become zones of their
 own whose primary does not exist, so NSD answers SERVFAIL for them: the same temperror for SPF (RFC 7208 §4.4
@@ -22,13 +24,15 @@ from typing import Any
 SUITE_DIR = Path(__file__).parent.parent / "zones" / "spf-suite"
 SUITES = ("rfc7208", "rfc4408")
 _TLDS = ("com", "net", "org", "xn--zckzah")
-_TLD_RE = re.compile(r"(?<=\.)(" + "|".join(re.escape(t) for t in _TLDS) + r")(?=\.?(?:\Z|[^A-Za-z0-9.-]))",
+# every label equal to one of these, not only the last: macro expansions put whole names inside names
+# (%{d}.d.spf.example.com -> example.com.d.spf.example.com)
+_TLD_RE = re.compile(r"(?<=\.)(" + "|".join(re.escape(t) for t in _TLDS) + r")(?=\.|\Z|[^A-Za-z0-9-])",
                      re.IGNORECASE)
 
 
 @dataclass
 class Case:
-    suite: str
+    suite: str  # rfc7208 or rfc4408
     scenario: int
     id: str
     spec: str
@@ -38,6 +42,7 @@ class Case:
     results: list[str]
     explanation: str | None
     code: str  # the scenario's renaming code
+    group: str = ""  # the NSD instance (Suite.name) serving it
 
     def rename(self, text: str) -> str:
         return rename(text, self.code)
@@ -48,6 +53,8 @@ class Case:
 
 @dataclass
 class Suite:
+    """One group of scenarios served by one NSD."""
+
     name: str
     zone: str  # the root zone's text
     servfail_names: list[str] = field(default_factory=list)
@@ -71,7 +78,7 @@ def rename(text: str, code: str) -> str:
 def unrename(text: str, code: str) -> str:
     for tld in _TLDS:
         new = tld[: len(tld) - 2] + code
-        text = re.sub(r"(?<=\.)" + re.escape(new) + r"(?=\.?(?:\Z|[^A-Za-z0-9.-]))",
+        text = re.sub(r"(?<=\.)" + re.escape(new) + r"(?=\.|\Z|[^A-Za-z0-9-])",
                       lambda m, t=tld: t.upper() if m.group(0).isupper() and m.group(0).isalpha() else t,
                       text, flags=re.IGNORECASE)
     return text
@@ -134,16 +141,52 @@ def _rr(owner: str, rtype: str, value: Any, code: str) -> str | None:
     return None
 
 
-def load(name: str) -> Suite:
+@dataclass
+class _Scenario:
+    suite: str
+    index: int
+    code: str
+    data: dict[str, Any]
+
+    @property
+    def fixed_owners(self) -> dict[str, str]:
+        """Names the renaming cannot touch (reverse DNS) with their records, as renamed."""
+        return {o.lower().rstrip("."): rename(repr(r), self.code).lower()
+                for o, r in (self.data.get("zonedata") or {}).items() if rename(o, self.code) == o}
+
+
+def _scenarios() -> list[_Scenario]:
     import yaml
 
-    text = (SUITE_DIR / f"{name}-tests.yml").read_bytes()
+    out = []
+    for name in SUITES:
+        for index, data in enumerate(yaml.safe_load_all((SUITE_DIR / f"{name}-tests.yml").read_bytes())):
+            out.append(_Scenario(name, index, _code(len(out)), data))
+    return out
+
+
+def load_groups() -> list[Suite]:
+    """All scenarios of both suites, in as few zones as possible: scenarios that give the same reverse-DNS name
+    different records go to different groups (one NSD each)."""
+    groups: list[list[_Scenario]] = []
+    for sc in _scenarios():
+        for group in groups:
+            mine = sc.fixed_owners
+            if all(mine.get(o, r) == r for other in group for o, r in other.fixed_owners.items()):
+                group.append(sc)
+                break
+        else:
+            groups.append([sc])
+    return [_zone(f"group{i}", g) for i, g in enumerate(groups)]
+
+
+def _zone(name: str, scenarios: list[_Scenario]) -> Suite:
     lines = ["$TTL 60", ". SOA ns. hostmaster. 1 3600 600 86400 60", ". NS ns.", "ns. A 127.0.0.1"]
     suite = Suite(name, "")
-    seen: set[tuple[str, str]] = set()
-    for index, scenario in enumerate(yaml.safe_load_all(text)):
-        code = _code(index)
-        zonedata = scenario.get("zonedata") or {}
+    seen: set[str] = set()
+    for sc in scenarios:
+        code = sc.code
+        zonedata = sc.data.get("zonedata") or {}
         owners = {rename(o, code).lower().rstrip(".") for o in zonedata}
         for owner, entries in zonedata.items():
             renamed = rename(owner, code)
@@ -157,18 +200,18 @@ def load(name: str) -> Suite:
                 suite.emptied_timeouts.append(key)
                 continue
             if times_out:
-                suite.servfail_names.append(renamed.lower().rstrip("."))
+                suite.servfail_names.append(key)
                 continue
             for rtype, value in recs:
                 rr = _rr(_escape_name(renamed), rtype, value, code)
-                if rr and (rr.lower(), "") not in seen:
-                    seen.add((rr.lower(), ""))
+                if rr and rr.lower() not in seen:
+                    seen.add(rr.lower())
                     lines.append(rr)
-        for tid, t in scenario["tests"].items():
+        for tid, t in sc.data["tests"].items():
             result = t["result"]
-            suite.cases.append(Case(name, index, tid, str(t.get("spec", "")), str(t.get("helo", "")),
+            suite.cases.append(Case(sc.suite, sc.index, tid, str(t.get("spec", "")), str(t.get("helo", "")),
                                     str(t.get("host", "")), str(t.get("mailfrom", "")),
                                     result if isinstance(result, list) else [result],
-                                    t.get("explanation"), code))
+                                    t.get("explanation"), code, name))
     suite.zone = "\n".join(lines) + "\n"
     return suite

@@ -119,20 +119,19 @@ def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
 
 
 @pytest.fixture(scope="session")
-def spf_suite_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[DnsServer, object]]]:
-    """One NSD per SPF test suite (rfc7208, rfc4408), each serving all of that suite's scenarios
-    (tests/servers/_spfsuite.py explains the renaming). Yields {suite: (server, Suite)}."""
+def spf_suite_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DnsServer]]:
+    """The SPF test suites' zonedata (tests/servers/_spfsuite.py explains the renaming), each group of
+    scenarios on its own NSD. Yields {group name: server}."""
     from tests.servers import _spfsuite
 
     running, out = [], {}
     try:
-        for name in _spfsuite.SUITES:
-            suite = _spfsuite.load(name)
-            workdir = tmp_path_factory.mktemp(f"nsd-{name}")
-            (workdir / "root.zone").write_text(suite.zone)
-            proc, server = start_nsd(workdir, [(".", workdir / "root.zone")], suite.servfail_names, ".")
+        for group in _spfsuite.load_groups():
+            workdir = tmp_path_factory.mktemp(f"nsd-{group.name}")
+            (workdir / "root.zone").write_text(group.zone)
+            proc, server = start_nsd(workdir, [(".", workdir / "root.zone")], group.servfail_names, ".")
             running.append(proc)
-            out[name] = (server, suite)
+            out[group.name] = server
         yield out
     finally:
         for proc in running:
