@@ -12,7 +12,7 @@ from smtpprobe.audit.dmarccheck import walk_names
 from smtpprobe.audit.findings import BadInput
 from smtpprobe.audit.resolver import parse_resolver
 from smtpprobe.audit.run import Options, check_domain, validate
-from smtpprobe.audit.spf import domain_error, is_spf, parse_spf
+from smtpprobe.audit.spf import domain_error, is_spf, parse_spf, target_error
 from smtpprobe.audit.tags import parse_tags
 
 # --- SPF -----------------------------------------------------------------------------------------
@@ -68,7 +68,11 @@ def test_spf_unknown_modifier_ignored_and_after_all():
 
 def test_domain_error():
     assert domain_error("example.com") is None and domain_error("%{d}") is None
-    assert domain_error("a..b") and domain_error("x" * 64 + ".com") and domain_error("%{z}")
+    assert domain_error("%{z}") and domain_error("111.222.33.44") and domain_error("example.-com")
+    # the grammar allows these (RFC 7208 §7.1: macro-literals then "." toplabel); a lookup of them is void,
+    # and only as an include/redirect target do they make a permerror
+    assert domain_error("a..b") is None and domain_error("x" * 64 + ".com") is None
+    assert target_error("a..b") and target_error("x" * 64 + ".com") and target_error("%%")
 
 
 # --- tags, DKIM ----------------------------------------------------------------------------------

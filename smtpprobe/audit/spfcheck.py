@@ -150,6 +150,10 @@ def lint(root: Node, lookup: Lookup, failures: list[Lookup]) -> list[F.Finding]:
         out.append(F.error("spf.lookup-limit", f"{total} DNS-querying terms across the SPF tree (limit 10)",
                            "Flatten includes, drop unused ones, replace a/mx with ip4/ip6.", f"{R} §4.6.4",
                            lookups=total, tree=tree))
+    elif any(n.status == "loop" for n in root.walk()):
+        # a loop is followed by receivers until the limit: "N lookups, fine" would contradict their permerror
+        out.append(F.info("spf.lookups", f"{total} DNS-querying terms before the loop; receivers follow it "
+                          "until the limit of 10 (permerror)", f"{R} §4.6.4", lookups=total, tree=tree))
     else:
         out.append(F.ok("spf.lookups", f"{total} DNS-querying terms across the SPF tree (limit 10)",
                         f"{R} §4.6.4", lookups=total, tree=tree))
@@ -195,6 +199,10 @@ def _lint_node(node: Node, is_root: bool) -> list[F.Finding]:
         out.append(F.error("spf.syntax", f"syntax error{where}: {F.printable(problem)}",
                            "Fix the term; any syntax error makes the whole record a permerror.", f"{R} §4.6.1"))
     for w in rec.warnings:
+        if w.startswith("pyspf answers permerror"):
+            out.append(F.warning("spf.pyspf-permerror", F.printable(w) + where,
+                                 "Valid, but receivers running pyspf reject it: write it another way.", f"{R} §6, §7.1"))
+            continue
         fid = "spf.redirect-with-all" if w.startswith("redirect") else "spf.after-all"
         out.append(F.warning(fid, F.printable(w) + where, "Remove the ignored terms.", f"{R} §5.1, §6.1"))
     if any(t.name == "ptr" for t in rec.terms):
