@@ -404,3 +404,27 @@ def test_fast_start_imports_nothing_heavy():
             "print([m for m in ('dns', 'spf', 'dkim', 'cryptography', 'tabulate') if m in sys.modules])")
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
     assert p.stdout.strip() == "[]", p.stdout + p.stderr
+
+
+# --- DMARC: version placement, policy source, Public Suffix List ----------------------------------
+
+def test_dmarc_version_not_first_is_bad_version_not_missing(audit):
+    r = audit("vlast.dmarc.test")
+    assert "dmarc.bad-version" in r.ids("error") and "dmarc.none" not in r.ids()
+
+
+def test_dmarc_inherited_policy_names_its_source(audit):
+    r = audit("x.inherit.dmarc.test")
+    assert r.data["dmarc"]["policy"] == "quarantine" and r.data["dmarc"]["policy_tag"] == "p"
+    (rec,) = r.get("dmarc.record")
+    assert "(p, inherited: no sp=)" in rec["message"]
+    assert audit("a.b.dmarc.test").data["dmarc"]["policy_tag"] == "sp"  # dmarc.test has sp=
+
+
+def test_relaxed_alignment_uses_the_public_suffix_list(audit):
+    # co.uk is a public suffix: example.co.uk and other.co.uk are different organizations, although a
+    # "last two labels" guess makes both co.uk
+    r = audit("example.co.uk", "--sender", "x@other.co.uk", "--ip", "192.0.2.25")
+    assert "dmarc.spf-unaligned" in r.ids("warning") and r.data["dmarc"]["alignment"]["spf_aligned"] is False
+    r = audit("example.co.uk", "--sender", "x@mail.example.co.uk")
+    assert r.data["dmarc"]["alignment"]["spf_aligned"] is True
