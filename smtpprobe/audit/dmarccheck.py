@@ -10,7 +10,7 @@ from typing import Any
 from smtpprobe.audit import findings as F
 from smtpprobe.audit.dmarc import DmarcRecord, is_dmarc, looks_like_dmarc, parse_dmarc
 from smtpprobe.audit.psl import org_domain
-from smtpprobe.audit.resolver import Resolver, Status
+from smtpprobe.audit.resolver import Resolver, Status, fix_hint
 
 R = "RFC 9989"
 MAX_QUERIES = 8
@@ -65,8 +65,7 @@ async def walk(resolver: Resolver, domain: str) -> Walk:
         result.queried.append(f"_dmarc.{name}")
         if lookup.failed:
             result.findings.append(F.error("dmarc.temperror", f"_dmarc.{name}: {lookup.describe()}",
-                                           "Fix the DNS servers; receivers treat it as a temporary error.",
-                                           f"{R} §4.10"))
+                                           fix_hint(lookup), f"{R} §4.10"))
             return result
         texts = [t.decode("utf-8", "replace") for t in lookup.txt()]
         records = [t for t in texts if is_dmarc(t)]

@@ -9,14 +9,14 @@ import re
 from typing import Any
 
 from smtpprobe.audit import findings as F
-from smtpprobe.audit.resolver import Lookup, Resolver, Status
+from smtpprobe.audit.resolver import Lookup, Resolver, Status, fix_hint
 from smtpprobe.audit.tags import parse_tags
 
 DEFAULT_DNSBLS = ("zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org")
 
 
 def _temp(lookup: Lookup, what: str) -> F.Finding:
-    return F.error("host.temperror", f"{what}: {lookup.describe()}", "Fix the DNS servers.", "RFC 1035")
+    return F.error("host.temperror", f"{what}: {lookup.describe()}", fix_hint(lookup), "RFC 1035")
 
 
 def addr_type(ip: str) -> str:

@@ -87,6 +87,19 @@ FAILED = frozenset({Status.SERVFAIL, Status.REFUSED, Status.TIMEOUT, Status.CNAM
 RESOLVER_FAILURES = frozenset({Status.TIMEOUT, Status.REFUSED, Status.REFERRAL, Status.MALFORMED})
 
 
+def fix_hint(lookup: "Lookup") -> str:
+    """What to do about a failed lookup: whose fault it is depends on the kind of failure."""
+    return {
+        Status.SERVFAIL: "The domain's name servers fail (broken delegation, DNSSEC, dead servers): fix them; "
+                         "receivers answer 4xx meanwhile.",
+        Status.REFUSED: "The DNS server refused: if it is your --resolver, use a recursive resolver for this name.",
+        Status.REFERRAL: "Your --resolver is an authoritative server, not a recursive resolver: use a recursive one.",
+        Status.TIMEOUT: "No answer in time: check that the resolver and the domain's name servers are reachable.",
+        Status.MALFORMED: "The DNS server answers garbage: fix or replace it (a middlebox may mangle DNS).",
+        Status.CNAME_LOOP: "Break the CNAME loop: each alias must end at a name with records.",
+    }.get(lookup.status, "Fix the DNS servers; receivers answer 4xx (temperror) meanwhile.")
+
+
 def parse_resolver(text: str) -> tuple[str, int]:
     """`IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address -> (ip, port)."""
     host, port = text.strip(), "53"
@@ -172,6 +185,10 @@ class Resolver:
                             dns.name.BadEscape, UnicodeError, ValueError)):
             return Lookup(name, rdtype, Status.BADNAME, error=str(exc) or type(exc).__name__)
         return Lookup(name, rdtype, Status.ERROR, error=f"{type(exc).__name__}: {exc}")
+
+    def answered(self) -> list[Lookup]:
+        with self._lock:
+            return list(self._done.values())
 
     async def lookup(self, name: str, rdtype: str) -> Lookup:
         key = self._key(name, rdtype)

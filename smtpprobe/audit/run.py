@@ -210,8 +210,38 @@ def run_audit(opts: Options) -> Report:
     resolver = Resolver(opts.resolver, opts.timeout)
     started = time.monotonic()
     report = asyncio.run(_audit(opts, resolver))
-    report.queries, report.seconds = resolver.queries, round(time.monotonic() - started, 3)
+    finish(report, resolver, opts, started)
     return report
+
+
+def finish(report: Report, resolver: Resolver, opts: Options, started: float) -> None:
+    """Stats, and one finding about the resolver instead of many about the domain when it answered nothing."""
+    report.queries, report.seconds = resolver.queries, round(time.monotonic() - started, 3)
+    problem = resolver_finding(resolver.answered(), opts.resolver)
+    if problem is not None:
+        report.findings = [problem]
+
+
+def resolver_finding(lookups: list[Any], address: str | None) -> F.Finding | None:
+    """When no query got an answer (not even NXDOMAIN) and the failures are the resolver's kind (timeouts,
+    REFUSED, referrals, garbage), the findings would blame the domain for the resolver: one finding instead."""
+    from collections import Counter
+
+    from smtpprobe.audit.resolver import RESOLVER_FAILURES, Status, fix_hint
+
+    if not lookups or any(not lk.failed and lk.status != Status.BADNAME for lk in lookups):
+        return None
+    kinds = Counter(lk.status for lk in lookups if lk.status in RESOLVER_FAILURES)
+    if not kinds:
+        return None  # SERVFAIL everywhere: the domain's servers may be at fault; per-lookup findings stay
+    status, count = kinds.most_common(1)[0]
+    example = next(lk for lk in lookups if lk.status == status)
+    who = f"the resolver {address}" if address else "the system's resolver (/etc/resolv.conf)"
+    what = {Status.TIMEOUT: "did not answer", Status.REFUSED: "refused", Status.REFERRAL: "answered with a "
+            "referral (it is not recursive)", Status.MALFORMED: "answered with malformed data"}[status]
+    return F.error(f"dns.resolver-{status.value}", f"{who} {what}: {count} of {len(lookups)} queries, none "
+                   f"answered; nothing was learnt about the domain ({example.describe()})", fix_hint(example),
+                   "RFC 1035 §4.1.1; RFC 1034 §5.3.1", queries=len(lookups))
 
 
 def _result_finding(r: Any) -> F.Finding:

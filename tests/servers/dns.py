@@ -2,7 +2,11 @@
 
 Besides the zone files it serves `servfail.test` as a secondary zone whose primary does not exist:
 NSD answers SERVFAIL for it (a real SERVFAIL, not a mock). `dead_dns` is a UDP socket that never
-answers: every query to it times out.
+answers: every query to it times out. `referral_dns` is a second NSD serving only a root zone that
+delegates `test.` elsewhere: an authoritative, non-recursive server that answers every question about
+`*.test` with a referral. `garbage_dns` is the one purpose-built hostile server: a UDP responder that
+answers each query with its ID followed by bytes that are no DNS message (no real server does that on
+purpose; middleboxes and broken forwarders do).
 """
 
 from __future__ import annotations
@@ -136,6 +140,47 @@ def spf_suite_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str
     finally:
         for proc in running:
             stop_nsd(proc)
+
+
+@pytest.fixture(scope="session")
+def referral_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    workdir = tmp_path_factory.mktemp("nsd-referral")
+    (workdir / "root.zone").write_text("$TTL 60\n. SOA ns. hostmaster. 1 3600 600 86400 60\n. NS ns.\n"
+                                       "ns. A 127.0.0.1\ntest. NS ns.test-servers.invalid.\n")
+    proc, server = start_nsd(workdir, [(".", workdir / "root.zone")], [], ".")
+    try:
+        yield server
+    finally:
+        stop_nsd(proc)
+
+
+@pytest.fixture(scope="session")
+def garbage_dns() -> Iterator[DnsServer]:
+    """Answers every datagram with the query's ID, QR set, then garbage (hostile server, purpose-built)."""
+    import threading
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except OSError:
+                continue
+            if len(data) >= 2:
+                sock.sendto(data[:2] + b"\x81\x80\x00\x01garbage, not a DNS message", peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield DnsServer("127.0.0.1", sock.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
 
 
 @pytest.fixture(scope="session")
