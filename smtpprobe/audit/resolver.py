@@ -148,6 +148,19 @@ class Resolver:
         self._probe: asyncio.Future[str] | None = None
         self._async = dns.asyncresolver.Resolver(configure=nameserver is None)
         self._sync = dns.resolver.Resolver(configure=nameserver is None)
+        self._configure(nameserver, timeout)
+
+    def fork(self) -> Resolver:
+        """A resolver with an empty cache and counters, sharing this one's configuration (bulk audits: one
+        per domain, so memory does not grow with the list)."""
+        new = Resolver.__new__(Resolver)
+        new.timeout, new.queries = self.timeout, 0
+        new._done, new._pending, new._lock = {}, {}, threading.Lock()
+        new._garbage, new._probe = self._garbage, None
+        new._async, new._sync = self._async, self._sync
+        return new
+
+    def _configure(self, nameserver: str | None, timeout: float) -> None:
         for r in (self._async, self._sync):
             if nameserver is not None:
                 ip, port = parse_resolver(nameserver)
