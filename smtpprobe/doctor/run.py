@@ -72,6 +72,8 @@ def run_doctor(opts: Options, progress: Any = None) -> DoctorReport:
               "TO": recipient}
     if opts.selectors:
         values["SEL"] = opts.selectors[0]
+    if opts.resolver:
+        values["RESOLVER"] = opts.resolver  # suggested audit/doctor commands ask the same resolver
     report.verdict = judge(findings, report.probes, values)
     _note_source_address(report)
     report.seconds = round(time.monotonic() - t0, 2)
