@@ -20,7 +20,7 @@ from smtpprobe.audit.findings import BadInput
 from smtpprobe.audit.resolver import Resolver
 
 MAX_CONCURRENCY = 256
-_CHUNK = 1  # lines per hop to the reader thread: a line is audited as soon as it is read (pipes)
+_CHUNK = 256  # lines per hop to the reader thread for files; 1 for pipes, so a line is audited once read
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Progress:
 
 
 async def run_bulk(domains: Iterable[str], template: Any, concurrency: int, out: IO[str],
-                   progress: Progress | None = None) -> Summary:
+                   progress: Progress | None = None, chunk: int = _CHUNK) -> Summary:
     """Audits every domain with `template`'s options (its `domain` ignored), writing JSON lines to `out`."""
     from smtpprobe.audit.render import to_json
     from smtpprobe.audit.run import _audit, finish, validate
@@ -101,10 +101,10 @@ async def run_bulk(domains: Iterable[str], template: Any, concurrency: int, out:
 
     async def reader() -> None:
         while True:
-            chunk = await asyncio.to_thread(_take, source, _CHUNK)
-            for name in chunk:
+            lines = await asyncio.to_thread(_take, source, chunk)
+            for name in lines:
                 await queue.put(name)
-            if len(chunk) < _CHUNK or summary.closed:
+            if len(lines) < chunk or summary.closed:
                 break
         for _ in range(concurrency):
             await queue.put(None)
@@ -157,12 +157,13 @@ def _take(source: Iterator[str], n: int) -> list[str]:
 
 
 def run(domains: Iterable[str], template: Any, concurrency: int, out: IO[str] | None = None,
-        err: IO[str] | None = None) -> Summary:
+        err: IO[str] | None = None, streaming: bool = False) -> Summary:
+    """`streaming`: the input is a pipe or terminal; each line is audited as soon as it arrives."""
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise BadInput(f"--concurrency: expected 1 to {MAX_CONCURRENCY}, got {concurrency}")
     out = out or sys.stdout
     err = err or sys.stderr
-    summary = asyncio.run(run_bulk(domains, template, concurrency, out, Progress(err)))
+    summary = asyncio.run(run_bulk(domains, template, concurrency, out, Progress(err), 1 if streaming else _CHUNK))
     if summary.closed:
         # the reader of our output closed it (`| head`): stop quietly, like other Unix filters
         import os

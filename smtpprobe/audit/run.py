@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,7 +109,7 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
     report = Report(opts.domain)
     # cryptography takes ~11 ms to import; done by the first DKIM key parse on the event loop, it would delay
     # the SPF walk's next queries. Load it in a thread while the first answers are on their way.
-    warm_up = asyncio.create_task(asyncio.to_thread(_load_key_parsers))
+    warm_up = asyncio.create_task(_warm_up())
     # The identities as sent: any string (identity.py judges their form); DNS checks only for real names.
     sender = f"postmaster@{opts.domain}" if opts.sender is None else opts.sender  # "": the null sender
     helo_name = domain_name(opts.helo) if opts.helo else None
@@ -198,6 +199,11 @@ async def _no_walk(name: str) -> Any:
     from smtpprobe.audit.dmarccheck import Walk
 
     return Walk(name)
+
+
+async def _warm_up() -> None:
+    if "cryptography.hazmat.primitives.serialization" not in sys.modules:  # once per process, not per domain
+        await asyncio.to_thread(_load_key_parsers)
 
 
 def _load_key_parsers() -> None:

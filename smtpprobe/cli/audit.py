@@ -94,9 +94,19 @@ def _bulk(domains: tuple[str, ...], from_file: str | None, concurrency: int, tem
     names = itertools.chain(bulk.domains_from_lines(domains),
                             bulk.domains_from_lines(stream) if stream is not None else ())
     try:
-        summary = bulk.run(names, template, concurrency)
+        summary = bulk.run(names, template, concurrency, streaming=stream is not None and not _regular(stream))
     finally:
         if stream is not None and stream is not sys.stdin:
             stream.close()
     click.echo(f"smtpprobe audit: {summary.line()}", err=True)
     sys.exit(int(Exit.FAILED if summary.failed or summary.invalid else Exit.OK))
+
+
+def _regular(stream: Any) -> bool:
+    import os
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError):
+        return False
