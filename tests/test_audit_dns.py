@@ -481,3 +481,30 @@ def test_relaxed_alignment_uses_the_public_suffix_list(audit):
     assert "dmarc.spf-unaligned" in r.ids("warning") and r.data["dmarc"]["alignment"]["spf_aligned"] is False
     r = audit("example.co.uk", "--sender", "x@mail.example.co.uk")
     assert r.data["dmarc"]["alignment"]["spf_aligned"] is True
+
+
+# --- identities as sent: accepted and judged, not refused (RFC 5321 §4.1.1.1, RFC 7208 §2.3, §2.4, §4.3) ---
+
+def test_single_label_helo_and_empty_local_part_are_judged(audit):
+    r = audit("good.test", "--ip", "192.0.2.25", "--helo", "OEMCOMPUTER", "--sender", "@good.test")
+    assert r.code in (0, 1) and "host.helo-not-fqdn" in r.ids("warning")
+    assert "spf.sender-no-localpart" in r.ids("info")
+    mfrom, helo = r.data["spf"]["evaluations"]
+    assert mfrom["result"] == "pass"  # §4.3: postmaster@good.test
+    # §4.3: a single label gives none at once (pyspf would ask the DNS, and this resolver refuses `oemcomputer`)
+    assert helo["result"] == "none" and "multi-label" in helo["explanation"]
+
+
+def test_address_literal_helo_and_null_sender(audit):
+    r = audit("good.test", "--ip", "192.0.2.25", "--helo", "[192.0.2.99]", "--sender", "")
+    (lit,) = r.get("host.helo-literal")
+    assert "not --ip 192.0.2.25" in lit["message"]
+    assert "spf.sender-null" in r.ids("info")
+    assert {e["result"] for e in r.data["spf"]["evaluations"]} == {"none"}  # §2.3: literals are not checked
+
+
+def test_garbage_helo_and_bad_sender_domain(audit):
+    r = audit("good.test", "--ip", "192.0.2.25", "--helo", "JUMPIN' JUPITER", "--sender", "a b@x..y")
+    assert "host.helo-invalid" in r.ids("warning")
+    assert {"spf.sender-odd-localpart"} <= r.ids("warning") and "spf.sender-bad-domain" in r.ids("error")
+    assert r.data["spf"]["evaluations"][0]["result"] == "none"

@@ -55,9 +55,24 @@ def _make_lookup(resolver: Resolver):
     return lookup
 
 
+def not_checkable(domain: str) -> str | None:
+    """RFC 7208 §4.3: a malformed domain (an empty or over-long label, a single label) gives `none` at once,
+    and §2.3: an address-literal HELO is not checked. pyspf 2.0.14 queries such names anyway (and a resolver
+    that refuses them turns `none` into temperror), so this is decided before pyspf runs."""
+    if domain.startswith("["):
+        return "an address literal is not checked (RFC 7208 §2.3)"
+    labels = domain[:-1].split(".") if domain.endswith(".") else domain.split(".")
+    if len(labels) < 2 or any(not 0 < len(label) < 64 for label in labels):
+        return f"{domain!r} is not a multi-label domain name (RFC 7208 §4.3)"
+    return None
+
+
 def evaluate(resolver: Resolver, ip: str, sender: str, helo: str, identity: str) -> SpfResult:
     """Runs in a worker thread. `sender` empty -> postmaster@helo is checked (RFC 7208 §2.4); `identity`
     ("mfrom" or "helo") names which check this is."""
+    why = not_checkable(sender.rpartition("@")[2] if sender else helo)
+    if why:
+        return SpfResult(identity, sender or f"postmaster@{helo}", "none", 250, why, 0, 0)
     with _lock:
         saved = spf.DNSLookup
         spf.DNSLookup = _make_lookup(resolver)
