@@ -199,5 +199,6 @@ def test_every_finding_id_is_documented():
     ids = set(re.findall(r'"((?:spf|dkim|dmarc|host)\.[a-z0-9-]+)"', code))
     ids |= {f"spf.{k}" for k in ("include-loop", "redirect-loop", "include-no-spf", "redirect-no-spf")}
     ids |= {f"host.{k}{s}" for k in ("mta-sts", "tls-rpt") for s in ("", "-none", "-invalid", "-multiple")}
+    ids |= {f"dns.resolver-{k}" for k in ("timeout", "refused", "referral", "malformed")}
     docs = (root / "docs" / "audit.md").read_text()
     assert sorted(i for i in ids if f"`{i}`" not in docs) == []

@@ -63,7 +63,7 @@ def not_checkable(domain: str) -> str | None:
         return "an address literal is not checked (RFC 7208 §2.3)"
     labels = domain[:-1].split(".") if domain.endswith(".") else domain.split(".")
     if len(labels) < 2 or any(not 0 < len(label) < 64 for label in labels):
-        return f"{domain!r} is not a multi-label domain name (RFC 7208 §4.3)"
+        return f"{domain!r} is malformed or a single label (RFC 7208 §4.3)"
     return None
 
 
