@@ -5,8 +5,12 @@ and classified so that callers never confuse "no record" with "could not ask":
 OK, NODATA, NXDOMAIN (void); SERVFAIL, REFUSED, TIMEOUT, CNAME_LOOP, MALFORMED, REFERRAL, ERROR (the answer
 is unknown); BADNAME (not a DNS name).
 
-dnspython reports a server that sends garbage as a timeout (it ignores unparseable datagrams, as it must
-against spoofing): after a timeout the same question is asked once more, raw, to tell the two apart.
+With one DNS server (always with --resolver), queries go through udpclient.UdpClient: a few long-lived
+sockets instead of dnspython's socket per query (the CPU that bulk audits spend), answers read here as
+dnspython's resolver reads them (_interpret), and an unparseable answer is MALFORMED at once. With several
+servers from /etc/resolv.conf, dnspython's resolver rotates through them; it reports a server that sends
+garbage as a timeout (it ignores unparseable datagrams), so after a timeout the question is asked once
+more, raw, to tell the two apart.
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ FAILED = frozenset({Status.SERVFAIL, Status.REFUSED, Status.TIMEOUT, Status.CNAM
 RESOLVER_FAILURES = frozenset({Status.TIMEOUT, Status.REFUSED, Status.REFERRAL, Status.MALFORMED})
 
 
-def fix_hint(lookup: "Lookup") -> str:
+def fix_hint(lookup: Lookup) -> str:
     """What to do about a failed lookup: whose fault it is depends on the kind of failure."""
     return {
         Status.SERVFAIL: "The domain's name servers fail (broken delegation, DNSSEC, dead servers): fix them; "
@@ -146,6 +150,7 @@ class Resolver:
         self._lock = threading.Lock()
         self._garbage: str | None = None  # what a raw probe found after a timeout; None: not probed
         self._probe: asyncio.Future[str] | None = None
+        self._client: Any = None  # udpclient.UdpClient, shared by forks
         self._async = dns.asyncresolver.Resolver(configure=nameserver is None)
         self._sync = dns.resolver.Resolver(configure=nameserver is None)
         self._configure(nameserver, timeout)
@@ -158,6 +163,11 @@ class Resolver:
         new._done, new._pending, new._lock = {}, {}, threading.Lock()
         new._garbage, new._probe = self._garbage, None
         new._async, new._sync = self._async, self._sync
+        if self._client is None and len(self._async.nameservers) == 1:
+            from smtpprobe.audit.udpclient import UdpClient
+
+            self._client = UdpClient((str(self._async.nameservers[0]), self._async.port), self._async.timeout)
+        new._client = self._client
         return new
 
     def _configure(self, nameserver: str | None, timeout: float) -> None:
@@ -225,6 +235,8 @@ class Resolver:
 
     async def _ask_async(self, name: str, rdtype: str) -> Lookup:
         self.queries += 1
+        if len(self._async.nameservers) == 1:
+            return await self._ask_pooled(name, rdtype)
         try:
             qname = dns.name.from_text(name)
             # asyncio.wait_for: a second bound in case a server trickles back truncated answers
@@ -237,6 +249,23 @@ class Resolver:
         except Exception as exc:  # noqa: BLE001 - classified below; nothing escapes as a traceback
             return await self._diagnose(self._classify(name, rdtype, exc))
         return self._classify(name, rdtype, None, answer)
+
+    async def _ask_pooled(self, name: str, rdtype: str) -> Lookup:
+        """One server: queries share a few sockets (udpclient), answers classified like dnspython's."""
+        from smtpprobe.audit.udpclient import Malformed, UdpClient
+
+        if self._client is None:
+            self._client = UdpClient((str(self._async.nameservers[0]), self._async.port), self._async.timeout)
+        try:
+            qname = dns.name.from_text(name)
+            response = await self._client.query(qname, rdtype, self.timeout)
+        except Malformed as exc:
+            return Lookup(name, rdtype, Status.MALFORMED, error=str(exc))
+        except dns.exception.Timeout:
+            return Lookup(name, rdtype, Status.TIMEOUT, error="timed out")
+        except Exception as exc:  # noqa: BLE001 - classified; nothing escapes as a traceback
+            return self._classify(name, rdtype, exc)
+        return _interpret(name, rdtype, qname, response)
 
     async def _diagnose(self, lookup: Lookup) -> Lookup:
         """A timeout may be a server answering garbage: ask once more, raw (once per resolver)."""
@@ -317,3 +346,45 @@ def _cname_chain(response: Any) -> tuple[Any, ...]:
         return ()
     return tuple((rrset.name.to_text(True).lower(), rd.target.to_text(True).lower())
                  for rrset in response.answer if rrset.rdtype == dns.rdatatype.CNAME for rd in rrset)
+
+
+def _rdatas(response: Any, owner: Any, rdtype: Any) -> list[Any]:
+    """Every IN rdata of `owner`/`rdtype` in the answer section, parsed one RR per RRset or not."""
+    import dns.rdataclass
+
+    return [rd for rrset in response.answer if rrset.rdtype == rdtype and rrset.rdclass == dns.rdataclass.IN
+            and rrset.name == owner for rd in rrset]
+
+
+def _interpret(name: str, rdtype: str, qname: Any, response: Any) -> Lookup:
+    """An answer as dnspython's resolver reads it: the rcode, then the CNAME chain inside the answer."""
+    import dns.rcode
+    import dns.rdataclass
+
+    rcode = response.rcode()
+    if rcode == dns.rcode.NXDOMAIN:
+        return Lookup(name, rdtype, Status.NXDOMAIN)
+    if rcode == dns.rcode.SERVFAIL:
+        return Lookup(name, rdtype, Status.SERVFAIL)
+    if rcode == dns.rcode.REFUSED:
+        return Lookup(name, rdtype, Status.REFUSED)
+    if rcode != dns.rcode.NOERROR:
+        return Lookup(name, rdtype, Status.ERROR, error=f"the DNS server answered {dns.rcode.to_text(rcode)}")
+    want = dns.rdatatype.from_text(rdtype)
+    current, seen = qname, {qname}
+    for _ in range(16):
+        found = _rdatas(response, current, want)
+        if found:
+            return Lookup(name, rdtype, Status.OK, _convert(rdtype, found))
+        alias = _rdatas(response, current, dns.rdatatype.CNAME)
+        if not alias:
+            break
+        current = alias[0].target
+        if current in seen:
+            return Lookup(name, rdtype, Status.CNAME_LOOP, error="CNAME loop", chain=_cname_chain(response))
+        seen.add(current)
+    else:
+        return Lookup(name, rdtype, Status.CNAME_LOOP, error="CNAME chain too long", chain=_cname_chain(response))
+    if _is_referral(response):
+        return Lookup(name, rdtype, Status.REFERRAL)
+    return Lookup(name, rdtype, Status.NODATA)

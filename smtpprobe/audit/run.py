@@ -12,8 +12,8 @@ from typing import Any
 
 from smtpprobe.audit import findings as F
 from smtpprobe.audit import identity
-from smtpprobe.audit.identity import domain_name
 from smtpprobe.audit.findings import BadInput
+from smtpprobe.audit.identity import domain_name
 from smtpprobe.audit.resolver import Resolver
 
 _SELECTOR = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\Z")
