@@ -47,9 +47,24 @@ def _domain(case: _spfsuite.Case) -> str:
 @pytest.mark.parametrize("case", _cases())
 def test_spf_suite(spf_suite_dns, case: _spfsuite.Case) -> None:
     server = spf_suite_dns[case.group]
-    argv = ["audit", _domain(case), "--ip", case.host, "--sender", case.rename(case.mailfrom),
-            "--resolver", server.address, "--timeout", "2", "--format", "json", "--dnsbl", "dnsbl.invalid",
-            "--dkim-selector", "s"]
+    argv = [
+        "audit",
+        _domain(case),
+        "--ip",
+        case.host,
+        "--sender",
+        case.rename(case.mailfrom),
+        "--resolver",
+        server.address,
+        "--timeout",
+        "2",
+        "--format",
+        "json",
+        "--dnsbl",
+        "dnsbl.invalid",
+        "--dkim-selector",
+        "s",
+    ]
     if case.helo:
         argv += ["--helo", case.rename(case.helo)]
     out = CliRunner().invoke(main, argv, catch_exceptions=False)

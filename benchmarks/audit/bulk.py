@@ -44,33 +44,64 @@ ED_KEY = "XDrAz74dRhy5tlLmIFWKcc3/Mv1QsMZp940nvEZn1jM="
 
 
 def gen_zone(n: int) -> str:
-    lines = ["$ORIGIN gen.test.", "$TTL 300", "@ IN SOA ns.gen.test. hostmaster.gen.test. 1 3600 600 86400 300",
-             "@ IN NS ns.gen.test.", "ns IN A 127.0.0.2", "mx IN A 192.0.2.10",
-             '_spf IN TXT "v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 -all"']
+    lines = [
+        "$ORIGIN gen.test.",
+        "$TTL 300",
+        "@ IN SOA ns.gen.test. hostmaster.gen.test. 1 3600 600 86400 300",
+        "@ IN NS ns.gen.test.",
+        "ns IN A 127.0.0.2",
+        "mx IN A 192.0.2.10",
+        '_spf IN TXT "v=spf1 ip4:192.0.2.0/24 ip4:198.51.100.0/24 -all"',
+    ]
     for i in range(n):
         d = f"d{i}"
-        lines += [f'{d} IN TXT "v=spf1 include:_spf.gen.test ip4:203.0.113.{i % 256} -all"',
-                  f"{d} IN MX 10 mx.gen.test.",
-                  f'_dmarc.{d} IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@{d}.gen.test"',
-                  f'selector1._domainkey.{d} IN TXT "v=DKIM1; k=ed25519; p={ED_KEY}"']
+        lines += [
+            f'{d} IN TXT "v=spf1 include:_spf.gen.test ip4:203.0.113.{i % 256} -all"',
+            f"{d} IN MX 10 mx.gen.test.",
+            f'_dmarc.{d} IN TXT "v=DMARC1; p=reject; rua=mailto:dmarc@{d}.gen.test"',
+            f'selector1._domainkey.{d} IN TXT "v=DKIM1; k=ed25519; p={ED_KEY}"',
+        ]
     return "\n".join(lines) + "\n"
 
 
 def start_nsd(workdir: Path, n: int) -> subprocess.Popen:
     (workdir / "gen.test.zone").write_text(gen_zone(n))
-    test_zone = ("$ORIGIN test.\n$TTL 300\n@ IN SOA ns.gen.test. hostmaster.gen.test. 1 3600 600 86400 300\n"
-                 "@ IN NS ns.gen.test.\ngen IN NS ns.gen.test.\n")
+    test_zone = (
+        "$ORIGIN test.\n$TTL 300\n@ IN SOA ns.gen.test. hostmaster.gen.test. 1 3600 600 86400 300\n"
+        "@ IN NS ns.gen.test.\ngen IN NS ns.gen.test.\n"
+    )
     (workdir / "test.zone").write_text(test_zone)
-    lines = ["server:", f"  ip-address: {NSD_IP}", "  port: 53", '  username: ""', '  chroot: ""',
-             f'  zonesdir: "{workdir}"', '  database: ""', f'  pidfile: "{workdir}/nsd.pid"',
-             f'  logfile: "{workdir}/nsd.log"', f'  xfrdfile: "{workdir}/xfrd.state"',
-             f'  zonelistfile: "{workdir}/zone.list"', "  server-count: 1", "  verbosity: 1",
-             "  rrl-ratelimit: 0", "  rrl-whitelist-ratelimit: 0", "remote-control:", "  control-enable: no",
-             "zone:", "  name: gen.test", f'  zonefile: "{workdir}/gen.test.zone"',
-             "zone:", "  name: test", f'  zonefile: "{workdir}/test.zone"']
+    lines = [
+        "server:",
+        f"  ip-address: {NSD_IP}",
+        "  port: 53",
+        '  username: ""',
+        '  chroot: ""',
+        f'  zonesdir: "{workdir}"',
+        '  database: ""',
+        f'  pidfile: "{workdir}/nsd.pid"',
+        f'  logfile: "{workdir}/nsd.log"',
+        f'  xfrdfile: "{workdir}/xfrd.state"',
+        f'  zonelistfile: "{workdir}/zone.list"',
+        "  server-count: 1",
+        "  verbosity: 1",
+        "  rrl-ratelimit: 0",
+        "  rrl-whitelist-ratelimit: 0",
+        "remote-control:",
+        "  control-enable: no",
+        "zone:",
+        "  name: gen.test",
+        f'  zonefile: "{workdir}/gen.test.zone"',
+        "zone:",
+        "  name: test",
+        f'  zonefile: "{workdir}/test.zone"',
+    ]
     (workdir / "nsd.conf").write_text("\n".join(lines) + "\n")
-    proc = subprocess.Popen([shutil.which("nsd") or "/usr/sbin/nsd", "-d", "-c", str(workdir / "nsd.conf")],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [shutil.which("nsd") or "/usr/sbin/nsd", "-d", "-c", str(workdir / "nsd.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import dns.message
     import dns.query
 
@@ -89,8 +120,11 @@ class CountingRelay:
     """delayrelay.py as a child; its per-query log is only counted."""
 
     def __init__(self, delay_ms: float) -> None:
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "delayrelay.py"), f"{NSD_IP}:53",
-                                      f"{DELAYED_IP}:53:{delay_ms}"], stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "delayrelay.py"), f"{NSD_IP}:53", f"{DELAYED_IP}:53:{delay_ms}"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert self.proc.stdout is not None
         ready, _, _ = select.select([self.proc.stdout], [], [], 10)
         if not ready or self.proc.stdout.readline().strip() != "ready":
@@ -108,7 +142,9 @@ class CountingRelay:
         _stop(self.proc)
 
 
-def run_timed(cmd: list[str], stdin_path: Path | None = None, timeout: float = 3600) -> tuple[float, int, str, int]:
+def run_timed(
+    cmd: list[str], stdin_path: Path | None = None, timeout: float = 3600
+) -> tuple[float, int, str, int]:
     """(seconds, exit code, stdout, peak RSS in KiB of this child)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     started = time.perf_counter()
@@ -129,12 +165,22 @@ def inside(opts: argparse.Namespace) -> int:
         relay = CountingRelay(opts.delay_ms)
         delayed = rtt(DELAYED_IP, 10)
         assert delayed is not None, "the relay does not answer"
-        print(f"round trip via the relay: {delayed * 1000:.1f} ms; {os.cpu_count()} CPUs; "
-              f"load average {os.getloadavg()[0]:.1f}; Python {sys.version.split()[0]}")
+        print(
+            f"round trip via the relay: {delayed * 1000:.1f} ms; {os.cpu_count()} CPUs; "
+            f"load average {os.getloadavg()[0]:.1f}; Python {sys.version.split()[0]}"
+        )
         listing = workdir / "domains.txt"
         listing.write_text("".join(f"d{i}.gen.test\n" for i in range(n)))
-        smtpprobe = [opts.smtpprobe, "audit", "--from-file", "-", "--resolver", DELAYED_IP, "--concurrency",
-                     str(opts.concurrency)] + [a for s in opts.selector for a in ("--dkim-selector", s)]
+        smtpprobe = [
+            opts.smtpprobe,
+            "audit",
+            "--from-file",
+            "-",
+            "--resolver",
+            DELAYED_IP,
+            "--concurrency",
+            str(opts.concurrency),
+        ] + [a for s in opts.selector for a in ("--dkim-selector", s)]
         if opts.mode == "zones":
             return _zones(opts, smtpprobe, listing, relay)
         return _many(n, smtpprobe, listing, relay)
@@ -182,9 +228,11 @@ def _many(n: int, smtpprobe: list[str], listing: Path, relay: CountingRelay) -> 
         results[r["result"]] = results.get(r["result"], 0) + 1
     time.sleep(0.5)
     print(f"exit {code}; {len(reports)} lines, {len(domains)} distinct domains; results {results}")
-    print(f"{seconds:.1f} s wall: {n / seconds:.0f} domains/s (goal >= 200); peak RSS {peak_kib / 1024:.0f} MB "
-          f"(goal <= 200); {relay.count - queries_before} DNS queries relayed "
-          f"({(relay.count - queries_before) / max(n, 1):.1f} per domain)")
+    print(
+        f"{seconds:.1f} s wall: {n / seconds:.0f} domains/s (goal >= 200); peak RSS {peak_kib / 1024:.0f} MB "
+        f"(goal <= 200); {relay.count - queries_before} DNS queries relayed "
+        f"({(relay.count - queries_before) / max(n, 1):.1f} per domain)"
+    )
     return 0 if len(domains) == n else 1
 
 
@@ -196,9 +244,25 @@ def outer(argv: list[str], pairs: int) -> int:
     with tempfile.TemporaryDirectory(prefix="auditbulk-") as workdir:
         try:
             subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
-            subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True, timeout=10)
-            inner = subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, *argv, "--inside",
-                                    "--workdir", workdir], timeout=pairs * 120 + 3600, check=False)
+            subprocess.run(
+                ["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True, timeout=10
+            )
+            inner = subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    ns,
+                    sys.executable,
+                    __file__,
+                    *argv,
+                    "--inside",
+                    "--workdir",
+                    workdir,
+                ],
+                timeout=pairs * 120 + 3600,
+                check=False,
+            )
             return inner.returncode
         finally:
             _remove_namespace(ns)
@@ -210,8 +274,12 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=7, choices=range(1, 101), metavar="N")
     ap.add_argument("--domains", type=int, default=10000, choices=range(1, 1000001), metavar="N")
     ap.add_argument("--concurrency", type=int, default=64)
-    ap.add_argument("--selector", action="append", default=[],
-                    help="--dkim-selector for smtpprobe (default: probe the common selectors)")
+    ap.add_argument(
+        "--selector",
+        action="append",
+        default=[],
+        help="--dkim-selector for smtpprobe (default: probe the common selectors)",
+    )
     ap.add_argument("--delay-ms", type=float, default=31.0)
     ap.add_argument("--checkdmarc", default=shutil.which("checkdmarc"))
     ap.add_argument("--smtpprobe", default=str(ROOT / ".venv" / "bin" / "smtpprobe"))

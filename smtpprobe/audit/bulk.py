@@ -39,12 +39,20 @@ class Summary:
 
     def line(self) -> str:
         top = ", ".join(f"{fid} {n}" for fid, n in sorted(self.failing.items(), key=lambda kv: -kv[1])[:5])
-        return (f"audited {self.audited} domain(s) in {self.seconds:.1f}s ({self.rate:.0f}/s): {self.passed} pass, "
-                f"{self.failed} fail, {self.invalid} invalid" + (f"; most common errors: {top}" if top else ""))
+        return (
+            f"audited {self.audited} domain(s) in {self.seconds:.1f}s ({self.rate:.0f}/s): {self.passed} pass, "
+            f"{self.failed} fail, {self.invalid} invalid" + (f"; most common errors: {top}" if top else "")
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"audited": self.audited, "pass": self.passed, "fail": self.failed, "invalid": self.invalid,
-                "seconds": round(self.seconds, 3), "errors_by_id": self.failing}
+        return {
+            "audited": self.audited,
+            "pass": self.passed,
+            "fail": self.failed,
+            "invalid": self.invalid,
+            "seconds": round(self.seconds, 3),
+            "errors_by_id": self.failing,
+        }
 
 
 def domains_from_lines(lines: Iterable[str]) -> Iterator[str]:
@@ -78,8 +86,14 @@ class Progress:
             self.stream.flush()
 
 
-async def run_bulk(domains: Iterable[str], template: Any, concurrency: int, out: IO[str],
-                   progress: Progress | None = None, chunk: int = _CHUNK) -> Summary:
+async def run_bulk(
+    domains: Iterable[str],
+    template: Any,
+    concurrency: int,
+    out: IO[str],
+    progress: Progress | None = None,
+    chunk: int = _CHUNK,
+) -> Summary:
     """Audits every domain with `template`'s options (its `domain` ignored), writing JSON lines to `out`."""
     from smtpprobe.audit.render import to_json
     from smtpprobe.audit.run import _audit, finish, validate
@@ -126,8 +140,14 @@ async def run_bulk(domains: Iterable[str], template: Any, concurrency: int, out:
                 report = await _audit(opts, resolver)
             except Exception as exc:  # noqa: BLE001 - a bug on one domain must not end the other 9,999
                 summary.invalid += 1
-                emit({"schema": 1, "domain": opts.domain, "result": "invalid",
-                      "error": f"internal error: {type(exc).__name__}: {exc}"})
+                emit(
+                    {
+                        "schema": 1,
+                        "domain": opts.domain,
+                        "result": "invalid",
+                        "error": f"internal error: {type(exc).__name__}: {exc}",
+                    }
+                )
                 continue
             finish(report, resolver, opts, t0)
             if report.failed:
@@ -156,14 +176,22 @@ def _take(source: Iterator[str], n: int) -> list[str]:
     return out
 
 
-def run(domains: Iterable[str], template: Any, concurrency: int, out: IO[str] | None = None,
-        err: IO[str] | None = None, streaming: bool = False) -> Summary:
+def run(
+    domains: Iterable[str],
+    template: Any,
+    concurrency: int,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    streaming: bool = False,
+) -> Summary:
     """`streaming`: the input is a pipe or terminal; each line is audited as soon as it arrives."""
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise BadInput(f"--concurrency: expected 1 to {MAX_CONCURRENCY}, got {concurrency}")
     out = out or sys.stdout
     err = err or sys.stderr
-    summary = asyncio.run(run_bulk(domains, template, concurrency, out, Progress(err), 1 if streaming else _CHUNK))
+    summary = asyncio.run(
+        run_bulk(domains, template, concurrency, out, Progress(err), 1 if streaming else _CHUNK)
+    )
     if summary.closed:
         # the reader of our output closed it (`| head`): stop quietly, like other Unix filters
         import os

@@ -47,20 +47,35 @@ def helo_findings(helo: str, ip: str | None) -> list[F.Finding]:
     literal = helo_literal(helo)
     if literal is not None:
         other = f", not --ip {ip}" if ip and literal != ip else ""
-        return [F.warning("host.helo-literal", f"HELO {F.printable(helo)} is an address literal{other}",
-                          "Greet with the host's fully qualified name (the one its PTR points to); many "
-                          "receivers refuse literals. SPF checks no HELO identity for a literal.",
-                          "RFC 5321 §4.1.1.1, §4.1.3; RFC 7208 §2.3")]
+        return [
+            F.warning(
+                "host.helo-literal",
+                f"HELO {F.printable(helo)} is an address literal{other}",
+                "Greet with the host's fully qualified name (the one its PTR points to); many "
+                "receivers refuse literals. SPF checks no HELO identity for a literal.",
+                "RFC 5321 §4.1.1.1, §4.1.3; RFC 7208 §2.3",
+            )
+        ]
     if domain_name(helo) is not None:
         return []
     if re.fullmatch(r"[A-Za-z0-9-]{1,63}\.?", helo):
-        return [F.warning("host.helo-not-fqdn", f"HELO {F.printable(helo)!r} is not a fully qualified domain name",
-                          "Use the host's FQDN (the name its PTR points to); Postfix's "
-                          "reject_non_fqdn_helo_hostname answers 504 5.5.2. SPF gives none for it.",
-                          "RFC 5321 §4.1.1.1; RFC 7208 §2.3")]
-    return [F.warning("host.helo-invalid", f"HELO {F.printable(helo)!r} is neither a domain name nor an "
-                      "address literal", "Use the host's fully qualified name: letters, digits, hyphens, dots.",
-                      "RFC 5321 §4.1.1.1, §2.3.5")]
+        return [
+            F.warning(
+                "host.helo-not-fqdn",
+                f"HELO {F.printable(helo)!r} is not a fully qualified domain name",
+                "Use the host's FQDN (the name its PTR points to); Postfix's "
+                "reject_non_fqdn_helo_hostname answers 504 5.5.2. SPF gives none for it.",
+                "RFC 5321 §4.1.1.1; RFC 7208 §2.3",
+            )
+        ]
+    return [
+        F.warning(
+            "host.helo-invalid",
+            f"HELO {F.printable(helo)!r} is neither a domain name nor an address literal",
+            "Use the host's fully qualified name: letters, digits, hyphens, dots.",
+            "RFC 5321 §4.1.1.1, §2.3.5",
+        )
+    ]
 
 
 def sender_findings(sender: str | None, helo: str | None, domain: str) -> list[F.Finding]:
@@ -69,20 +84,42 @@ def sender_findings(sender: str | None, helo: str | None, domain: str) -> list[F
         return []
     if sender == "":
         who = f"postmaster@{helo}" if helo else f"postmaster@{domain} (no --helo given)"
-        return [F.info("spf.sender-null", f"null sender <>: SPF checks {F.printable(who)} instead",
-                       "", "RFC 7208 §2.4")]
+        return [
+            F.info(
+                "spf.sender-null",
+                f"null sender <>: SPF checks {F.printable(who)} instead",
+                "",
+                "RFC 7208 §2.4",
+            )
+        ]
     local, _, dom = sender.rpartition("@")
     out = []
     if not local:
-        out.append(F.info("spf.sender-no-localpart", f"sender {F.printable(sender)!r} has no local part: SPF "
-                          "uses postmaster", "Send a full address (RFC 5321 requires a local part).",
-                          "RFC 7208 §4.3; RFC 5321 §4.1.2"))
+        out.append(
+            F.info(
+                "spf.sender-no-localpart",
+                f"sender {F.printable(sender)!r} has no local part: SPF uses postmaster",
+                "Send a full address (RFC 5321 requires a local part).",
+                "RFC 7208 §4.3; RFC 5321 §4.1.2",
+            )
+        )
     elif not (_ATEXT.match(local) or re.fullmatch(r'"([^"\\]|\\.)*"', local)):
-        out.append(F.warning("spf.sender-odd-localpart", f"local part {F.printable(local)!r} needs quoting in "
-                             "SMTP", "Quote it or use only letters, digits and !#$%&'*+/=?^_`{|}~-.",
-                             "RFC 5321 §4.1.2"))
+        out.append(
+            F.warning(
+                "spf.sender-odd-localpart",
+                f"local part {F.printable(local)!r} needs quoting in SMTP",
+                "Quote it or use only letters, digits and !#$%&'*+/=?^_`{|}~-.",
+                "RFC 5321 §4.1.2",
+            )
+        )
     if domain_name(dom) is None:
-        out.append(F.error("spf.sender-bad-domain", f"sender domain {F.printable(dom)!r} is not a valid domain "
-                           "name: SPF gives none and receivers reject the address",
-                           "Send from an address in a domain that exists.", "RFC 7208 §4.3; RFC 5321 §4.1.2"))
+        out.append(
+            F.error(
+                "spf.sender-bad-domain",
+                f"sender domain {F.printable(dom)!r} is not a valid domain "
+                "name: SPF gives none and receivers reject the address",
+                "Send from an address in a domain that exists.",
+                "RFC 7208 §4.3; RFC 5321 §4.1.2",
+            )
+        )
     return out

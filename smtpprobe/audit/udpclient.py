@@ -107,6 +107,7 @@ class UdpClient:
         if not request.is_response(response):
             raise Malformed("an answer to another question")
         if response.flags & dns.flags.TC:
-            response = await dns.asyncquery.tcp(request, self.server[0], timeout=max(deadline - loop.time(), 0.1),
-                                                port=self.server[1])
+            response = await dns.asyncquery.tcp(
+                request, self.server[0], timeout=max(deadline - loop.time(), 0.1), port=self.server[1]
+            )
         return response

@@ -26,8 +26,9 @@ SUITES = ("rfc7208", "rfc4408")
 _TLDS = ("com", "net", "org", "xn--zckzah")
 # every label equal to one of these, not only the last: macro expansions put whole names inside names
 # (%{d}.d.spf.example.com -> example.com.d.spf.example.com)
-_TLD_RE = re.compile(r"(?<=\.)(" + "|".join(re.escape(t) for t in _TLDS) + r")(?=\.|\Z|[^A-Za-z0-9-])",
-                     re.IGNORECASE)
+_TLD_RE = re.compile(
+    r"(?<=\.)(" + "|".join(re.escape(t) for t in _TLDS) + r")(?=\.|\Z|[^A-Za-z0-9-])", re.IGNORECASE
+)
 
 
 @dataclass
@@ -78,9 +79,12 @@ def rename(text: str, code: str) -> str:
 def unrename(text: str, code: str) -> str:
     for tld in _TLDS:
         new = tld[: len(tld) - 2] + code
-        text = re.sub(r"(?<=\.)" + re.escape(new) + r"(?=\.|\Z|[^A-Za-z0-9-])",
-                      lambda m, t=tld: t.upper() if m.group(0).isupper() and m.group(0).isalpha() else t,
-                      text, flags=re.IGNORECASE)
+        text = re.sub(
+            r"(?<=\.)" + re.escape(new) + r"(?=\.|\Z|[^A-Za-z0-9-])",
+            lambda m, t=tld: t.upper() if m.group(0).isupper() and m.group(0).isalpha() else t,
+            text,
+            flags=re.IGNORECASE,
+        )
     return text
 
 
@@ -93,9 +97,11 @@ def _escape_name(name: str) -> str:
 
 def _escape_txt(s: str) -> list[str]:
     raw = s.encode("utf-8")
-    chunks = [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
-    return ['"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '"\\' else f"\\{b:03d}" for b in c) + '"'
-            for c in chunks]
+    chunks = [raw[i : i + 255] for i in range(0, len(raw), 255)] or [b""]
+    return [
+        '"' + "".join(chr(b) if 32 <= b < 127 and chr(b) not in '"\\' else f"\\{b:03d}" for b in c) + '"'
+        for c in chunks
+    ]
 
 
 def _valid_owner(name: str) -> bool:
@@ -128,7 +134,9 @@ def _records(name: str, entries: list[Any]) -> tuple[list[tuple[str, Any]], bool
 
 def _rr(owner: str, rtype: str, value: Any, code: str) -> str | None:
     if rtype in ("TXT", "SPF"):
-        strings = [s for v in value for s in _escape_txt(rename(v, code))] or ['""']  # `[ ]`: one empty string
+        strings = [s for v in value for s in _escape_txt(rename(v, code))] or [
+            '""'
+        ]  # `[ ]`: one empty string
         return f"{owner} {rtype} {' '.join(strings)}"
     if rtype == "MX":
         pref, host = value
@@ -151,8 +159,11 @@ class _Scenario:
     @property
     def fixed_owners(self) -> dict[str, str]:
         """Names the renaming cannot touch (reverse DNS) with their records, as renamed."""
-        return {o.lower().rstrip("."): rename(repr(r), self.code).lower()
-                for o, r in (self.data.get("zonedata") or {}).items() if rename(o, self.code) == o}
+        return {
+            o.lower().rstrip("."): rename(repr(r), self.code).lower()
+            for o, r in (self.data.get("zonedata") or {}).items()
+            if rename(o, self.code) == o
+        }
 
 
 def _scenarios() -> list[_Scenario]:
@@ -209,9 +220,20 @@ def _zone(name: str, scenarios: list[_Scenario]) -> Suite:
                     lines.append(rr)
         for tid, t in sc.data["tests"].items():
             result = t["result"]
-            suite.cases.append(Case(sc.suite, sc.index, tid, str(t.get("spec", "")), str(t.get("helo", "")),
-                                    str(t.get("host", "")), str(t.get("mailfrom", "")),
-                                    result if isinstance(result, list) else [result],
-                                    t.get("explanation"), code, name))
+            suite.cases.append(
+                Case(
+                    sc.suite,
+                    sc.index,
+                    tid,
+                    str(t.get("spec", "")),
+                    str(t.get("helo", "")),
+                    str(t.get("host", "")),
+                    str(t.get("mailfrom", "")),
+                    result if isinstance(result, list) else [result],
+                    t.get("explanation"),
+                    code,
+                    name,
+                )
+            )
     suite.zone = "\n".join(lines) + "\n"
     return suite
