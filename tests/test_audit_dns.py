@@ -508,3 +508,9 @@ def test_garbage_helo_and_bad_sender_domain(audit):
     assert "host.helo-invalid" in r.ids("warning")
     assert {"spf.sender-odd-localpart"} <= r.ids("warning") and "spf.sender-bad-domain" in r.ids("error")
     assert r.data["spf"]["evaluations"][0]["result"] == "none"
+
+
+def test_dmarc_org_domain_from_the_psl(audit):
+    r = audit("mail.example.co.uk")
+    assert r.data["dmarc"]["org_domain"] == "example.co.uk"
+    assert r.data["dmarc"]["found_at"] == "_dmarc.example.co.uk"

@@ -96,8 +96,11 @@ def policy_findings(w: Walk) -> list[F.Finding]:
     where = "its own" if w.found_at == w.domain else f"the one at _dmarc.{w.found_at}"
     policy, tag = rec.policy_source(w.applies())
     via = "" if tag == w.applies() else f", inherited: no {w.applies()}="
+    org = w.org_domain()
+    if w.found_at != w.domain and w.found_at != org and org.endswith("." + (w.found_at or "")):
+        where += f", a public suffix's (PSD) record above the organizational domain {org}"
     out.append(F.ok("dmarc.record", f"{w.domain} uses {where} DMARC record; policy {policy} ({tag}{via})",
-                    f"{R} §4.10", found_at=f"_dmarc.{w.found_at}"))
+                    f"{R} §4.10", found_at=f"_dmarc.{w.found_at}", org_domain=org))
     for p in rec.problems:
         out.append(F.Finding(p.id, F.Severity(p.severity), p.message, p.fix, p.rfc))
     return out

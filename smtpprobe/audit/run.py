@@ -191,7 +191,7 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
     report.dmarc = {"record": w.record.text if w.record else None,
                     "found_at": f"_dmarc.{w.found_at}" if w.found_at else None,
                     "policy": w.policy(), "policy_tag": w.policy_tag() if w.record else None,
-                    "queried": w.queried, "alignment": align}
+                    "queried": w.queried, "org_domain": w.org_domain(), "alignment": align}
     return report
 
 
