@@ -514,3 +514,9 @@ def test_dmarc_org_domain_from_the_psl(audit):
     r = audit("mail.example.co.uk")
     assert r.data["dmarc"]["org_domain"] == "example.co.uk"
     assert r.data["dmarc"]["found_at"] == "_dmarc.example.co.uk"
+
+
+def test_looping_tree_does_not_say_lookups_ok(audit):
+    r = audit("loop1.spf.test", "--ip", "192.0.2.99")
+    assert r.data["spf"]["result"] == "permerror"  # pyspf follows the loop to the limit
+    assert "spf.lookups" not in r.ids("ok") and "spf.lookups" in r.ids("info")
