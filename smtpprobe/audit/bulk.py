@@ -160,7 +160,10 @@ async def run_bulk(
             if progress:
                 progress.update(summary, started)
 
-    await asyncio.gather(reader(), *(worker() for _ in range(concurrency)))
+    try:
+        await asyncio.gather(reader(), *(worker() for _ in range(concurrency)))
+    finally:
+        base.close()
     summary.seconds = time.monotonic() - started
     if progress:
         progress.done()

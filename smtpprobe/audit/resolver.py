@@ -209,6 +209,11 @@ class Resolver:
             return Lookup(name, rdtype, Status.BADNAME, error=str(exc) or type(exc).__name__)
         return Lookup(name, rdtype, Status.ERROR, error=f"{type(exc).__name__}: {exc}")
 
+    def close(self) -> None:
+        """Closes the pooled sockets; call on the event loop that used them, before it ends."""
+        if self._client is not None:
+            self._client.close()
+
     def answered(self) -> list[Lookup]:
         with self._lock:
             return list(self._done.values())

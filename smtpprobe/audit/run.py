@@ -215,9 +215,16 @@ def run_audit(opts: Options) -> Report:
     opts = validate(opts)
     resolver = Resolver(opts.resolver, opts.timeout)
     started = time.monotonic()
-    report = asyncio.run(_audit(opts, resolver))
+    report = asyncio.run(_audit_and_close(opts, resolver))
     finish(report, resolver, opts, started)
     return report
+
+
+async def _audit_and_close(opts: Options, resolver: Resolver) -> Report:
+    try:
+        return await _audit(opts, resolver)
+    finally:
+        resolver.close()
 
 
 def finish(report: Report, resolver: Resolver, opts: Options, started: float) -> None:

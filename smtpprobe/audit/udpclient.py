@@ -71,6 +71,13 @@ class UdpClient:
                 self._sockets.append(proto)
         return self._sockets
 
+    def close(self) -> None:
+        """Closes the sockets (they belong to the running event loop; call before it ends)."""
+        for sock in self._sockets:
+            if sock.transport is not None:
+                sock.transport.close()
+        self._sockets = []
+
     async def query(self, qname: dns.name.Name, rdtype: str, lifetime: float) -> dns.message.Message:
         """The server's answer; dns.exception.Timeout when none came within `lifetime`; Malformed."""
         sock = _random.choice(await self._pool())
