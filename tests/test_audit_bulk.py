@@ -98,6 +98,9 @@ def test_each_line_is_written_when_its_domain_is_done(dns_server):
     finally:
         proc.kill()
         proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
 
 
 def test_progress_on_a_terminal_only(dns_server, tmp_path):
@@ -189,3 +192,6 @@ def test_reader_closing_the_output_ends_quietly(dns_server, tmp_path):
     finally:
         proc.kill()
         proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None and not pipe.closed:
+                pipe.close()
