@@ -97,6 +97,8 @@ def start_nsd(workdir: Path, zones: list[tuple[str, Path]], servfail: list[str],
             return proc, DnsServer("127.0.0.1", port)
         proc.kill()
         proc.wait(5)
+        if proc.stderr is not None:
+            proc.stderr.close()
     log = (workdir / "nsd.log").read_text() if (workdir / "nsd.log").exists() else ""
     unavailable(f"nsd did not start: {log[-500:]}")
     raise AssertionError("unreachable")
@@ -109,6 +111,8 @@ def stop_nsd(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+    if proc.stderr is not None:
+        proc.stderr.close()
 
 
 @pytest.fixture(scope="session")
