@@ -270,7 +270,7 @@ class Resolver:
             return Lookup(name, rdtype, Status.TIMEOUT, error="timed out")
         except Exception as exc:  # noqa: BLE001 - classified; nothing escapes as a traceback
             return self._classify(name, rdtype, exc)
-        return _interpret(name, rdtype, qname, response)
+        return _interpret_answer(name, rdtype, qname, response)
 
     async def _diagnose(self, lookup: Lookup) -> Lookup:
         """A timeout may be a server answering garbage: ask once more, raw (once per resolver)."""
@@ -359,6 +359,28 @@ def _rdatas(response: Any, owner: Any, rdtype: Any) -> list[Any]:
 
     return [rd for rrset in response.answer if rrset.rdtype == rdtype and rrset.rdclass == dns.rdataclass.IN
             and rrset.name == owner for rd in rrset]
+
+
+def _interpret_answer(name: str, rdtype: str, qname: Any, answer: Any) -> Lookup:
+    """A udpclient.Answer: from the header alone when it says enough, else parsed and read by _interpret."""
+    import dns.rcode
+
+    from smtpprobe.audit.udpclient import Malformed
+
+    rcode = answer.rcode
+    if rcode == dns.rcode.NXDOMAIN and answer.ancount == 0:
+        return Lookup(name, rdtype, Status.NXDOMAIN)
+    if rcode == dns.rcode.SERVFAIL:
+        return Lookup(name, rdtype, Status.SERVFAIL)
+    if rcode == dns.rcode.REFUSED:
+        return Lookup(name, rdtype, Status.REFUSED)
+    if rcode == dns.rcode.NOERROR and answer.ancount == 0 and (answer.authoritative or answer.nscount == 0):
+        return Lookup(name, rdtype, Status.NODATA)  # not a referral: that needs a non-authoritative NS set
+    try:
+        response = answer.message()
+    except Malformed as exc:
+        return Lookup(name, rdtype, Status.MALFORMED, error=str(exc))
+    return _interpret(name, rdtype, qname, response)
 
 
 def _interpret(name: str, rdtype: str, qname: Any, response: Any) -> Lookup:

@@ -1,10 +1,12 @@
 """DNS over UDP for many concurrent queries: a few long-lived sockets instead of one socket per query.
 
-dnspython's async resolver opens, connects and closes a socket for every query; with thousands of queries
-a second (bulk audits) that costs more CPU than the rest of the audit. Here a small pool of sockets (one
-event loop's) carries every query, each answer is matched to its query by ID and question, and parsing
-and classification stay dnspython's (`dns.message`). Truncated answers are asked again over TCP with
-dnspython. An answer that does not parse is reported as such (MALFORMED), not waited out as a timeout.
+dnspython's async resolver opens, connects and closes a socket for every query and builds and parses
+every message in full; with thousands of queries a second (bulk audits) that costs more CPU than the rest
+of the audit. Here a small pool of sockets (one event loop's) carries every query, the query's wire form is
+built directly, each answer is matched to its query by ID and question, and an answer is parsed (by
+dnspython) only when its records are needed: NXDOMAIN, SERVFAIL, REFUSED and a plain NODATA are read from
+the header. Truncated answers are asked again over TCP with dnspython. An answer that does not parse is
+reported as such (MALFORMED), not waited out as a timeout.
 
 Security trade-off: a query's source port is one of POOL random ports rather than a fresh one, so an
 off-path spoofer has 16 bits of ID times POOL ports to guess, not 32 bits. Answers must also echo the
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import struct
 from typing import Any
 
 import dns.asyncquery
@@ -78,18 +81,19 @@ class UdpClient:
                 sock.transport.close()
         self._sockets = []
 
-    async def query(self, qname: dns.name.Name, rdtype: str, lifetime: float) -> dns.message.Message:
+    async def query(self, qname: dns.name.Name, rdtype: str, lifetime: float) -> Answer:
         """The server's answer; dns.exception.Timeout when none came within `lifetime`; Malformed."""
         sock = _random.choice(await self._pool())
-        request = dns.message.make_query(qname, rdtype, use_edns=0, payload=1232)
+        question = qname.to_wire() + struct.pack("!HH", dns.rdatatype.from_text(rdtype), 1)
         while True:
-            request.id = _random.randrange(65536)
-            if request.id not in sock.waiting:
+            qid = _random.randrange(65536)
+            if qid not in sock.waiting:
                 break
-        wire = request.to_wire()
-        fut: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        sock.waiting[request.id] = fut
+        # header (RD set, one question, one additional: EDNS0 OPT with a 1232-byte payload), question, OPT
+        wire = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + question + _OPT
         loop = asyncio.get_running_loop()
+        fut: asyncio.Future[bytes] = loop.create_future()
+        sock.waiting[qid] = fut
         deadline = loop.time() + lifetime
         try:
             while True:
@@ -104,17 +108,46 @@ class UdpClient:
                     if loop.time() >= deadline:
                         raise dns.exception.Timeout(timeout=lifetime) from None
         finally:
-            sock.waiting.pop(request.id, None)
-        try:
-            # one RR per RRset: skips dnspython's de-duplication (it hashes every rdata), the costliest part
-            # of parsing; _interpret gathers the RRs of a name and type itself
-            response = dns.message.from_wire(data, one_rr_per_rrset=True)
-        except Exception as exc:  # noqa: BLE001 - any parse failure: the answer is garbage
-            raise Malformed(f"{type(exc).__name__}: {exc}"[:120]) from None
-        if not request.is_response(response):
+            sock.waiting.pop(qid, None)
+        answer = Answer(data)
+        if not (answer.flags & 0x8000) or data[12 : 12 + len(question)].lower() != question.lower():
+            try:  # not an answer to this question: say why if it does not even parse
+                dns.message.from_wire(data)
+            except Exception as exc:  # noqa: BLE001 - any parse failure: the answer is garbage
+                raise Malformed(f"{type(exc).__name__}: {exc}"[:120]) from None
             raise Malformed("an answer to another question")
-        if response.flags & dns.flags.TC:
+        if answer.flags & 0x0200:  # TC: ask again over TCP
+            request = dns.message.make_query(qname, rdtype, use_edns=0, payload=1232)
             response = await dns.asyncquery.tcp(
                 request, self.server[0], timeout=max(deadline - loop.time(), 0.1), port=self.server[1]
             )
-        return response
+            return Answer(response.to_wire())
+        return answer
+
+
+_OPT = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
+
+
+class Answer:
+    """A DNS answer read lazily: the header is enough for NXDOMAIN, SERVFAIL, REFUSED and most NODATA;
+    dnspython parses the rest only when the records are needed."""
+
+    def __init__(self, wire: bytes) -> None:
+        self.wire = wire
+        _id, self.flags, _qd, self.ancount, self.nscount, _ar = struct.unpack("!HHHHHH", wire[:12])
+
+    @property
+    def rcode(self) -> int:
+        return self.flags & 0x000F
+
+    @property
+    def authoritative(self) -> bool:
+        return bool(self.flags & 0x0400)
+
+    def message(self) -> dns.message.Message:
+        """Parsed one RR per RRset: skips dnspython's de-duplication (it hashes every rdata), the costliest
+        part of parsing; callers gather the RRs of a name and type themselves."""
+        try:
+            return dns.message.from_wire(self.wire, one_rr_per_rrset=True)
+        except Exception as exc:  # noqa: BLE001 - any parse failure: the answer is garbage
+            raise Malformed(f"{type(exc).__name__}: {exc}"[:120]) from None
