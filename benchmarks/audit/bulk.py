@@ -234,9 +234,14 @@ def _many(n: int, smtpprobe: list[str], listing: Path, relay: CountingRelay) -> 
         results[r["result"]] = results.get(r["result"], 0) + 1
     time.sleep(0.5)
     print(f"exit {code}; {len(reports)} lines, {len(domains)} distinct domains; results {results}")
+    for r in [r for r in reports if r["result"] != "pass"][:5]:  # what went wrong, if anything
+        errors = [f"{f['id']}: {f['message']}" for f in r.get("findings", []) if f["severity"] == "error"]
+        print(f"  {r['domain']}: {r.get('error') or '; '.join(errors)[:300]}")
     cpu = CPU["seconds"]
-    print(f"smtpprobe CPU time {cpu:.1f} s ({cpu / max(n, 1) * 1000:.1f} ms per domain: at most "
-          f"{n / cpu if cpu else 0:.0f} domains/s per fully available core)")
+    print(
+        f"smtpprobe CPU time {cpu:.1f} s ({cpu / max(n, 1) * 1000:.1f} ms per domain: at most "
+        f"{n / cpu if cpu else 0:.0f} domains/s per fully available core)"
+    )
     print(
         f"{seconds:.1f} s wall: {n / seconds:.0f} domains/s (goal >= 200); peak RSS {peak_kib / 1024:.0f} MB "
         f"(goal <= 200); {relay.count - queries_before} DNS queries relayed "
