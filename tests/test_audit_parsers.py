@@ -12,7 +12,7 @@ from smtpprobe.audit.dmarccheck import walk_names
 from smtpprobe.audit.findings import BadInput
 from smtpprobe.audit.resolver import parse_resolver
 from smtpprobe.audit.run import Options, check_domain, validate
-from smtpprobe.audit.spf import domain_error, is_spf, parse_spf
+from smtpprobe.audit.spf import domain_error, is_spf, parse_spf, target_error
 from smtpprobe.audit.tags import parse_tags
 
 # --- SPF -----------------------------------------------------------------------------------------
@@ -68,7 +68,11 @@ def test_spf_unknown_modifier_ignored_and_after_all():
 
 def test_domain_error():
     assert domain_error("example.com") is None and domain_error("%{d}") is None
-    assert domain_error("a..b") and domain_error("x" * 64 + ".com") and domain_error("%{z}")
+    assert domain_error("%{z}") and domain_error("111.222.33.44") and domain_error("example.-com")
+    # the grammar allows these (RFC 7208 §7.1: macro-literals then "." toplabel); a lookup of them is void,
+    # and only as an include/redirect target do they make a permerror
+    assert domain_error("a..b") is None and domain_error("x" * 64 + ".com") is None
+    assert target_error("a..b") and target_error("x" * 64 + ".com") and target_error("%%")
 
 
 # --- tags, DKIM ----------------------------------------------------------------------------------
@@ -136,8 +140,9 @@ def test_parse_resolver_bad(text):
 
 
 def test_validate_normalizes():
-    o = validate(Options("Example.COM.", ip=" 2001:DB8::1 ", sender="Bob@Example.com", helo="MX.example.com"))
-    assert (o.domain, o.ip, o.sender, o.helo) == ("example.com", "2001:db8::1", "Bob@example.com", "mx.example.com")
+    o = validate(Options("Example.COM.", ip=" 2001:DB8::1 ", sender="<Bob@Example.com>", helo="MX.example.com"))
+    # the identities stay as the client sends them: SPF checks exactly these strings (RFC 7208 §2.3, §2.4)
+    assert (o.domain, o.ip, o.sender, o.helo) == ("example.com", "2001:db8::1", "Bob@Example.com", "MX.example.com")
     assert check_domain("bücher.example", "x") == "xn--bcher-kva.example"
 
 
@@ -194,5 +199,6 @@ def test_every_finding_id_is_documented():
     ids = set(re.findall(r'"((?:spf|dkim|dmarc|host)\.[a-z0-9-]+)"', code))
     ids |= {f"spf.{k}" for k in ("include-loop", "redirect-loop", "include-no-spf", "redirect-no-spf")}
     ids |= {f"host.{k}{s}" for k in ("mta-sts", "tls-rpt") for s in ("", "-none", "-invalid", "-multiple")}
+    ids |= {f"dns.resolver-{k}" for k in ("timeout", "refused", "referral", "malformed")}
     docs = (root / "docs" / "audit.md").read_text()
     assert sorted(i for i in ids if f"`{i}`" not in docs) == []

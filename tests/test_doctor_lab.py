@@ -64,7 +64,7 @@ def test_broken_sender_gets_each_fault_with_its_fix(dns_server, lab_factory):
     # the lab refuses the literal at EHLO (Postfix does it at RCPT): explained, with commands filled in
     assert (f"127.0.0.1 port {lab.port} refused the EHLO/HELO" in yours
             and "`554 5.7.1 <[127.0.0.1]>: Helo command rejected: IP-literal HELO not accepted here`" in yours)
-    assert "Check: `smtpprobe audit broken.test --ip 127.0.0.1`" in yours
+    assert f"Check: `smtpprobe audit broken.test --ip 127.0.0.1 --resolver {dns_server.address}`" in yours
     assert f"Check: `smtpprobe run --only ip-literal-helo --server 127.0.0.1:{lab.port}`" in yours
     assert "### Port" in run.out and "<** 554 5.7.1" in run.out
     assert lab.messages == []

@@ -8,7 +8,7 @@ from typing import Any
 
 from smtpprobe.audit import findings as F
 from smtpprobe.audit.dkim import DkimKey, looks_like_dkim, parse_key_record
-from smtpprobe.audit.resolver import Resolver
+from smtpprobe.audit.resolver import Resolver, fix_hint
 
 R = "RFC 6376"
 # Widely used selectors (providers' defaults and common habits); probed when --dkim-selector is not given.
@@ -40,7 +40,7 @@ async def check_selector(resolver: Resolver, domain: str, selector: str, given: 
     if lookup.failed:
         res.status = "temperror"
         res.findings.append(F.error("dkim.temperror", f"selector {selector}: {lookup.describe()}",
-                                    "Fix the DNS servers; verifiers answer TEMPFAIL meanwhile.", f"{R} §6.1.2"))
+                                    fix_hint(lookup), f"{R} §6.1.2"))
         return res
     records = [r.decode("utf-8", "replace") for r in lookup.txt()]
     keys = [r for r in records if looks_like_dkim(r)]
@@ -81,7 +81,7 @@ async def audit_dkim(resolver: Resolver, domain: str, selectors: list[str]) -> t
     out = [f for r in found for f in r.findings]
     if failed:  # one line, not one per probed selector
         out.append(F.error("dkim.temperror", f"{len(failed)} of {len(names)} selector lookups failed "
-                           f"({failed[0].findings[0].message})", "Fix the DNS servers, then audit again.",
+                           f"({failed[0].findings[0].message})", failed[0].findings[0].fix,
                            f"{R} §6.1.2"))
     if found:
         out.insert(0, F.info("dkim.probed", f"probed {len(names)} common selectors; found: "

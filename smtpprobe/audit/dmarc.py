@@ -46,11 +46,15 @@ class DmarcRecord:
 
     def policy(self, which: str = "p") -> str:
         """Effective p, sp or np, with inheritance (np <- sp <- p); `none` when unusable."""
+        return self.policy_source(which)[0]
+
+    def policy_source(self, which: str = "p") -> tuple[str, str]:
+        """(policy, the tag it came from) for p, sp or np, with inheritance np <- sp <- p (RFC 9989 §4.7)."""
         chain = {"p": ["p"], "sp": ["sp", "p"], "np": ["np", "sp", "p"]}[which]
         for tag in chain:
             if self.tags.get(tag, "").lower() in POLICIES:
-                return self.tags[tag].lower()
-        return "none"
+                return self.tags[tag].lower(), tag
+        return "none", "p"
 
 
 def is_dmarc(text: str) -> bool:
@@ -59,7 +63,10 @@ def is_dmarc(text: str) -> bool:
 
 
 def looks_like_dmarc(text: str) -> bool:
-    return text.strip().lower().startswith("v=dmarc")
+    """Meant as a DMARC record: starts with v=dmarc in any case or spacing, or has a v=DMARC1 tag elsewhere
+    (which RFC 9989 §4.7 does not accept: v= must come first)."""
+    return (text.strip().lower().startswith("v=dmarc")
+            or bool(re.search(r"(?:\A|;)\s*v\s*=\s*dmarc1\s*(?:;|\Z)", text, re.IGNORECASE)))
 
 
 def parse_uris(value: str) -> list[ReportUri]:

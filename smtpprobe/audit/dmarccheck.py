@@ -9,7 +9,8 @@ from typing import Any
 
 from smtpprobe.audit import findings as F
 from smtpprobe.audit.dmarc import DmarcRecord, is_dmarc, looks_like_dmarc, parse_dmarc
-from smtpprobe.audit.resolver import Resolver, Status
+from smtpprobe.audit.psl import org_domain
+from smtpprobe.audit.resolver import Resolver, Status, fix_hint
 
 R = "RFC 9989"
 MAX_QUERIES = 8
@@ -37,19 +38,20 @@ class Walk:
     findings: list[F.Finding] = field(default_factory=list)
     domain_exists: bool = True
 
-    def policy_tag(self) -> str:
-        """p for the domain's own record, np when it does not exist, else sp (RFC 9989 §4.8)."""
+    def applies(self) -> str:
+        """Which policy applies: p for the domain's own record, np when it does not exist, else sp (§4.8)."""
         return "p" if self.found_at == self.domain else ("np" if not self.domain_exists else "sp")
 
+    def policy_tag(self) -> str:
+        """The tag the policy really came from: sp or np fall back to p when absent (RFC 9989 §4.7)."""
+        return self.record.policy_source(self.applies())[1] if self.record else self.applies()
+
     def policy(self) -> str | None:
-        return self.record.policy(self.policy_tag()) if self.record else None
+        return self.record.policy(self.applies()) if self.record else None
 
     def org_domain(self) -> str:
-        """Approximation without the PSL: where the walk found a non-PSD record, else the last two labels."""
-        if (self.found_at and self.record and self.record.tags.get("psd", "").lower() != "y"
-                and (self.domain == self.found_at or self.domain.endswith("." + self.found_at))):
-            return self.found_at
-        return ".".join(self.domain.split(".")[-2:])
+        """The organizational domain, from the Public Suffix List."""
+        return org_domain(self.domain)
 
 
 async def walk(resolver: Resolver, domain: str) -> Walk:
@@ -63,8 +65,7 @@ async def walk(resolver: Resolver, domain: str) -> Walk:
         result.queried.append(f"_dmarc.{name}")
         if lookup.failed:
             result.findings.append(F.error("dmarc.temperror", f"_dmarc.{name}: {lookup.describe()}",
-                                           "Fix the DNS servers; receivers treat it as a temporary error.",
-                                           f"{R} §4.10"))
+                                           fix_hint(lookup), f"{R} §4.10"))
             return result
         texts = [t.decode("utf-8", "replace") for t in lookup.txt()]
         records = [t for t in texts if is_dmarc(t)]
@@ -93,9 +94,13 @@ def policy_findings(w: Walk) -> list[F.Finding]:
         return out
     rec = w.record
     where = "its own" if w.found_at == w.domain else f"the one at _dmarc.{w.found_at}"
-    which = w.policy_tag()
-    out.append(F.ok("dmarc.record", f"{w.domain} uses {where} DMARC record; policy {rec.policy(which)} ({which})",
-                    f"{R} §4.10", found_at=f"_dmarc.{w.found_at}"))
+    policy, tag = rec.policy_source(w.applies())
+    via = "" if tag == w.applies() else f", inherited: no {w.applies()}="
+    org = w.org_domain()
+    if w.found_at != w.domain and w.found_at != org and org.endswith("." + (w.found_at or "")):
+        where += f", a public suffix's (PSD) record above the organizational domain {org}"
+    out.append(F.ok("dmarc.record", f"{w.domain} uses {where} DMARC record; policy {policy} ({tag}{via})",
+                    f"{R} §4.10", found_at=f"_dmarc.{w.found_at}", org_domain=org))
     for p in rec.problems:
         out.append(F.Finding(p.id, F.Severity(p.severity), p.message, p.fix, p.rfc))
     return out
@@ -138,7 +143,7 @@ def alignment(w: Walk, sender_walk: Walk, spf_domain: str, spf_result: str | Non
     aspf = (rec.tags.get("aspf", "r") if rec else "r").lower()
     adkim = (rec.tags.get("adkim", "r") if rec else "r").lower()
     org_from = w.org_domain()
-    spf_ok = aligned(w.domain, spf_domain, aspf, org_from, sender_walk.org_domain())
+    spf_ok = aligned(w.domain, spf_domain, aspf, org_from, org_domain(spf_domain))
     mode = {"s": "strict", "r": "relaxed"}
     out = []
     info: dict[str, Any] = {"from": w.domain, "spf_domain": spf_domain, "aspf": aspf, "spf_aligned": spf_ok}
@@ -153,8 +158,7 @@ def alignment(w: Walk, sender_walk: Walk, spf_domain: str, spf_result: str | Non
                              f"({mode.get(aspf, aspf)}) with From domain {w.domain}",
                              "Use a MAIL FROM in the From domain, or rely on aligned DKIM.", f"{R} §4.4"))
     if dkim_domains:
-        ok_domains = [d for d in dkim_domains if aligned(w.domain, d, adkim, org_from,
-                                                        ".".join(d.split(".")[-2:]))]
+        ok_domains = [d for d in dkim_domains if aligned(w.domain, d, adkim, org_from, org_domain(d))]
         info.update(adkim=adkim, dkim_domains=dkim_domains, dkim_aligned=bool(ok_domains))
         if ok_domains:
             out.append(F.ok("dmarc.dkim-aligned", f"DKIM d={ok_domains[0]} is aligned with {w.domain}", f"{R} §4.4"))

@@ -25,7 +25,7 @@ class Severity(str, Enum):
     OK = "ok"
 
 
-GROUPS = ("spf", "dkim", "dmarc", "host")
+GROUPS = ("dns", "spf", "dkim", "dmarc", "host")  # dns: the resolver itself
 
 
 @dataclass(frozen=True)

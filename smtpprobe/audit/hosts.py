@@ -9,14 +9,14 @@ import re
 from typing import Any
 
 from smtpprobe.audit import findings as F
-from smtpprobe.audit.resolver import Lookup, Resolver, Status
+from smtpprobe.audit.resolver import Lookup, Resolver, Status, fix_hint
 from smtpprobe.audit.tags import parse_tags
 
 DEFAULT_DNSBLS = ("zen.spamhaus.org", "bl.spamcop.net", "b.barracudacentral.org")
 
 
 def _temp(lookup: Lookup, what: str) -> F.Finding:
-    return F.error("host.temperror", f"{what}: {lookup.describe()}", "Fix the DNS servers.", "RFC 1035")
+    return F.error("host.temperror", f"{what}: {lookup.describe()}", fix_hint(lookup), "RFC 1035")
 
 
 def addr_type(ip: str) -> str:
@@ -82,9 +82,7 @@ async def check_ptr(resolver: Resolver, ip: str) -> tuple[list[F.Finding], dict[
 
 
 async def check_helo(resolver: Resolver, helo: str, ip: str | None) -> list[F.Finding]:
-    if "." not in helo.strip(".") or helo.startswith("["):
-        return [F.warning("host.helo-not-fqdn", f"HELO {helo!r} is not a fully qualified domain name",
-                          "Use the host's FQDN (the name its PTR points to).", "RFC 5321 §4.1.1.1")]
+    """`helo` is a domain name here (identity.helo_findings judges the other forms)."""
     kinds = [addr_type(ip)] if ip else ["A", "AAAA"]
     lookups = await asyncio.gather(*(resolver.lookup(helo, t) for t in kinds))
     if any(lk.failed for lk in lookups):

@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from smtpprobe.audit import findings as F
+from smtpprobe.audit import identity
 from smtpprobe.audit.findings import BadInput
+from smtpprobe.audit.identity import domain_name
 from smtpprobe.audit.resolver import Resolver
 
 _SELECTOR = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\Z")
@@ -59,6 +62,22 @@ def check_domain(text: str, what: str) -> str:
     return ascii_name
 
 
+def valid_domain(text: str) -> bool:
+    try:
+        check_domain(text, "")
+    except BadInput:
+        return False
+    return True
+
+
+def check_identity(text: str, what: str) -> str:
+    """A HELO name or MAIL FROM address as the client would send it: anything printable is accepted (and
+    judged by the checks); control characters or absurd lengths are bad input (exit 2)."""
+    if len(text) > 1000 or any(not c.isprintable() for c in text):
+        raise BadInput(f"{what}: control characters or over 1000 characters: {text[:60]!r}")
+    return text.strip()
+
+
 def validate(opts: Options) -> Options:
     opts.domain = check_domain(opts.domain, "DOMAIN")
     if opts.ip is not None:
@@ -67,12 +86,13 @@ def validate(opts: Options) -> Options:
         except ValueError:
             raise BadInput(f"--ip: not an IP address: {opts.ip!r}") from None
     if opts.helo is not None:
-        opts.helo = check_domain(opts.helo, "--helo")
+        opts.helo = check_identity(opts.helo, "--helo")
+        if not opts.helo:
+            raise BadInput("--helo: empty")
     if opts.sender is not None:
-        local, at, dom = opts.sender.strip().rpartition("@")
-        if not at or not local or any(c in local for c in " <>\r\n"):
-            raise BadInput(f"--sender: expected local@domain, got {opts.sender!r}")
-        opts.sender = f"{local}@{check_domain(dom, '--sender')}"
+        opts.sender = check_identity(opts.sender, "--sender").removeprefix("<").removesuffix(">")
+        if opts.sender and "@" not in opts.sender:
+            raise BadInput(f"--sender: expected local@domain, or '' for the null sender, got {opts.sender!r}")
     for sel in opts.selectors:
         if not _SELECTOR.match(sel):
             raise BadInput(f"--dkim-selector: not a valid selector: {sel!r}")
@@ -89,30 +109,36 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
     report = Report(opts.domain)
     # cryptography takes ~11 ms to import; done by the first DKIM key parse on the event loop, it would delay
     # the SPF walk's next queries. Load it in a thread while the first answers are on their way.
-    warm_up = asyncio.create_task(asyncio.to_thread(_load_key_parsers))
-    sender = opts.sender or f"postmaster@{opts.domain}"
-    sender_domain = sender.rsplit("@", 1)[1]
+    warm_up = asyncio.create_task(_warm_up())
+    # The identities as sent: any string (identity.py judges their form); DNS checks only for real names.
+    sender = f"postmaster@{opts.domain}" if opts.sender is None else opts.sender  # "": the null sender
+    helo_name = domain_name(opts.helo) if opts.helo else None
+    spf_sender_domain = sender.rpartition("@")[2] if sender else (opts.helo or opts.domain)
+    sender_domain = domain_name(spf_sender_domain)
     v6 = bool(opts.ip and ":" in opts.ip)
+    id_f = identity.sender_findings(opts.sender, opts.helo, opts.domain)
 
     async def spf_part() -> tuple[Any, list[F.Finding], list[Any]]:
         # Walk the trees first (concurrently, warming the cache), then let pyspf evaluate from cache.
         walks = [spfcheck.audit_spf(resolver, opts.domain, v6)]
-        if sender_domain != opts.domain:
+        if sender_domain and sender_domain != opts.domain:
             walks.append(spfcheck.audit_spf(resolver, sender_domain, v6))
-        if opts.helo and opts.ip:
-            walks.append(spfcheck.audit_spf(resolver, opts.helo, v6))
+        if helo_name and opts.ip:
+            walks.append(spfcheck.audit_spf(resolver, helo_name, v6))
         (root, found), *_ = await asyncio.gather(*walks)
         results = []
         if opts.ip:
             results.append(await asyncio.to_thread(spfeval.evaluate, resolver, opts.ip, sender,
-                                                   opts.helo or opts.domain))
+                                                   opts.helo or opts.domain, "mfrom"))
             if opts.helo:
-                results.append(await asyncio.to_thread(spfeval.evaluate, resolver, opts.ip, "", opts.helo))
+                results.append(await asyncio.to_thread(spfeval.evaluate, resolver, opts.ip, "", opts.helo,
+                                                       "helo"))
         return root, found, results
 
     async def dmarc_part() -> tuple[Any, Any, list[F.Finding]]:
         w, sw = await asyncio.gather(dmarccheck.walk(resolver, opts.domain),
-                                     dmarccheck.walk(resolver, sender_domain))
+                                     dmarccheck.walk(resolver, sender_domain) if sender_domain
+                                     else _no_walk(spf_sender_domain))
         return w, sw, dmarccheck.policy_findings(w) + await dmarccheck.report_authorization(resolver, w)
 
     async def host_part() -> list[F.Finding]:
@@ -121,8 +147,8 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
             jobs += [hosts.check_ptr(resolver, opts.ip),
                      hosts.check_dnsbl(resolver, opts.ip, list(opts.dnsbl if opts.dnsbl is not None
                                                               else hosts.DEFAULT_DNSBLS))]
-        if opts.helo:
-            jobs.append(hosts.check_helo(resolver, opts.helo, opts.ip))
+        if helo_name:
+            jobs.append(hosts.check_helo(resolver, helo_name, opts.ip))
         from smtpprobe.tlsscan.hooks import audit_findings  # MTA-STS policy and DANE of the domain's MXs
 
         tls_job = asyncio.create_task(asyncio.to_thread(audit_findings, opts.domain, opts.resolver, opts.timeout))
@@ -133,8 +159,10 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
             (ptr_f, ptr), (bl_f, bl) = results[2], results[3]
             out += ptr_f + bl_f
             report.host.update(ptr=ptr, dnsbl=bl)
-        if opts.helo:
+        if helo_name:
             out += results[-1]
+        elif opts.helo:
+            out += identity.helo_findings(opts.helo, opts.ip)
         return out + await tls_job
 
     async def message_part() -> tuple[list[dict[str, Any]], list[F.Finding]]:
@@ -155,8 +183,8 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
     passing_d = [s["domain"] for s in sigs if s["result"] == "pass" and s["domain"]]
     align_f, align = [], {}
     if opts.sender or opts.ip or sigs:  # alignment needs an envelope or a message to talk about
-        align_f, align = dmarccheck.alignment(w, sw, sender_domain, mfrom.result if mfrom else None, passing_d)
-    report.findings = spf_f + dkim_f + sig_f + dmarc_f + align_f + host_f
+        align_f, align = dmarccheck.alignment(w, sw, sender_domain or spf_sender_domain, mfrom.result if mfrom else None, passing_d)
+    report.findings = id_f + spf_f + dkim_f + sig_f + dmarc_f + align_f + host_f
     report.spf = {"record": root.record, "lookups": root.total(), "void_lookups": root.total_void(),
                   "result": mfrom.result if mfrom else None, "tree": root.to_json(),
                   "evaluations": [r.to_json() for r in spf_results]}
@@ -166,8 +194,19 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
     report.dmarc = {"record": w.record.text if w.record else None,
                     "found_at": f"_dmarc.{w.found_at}" if w.found_at else None,
                     "policy": w.policy(), "policy_tag": w.policy_tag() if w.record else None,
-                    "queried": w.queried, "alignment": align}
+                    "queried": w.queried, "org_domain": w.org_domain(), "alignment": align}
     return report
+
+
+async def _no_walk(name: str) -> Any:
+    from smtpprobe.audit.dmarccheck import Walk
+
+    return Walk(name)
+
+
+async def _warm_up() -> None:
+    if "cryptography.hazmat.primitives.serialization" not in sys.modules:  # once per process, not per domain
+        await asyncio.to_thread(_load_key_parsers)
 
 
 def _load_key_parsers() -> None:
@@ -179,9 +218,46 @@ def run_audit(opts: Options) -> Report:
     opts = validate(opts)
     resolver = Resolver(opts.resolver, opts.timeout)
     started = time.monotonic()
-    report = asyncio.run(_audit(opts, resolver))
-    report.queries, report.seconds = resolver.queries, round(time.monotonic() - started, 3)
+    report = asyncio.run(_audit_and_close(opts, resolver))
+    finish(report, resolver, opts, started)
     return report
+
+
+async def _audit_and_close(opts: Options, resolver: Resolver) -> Report:
+    try:
+        return await _audit(opts, resolver)
+    finally:
+        resolver.close()
+
+
+def finish(report: Report, resolver: Resolver, opts: Options, started: float) -> None:
+    """Stats, and one finding about the resolver instead of many about the domain when it answered nothing."""
+    report.queries, report.seconds = resolver.queries, round(time.monotonic() - started, 3)
+    problem = resolver_finding(resolver.answered(), opts.resolver)
+    if problem is not None:
+        report.findings = [problem]
+
+
+def resolver_finding(lookups: list[Any], address: str | None) -> F.Finding | None:
+    """When no query got an answer (not even NXDOMAIN) and the failures are the resolver's kind (timeouts,
+    REFUSED, referrals, garbage), the findings would blame the domain for the resolver: one finding instead."""
+    from collections import Counter
+
+    from smtpprobe.audit.resolver import RESOLVER_FAILURES, Status, fix_hint
+
+    if not lookups or any(not lk.failed and lk.status != Status.BADNAME for lk in lookups):
+        return None
+    kinds = Counter(lk.status for lk in lookups if lk.status in RESOLVER_FAILURES)
+    if not kinds:
+        return None  # SERVFAIL everywhere: the domain's servers may be at fault; per-lookup findings stay
+    status, count = kinds.most_common(1)[0]
+    example = next(lk for lk in lookups if lk.status == status)
+    who = f"the resolver {address}" if address else "the system's resolver (/etc/resolv.conf)"
+    what = {Status.TIMEOUT: "did not answer", Status.REFUSED: "refused", Status.REFERRAL: "answered with a "
+            "referral (it is not recursive)", Status.MALFORMED: "answered with malformed data"}[status]
+    return F.error(f"dns.resolver-{status.value}", f"{who} {what}: {count} of {len(lookups)} queries, none "
+                   f"answered; nothing was learnt about the domain ({example.describe()})", fix_hint(example),
+                   "RFC 1035 §4.1.1; RFC 1034 §5.3.1", queries=len(lookups))
 
 
 def _result_finding(r: Any) -> F.Finding:

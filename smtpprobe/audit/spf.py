@@ -8,11 +8,20 @@ from dataclasses import dataclass, field
 
 MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
 LOOKUP_MECHANISMS = ("include", "a", "mx", "ptr", "exists")  # §4.6.4, plus redirect
+# RFC 7208 §12 (collected ABNF), as regular expressions
 _MODIFIER = re.compile(r"([A-Za-z][A-Za-z0-9\-_.]*)=(.*)\Z", re.DOTALL)
-_MACRO = re.compile(r"%(?:\{([slodiphcrtvSLODIPHCRTV])(\d*)(r?)([.\-+,/_=]*)\}|[%_-])", re.IGNORECASE)
-_CIDR = re.compile(r"(?:/(\d+))?(?://(\d+))?\Z")
-
-
+_MACRO_EXPAND = r"%(?:\{[slodiphcrtvSLODIPHCRTV]\d*[rR]?[.\-+,/_=]*\}|[%_-])"
+_MACRO_LITERAL = r"[\x21-\x24\x26-\x7e]"
+_MACRO_STRING = re.compile(rf"(?:{_MACRO_EXPAND}|{_MACRO_LITERAL})*\Z")
+_TOPLABEL = r"(?:[A-Za-z0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]+-[A-Za-z0-9-]*[A-Za-z0-9])"
+_DOMAIN_END = rf"(?:\.{_TOPLABEL}\.?|{_MACRO_EXPAND})"
+_DOMAIN_SPEC = re.compile(rf"(?:{_MACRO_EXPAND}|{_MACRO_LITERAL})*?{_DOMAIN_END}\Z")
+_QNUM = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]\d|\d)"
+_IP4 = re.compile(rf"{_QNUM}(?:\.{_QNUM}){{3}}\Z")
+_IP4_CIDR = r"/(?:0|[1-9]\d?)"  # value range checked apart: 0-32
+_IP6_CIDR = r"/(?:0|[1-9]\d{0,2})"  # 0-128
+_DUAL_CIDR = re.compile(rf"({_IP4_CIDR})?(?:/({_IP6_CIDR}))?\Z")
+_CRT = re.compile(r"(?<!%)(?:%%)*%\{[crtCRT]")  # macro letters allowed only in exp text (§7.3)
 @dataclass
 class Term:
     text: str
@@ -58,34 +67,57 @@ def is_spf(text: str) -> bool:
 
 def macro_error(spec: str) -> str | None:
     """A malformed macro-string (§7.1), or None when fine."""
-    rest = _MACRO.sub("", spec)
-    if "%" in rest:
+    if not _MACRO_STRING.match(spec):
+        bad = next((c for c in spec if not (0x21 <= ord(c) <= 0x7E)), None)
+        if bad is not None:
+            return f"invalid character {bad!r} in {spec!r}"
         return f"malformed macro in {spec!r}"
+    if _CRT.search(spec):
+        return f"macro letters c, r, t are allowed only in exp text: {spec!r}"
     return None
 
 
 def domain_error(spec: str) -> str | None:
-    """Checks a domain-spec; macros make the final name unknowable, so only their syntax is checked."""
+    """Checks a domain-spec (§7.1): a macro-string ending in `.toplabel` or a macro. Macros make the final
+    name unknowable, so only their syntax is checked."""
     if not spec:
         return "empty domain"
-    if "%" in spec:
-        return macro_error(spec)
-    if any(ord(c) < 33 or ord(c) > 126 for c in spec):
-        return f"invalid character in domain {spec!r}"
-    name = spec.rstrip(".")
-    labels = name.split(".")
-    if len(labels) < 2 or any(not 0 < len(label) < 64 for label in labels) or len(name) > 253:
-        return f"not a valid domain name {spec!r}"
+    problem = macro_error(spec)
+    if problem:
+        return problem
+    if not _DOMAIN_SPEC.match(spec):
+        return f"not a valid domain name {spec!r} (it must end in a top label with a letter, or a macro)"
+    return None
+
+
+def target_error(spec: str) -> str | None:
+    """include: and redirect= need a usable name: a malformed one (empty or over-long label, one label) makes
+    check_host() return none for it, which is a permerror for both (§5.2, §6.1). Checkable without macros."""
+    problem = domain_error(spec)
+    if problem:
+        return problem
+    if "%{" in spec:
+        return None  # depends on the message: known only when evaluated
+    spec = re.sub(r"%[%_-]", lambda m: {"%%": "%", "%_": " ", "%-": "%20"}[m.group(0)], spec)
+    labels = spec[:-1].split(".") if spec.endswith(".") else spec.split(".")
+    if (len(labels) < 2 or any(not 0 < len(label) < 64 or " " in label for label in labels)
+            or len(spec.rstrip(".")) > 253):
+        return f"not a valid domain name {spec!r} (empty, over-long or blank label)"
     return None
 
 
 def _network_error(term: str, version: int, value: str) -> str | None:
+    addr, slash, prefix = value.partition("/")
+    limit = 32 if version == 4 else 128
+    ok_prefix = not slash or (re.fullmatch(_IP4_CIDR if version == 4 else _IP6_CIDR, "/" + prefix)
+                              and int(prefix) <= limit)
     try:
-        ipaddress.ip_network(value, strict=False)
-        addr = value.split("/")[0]
-        if ipaddress.ip_address(addr).version != version:
-            raise ValueError
+        ok_addr = bool(_IP4.match(addr)) if version == 4 else ipaddress.ip_address(addr).version == 6
     except ValueError:
+        ok_addr = False
+    if ok_addr and not ok_prefix:
+        return f"invalid prefix length in {term!r} (0 to {limit}, no leading zero)"
+    if not ok_addr:
         hint = " (is `all` glued to it? put a space before it)" if value.lower().endswith("all") else ""
         return f"invalid ip{version} network in {term!r}{hint}"
     return None
@@ -96,35 +128,39 @@ def _parse_mechanism(text: str) -> tuple[Term, str | None]:
     body = text
     if body[0] in "+-~?":
         qualifier, body = body[0], body[1:]
-    name, colon, value = body.partition(":")
-    cidr = ""
-    if not colon and "/" in name:
-        name, cidr = name.split("/", 1)
-        cidr = "/" + cidr
-    name = name.lower()
-    term = Term(text, name, qualifier, value)
-    if name not in MECHANISMS:
+    m = re.match(r"[A-Za-z0-9]*", body)
+    name = m.group(0).lower() if m else ""
+    rest = body[len(name):]
+    term = Term(text, name, qualifier)
+    if name not in MECHANISMS or (rest and rest[0] not in ":/"):
         return term, f"unknown mechanism {text!r}"
     if name == "all":
-        return term, (f"`all` takes no value: {text!r}" if colon or cidr else None)
+        return term, (f"`all` takes no value: {text!r}" if rest else None)
     if name in ("ip4", "ip6"):
-        if not value:
+        if not rest.startswith(":") or len(rest) == 1:
             return term, f"{name} needs a network: {text!r}"
-        return term, _network_error(text, int(name[2]), value)
+        term.value = rest[1:]
+        return term, _network_error(text, int(name[2]), rest[1:])
     if name in ("include", "exists"):
-        if not colon:
+        if not rest.startswith(":"):
             return term, f"{name} needs a domain: {text!r}"
-        return term, domain_error(value)
-    # a, mx, ptr: optional domain, then optional cidr (not for ptr)
-    if colon and "/" in value and name != "ptr":
-        value, cidr = value.split("/", 1)[0], "/" + value.split("/", 1)[1]
-        term.value = value
+        term.value = rest[1:]
+        return term, (target_error if name == "include" else domain_error)(rest[1:])
+    # a, mx: [":" domain-spec] [dual-cidr-length]; ptr: [":" domain-spec]
+    spec, cidr = (rest[1:], "") if rest.startswith(":") else ("", rest)
+    if name != "ptr":
+        # the cidr is the longest suffix that parses as one (a domain-spec may itself contain "/")
+        m = re.search(rf"(?:{_IP4_CIDR})?(?://{_IP6_CIDR[1:]})?\Z", spec)
+        if m and m.group(0):
+            spec, cidr = spec[: m.start()], m.group(0)
+    term.value = spec
     if cidr:
-        m = _CIDR.match(cidr)
-        if name == "ptr" or not m or int(m.group(1) or 0) > 32 or int(m.group(2) or 0) > 128:
+        m = _DUAL_CIDR.match(cidr)
+        if (name == "ptr" or not m or int((m.group(1) or "/0")[1:]) > 32
+                or int((m.group(2) or "/0")[1:]) > 128):
             return term, f"invalid prefix length in {text!r}"
-    if colon:
-        return term, domain_error(value)
+    if rest.startswith(":"):
+        return term, domain_error(spec)
     return term, None
 
 
@@ -153,6 +189,10 @@ def parse_spf(text: str) -> SpfRecord:
                     record.errors.append(f"{name}=: {problem}")
                 setattr(record, name, value)
             else:
+                if name in seen_modifiers:
+                    record.warnings.append(f"pyspf answers permerror: {name}= twice (RFC 7208 §6 ignores unknown "
+                                           "modifiers; RFC 4408 §6 allowed each once)")
+                seen_modifiers.add(name)
                 record.unknown_modifiers.append(raw)
                 if macro_error(value):
                     record.errors.append(f"malformed macro in modifier {raw!r}")
@@ -166,6 +206,13 @@ def parse_spf(text: str) -> SpfRecord:
             record.after_all.append(raw)
         elif term.name == "all":
             record.all = term
+    if record.redirect is not None and record.all is None and not domain_error(record.redirect):
+        problem = target_error(record.redirect)  # a redirect= in use must name a host (§6.1)
+        if problem:
+            record.errors.append(f"redirect=: {problem}")
+    quirky = [t.text for t in record.terms if re.search(r"(?<!%)(%%)+\Z", t.value)]
+    if quirky:
+        record.warnings.append(f"pyspf answers permerror: ends in %% (valid by RFC 7208 §7.1): {' '.join(quirky)}")
     if record.after_all:
         record.warnings.append(f"terms after `all` are ignored: {' '.join(record.after_all)}")
     if record.redirect is not None and record.all is not None:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from smtpprobe.audit import findings as F
-from smtpprobe.audit.resolver import Lookup, Resolver, Status
+from smtpprobe.audit.resolver import Lookup, Resolver, Status, fix_hint
 from smtpprobe.audit.spf import SpfRecord, is_spf, parse_spf
 
 R = "RFC 7208"
@@ -130,9 +130,9 @@ async def audit_spf(resolver: Resolver, domain: str, v6: bool = False) -> tuple[
 def lint(root: Node, lookup: Lookup, failures: list[Lookup]) -> list[F.Finding]:
     out: list[F.Finding] = []
     d = root.domain
-    if root.status in ("servfail", "timeout", "error"):
-        return [F.error("spf.temperror", f"SPF lookup for {d} failed: {lookup.describe()}",
-                        "Fix the domain's DNS servers; receivers will answer 4xx (temperror).", f"{R} §4.4")]
+    if lookup.failed:
+        return [F.error("spf.temperror", f"SPF lookup for {d} failed: {lookup.describe()}", fix_hint(lookup),
+                        f"{R} §4.4")]
     if root.status == "badname":
         return [F.error("spf.temperror", f"{d} is not a valid DNS name", "", f"{R} §4.3")]
     if root.status == "none":
@@ -150,17 +150,21 @@ def lint(root: Node, lookup: Lookup, failures: list[Lookup]) -> list[F.Finding]:
         out.append(F.error("spf.lookup-limit", f"{total} DNS-querying terms across the SPF tree (limit 10)",
                            "Flatten includes, drop unused ones, replace a/mx with ip4/ip6.", f"{R} §4.6.4",
                            lookups=total, tree=tree))
+    elif any(n.status == "loop" for n in root.walk()):
+        # a loop is followed by receivers until the limit: "N lookups, fine" would contradict their permerror
+        out.append(F.info("spf.lookups", f"{total} DNS-querying terms before the loop; receivers follow it "
+                          "until the limit of 10 (permerror)", f"{R} §4.6.4", lookups=total, tree=tree))
     else:
         out.append(F.ok("spf.lookups", f"{total} DNS-querying terms across the SPF tree (limit 10)",
                         f"{R} §4.6.4", lookups=total, tree=tree))
     if void > 2:
         out.append(F.error("spf.void-limit", f"{void} void lookups (limit 2)",
                            "Remove terms that point at names with no records.", f"{R} §4.6.4", void_lookups=void))
-    seen_failures = {(f.name, f.rdtype) for f in failures if f is not lookup}
-    for name, rdtype in sorted(seen_failures):
+    seen_failures = {(f.name, f.rdtype): f for f in failures if f is not lookup}
+    for (name, rdtype), failure in sorted(seen_failures.items()):
         if name != d.lower().rstrip("."):
-            out.append(F.error("spf.temperror", f"lookup of {name} {rdtype} in the SPF tree failed",
-                               "Receivers get temperror until that DNS answers.", f"{R} §4.4"))
+            out.append(F.error("spf.temperror", f"lookup of {name} {rdtype} in the SPF tree failed: "
+                               f"{failure.describe()}", fix_hint(failure), f"{R} §4.4"))
     split = [s for s in raw_strings(lookup) if len(s) > 1]
     for strings in split:
         joins = [i for i in range(len(strings) - 1)
@@ -195,6 +199,10 @@ def _lint_node(node: Node, is_root: bool) -> list[F.Finding]:
         out.append(F.error("spf.syntax", f"syntax error{where}: {F.printable(problem)}",
                            "Fix the term; any syntax error makes the whole record a permerror.", f"{R} §4.6.1"))
     for w in rec.warnings:
+        if w.startswith("pyspf answers permerror"):
+            out.append(F.warning("spf.pyspf-permerror", F.printable(w) + where,
+                                 "Valid, but receivers running pyspf reject it: write it another way.", f"{R} §6, §7.1"))
+            continue
         fid = "spf.redirect-with-all" if w.startswith("redirect") else "spf.after-all"
         out.append(F.warning(fid, F.printable(w) + where, "Remove the ignored terms.", f"{R} §5.1, §6.1"))
     if any(t.name == "ptr" for t in rec.terms):

@@ -75,6 +75,8 @@ def run_doctor(opts: Options, progress: Any = None) -> DoctorReport:
               "TO": recipient}
     if opts.selectors:
         values["SEL"] = opts.selectors[0]
+    if opts.resolver:
+        values["RESOLVER"] = opts.resolver  # suggested audit/doctor commands ask the same resolver
     report.verdict = judge(findings, report.probes, values)
     if report.target is not None:  # the receiver's TLS versions, suites and certificate, per reached port
         from smtpprobe.tlsscan.hooks import doctor_items

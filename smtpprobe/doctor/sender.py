@@ -64,4 +64,21 @@ def check_sender(opts: Options) -> tuple[list[F.Finding], object]:
                                     timeout=opts.dns_timeout, dnsbl=opts.dnsbl))
     found = [replace(f, severity=F.Severity.ERROR) if f.id in _PROMOTED and f.severity == F.Severity.WARNING
              else f for f in report.findings]
-    return own + found, report
+    return own + found + not_checked(report.findings), report
+
+
+def not_checked(findings: list[F.Finding]) -> list[F.Finding]:
+    """What could not be checked, one line per area ("blocklists: not checked: zen.spamhaus.org (REFUSED)"),
+    so an unanswered check is not read as a clean one."""
+    areas: dict[str, list[str]] = {}
+    for f in findings:
+        if f.id == "host.dnsbl-unknown":
+            areas.setdefault("blocklists", []).append(f.message.replace(": could not check (", " (", 1))
+        elif f.id.startswith("dns.resolver-"):
+            areas.setdefault("DNS (SPF, DKIM, DMARC, PTR, blocklists)", []).append(f.message)
+        elif f.id.endswith("temperror"):
+            areas.setdefault(f.group.upper() if f.group != "host" else "host DNS", []).append(f.message)
+    return [F.warning("doctor.not-checked", f"{area}: not checked: {'; '.join(why)}",
+                      "Rerun with --resolver naming a recursive resolver that can ask these (DNS blocklists refuse "
+                      "public resolvers).", "RFC 5782 §2")
+            for area, why in areas.items()]

@@ -141,4 +141,6 @@ def fill_placeholders(command: str, values: dict[str, str]) -> str:
     for flag, key in (("--from", "FROM"), ("--to", "TO")):
         if key in values:
             out = re.sub(rf"{flag} ADDR\b", lambda _m, f=flag, k=key: f"{f} {values[k]}", out)
+    if "RESOLVER" in values and re.match(r"smtpprobe (audit|doctor)\b", out) and "--resolver" not in out:
+        out += f" --resolver {values['RESOLVER']}"  # the user's resolver: same answers as this run
     return out

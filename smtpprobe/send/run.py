@@ -95,13 +95,12 @@ def execute(
 
 
 def plan(opts: dict):
-    from smtpprobe.message import build_message, read_message_file
-    from smtpprobe.protocol.esmtp import Wanted
-    from smtpprobe.transaction import Transaction
-
     from smtpprobe.hints import bare_recipient
+    from smtpprobe.message import build_message, read_message_file
     from smtpprobe.ports import single_port
+    from smtpprobe.protocol.esmtp import Wanted
     from smtpprobe.target import parse_server
+    from smtpprobe.transaction import Transaction
 
     tls = opts["tls"] or "none"
     given = parse_server(opts["server"], 0)[1] if opts["server"] and not opts["socket_path"] else None

@@ -2,7 +2,11 @@
 
 Besides the zone files it serves `servfail.test` as a secondary zone whose primary does not exist:
 NSD answers SERVFAIL for it (a real SERVFAIL, not a mock). `dead_dns` is a UDP socket that never
-answers: every query to it times out.
+answers: every query to it times out. `referral_dns` is a second NSD serving only a root zone that
+delegates `test.` elsewhere: an authoritative, non-recursive server that answers every question about
+`*.test` with a referral. `garbage_dns` is the one purpose-built hostile server: a UDP responder that
+answers each query with its ID followed by bytes that are no DNS message (no real server does that on
+purpose; middleboxes and broken forwarders do).
 """
 
 from __future__ import annotations
@@ -33,15 +37,15 @@ class DnsServer:
         return f"{self.host}:{self.port}"
 
 
-def _config(workdir: Path, port: int, dead_primary: int) -> str:
-    zones = sorted(ZONES.glob("*.zone"))
+def _config(workdir: Path, port: int, dead_primary: int, zones: list[tuple[str, Path]],
+            servfail: list[str]) -> str:
     lines = [
         "server:",
         "  ip-address: 127.0.0.1",
         f"  port: {port}",
         '  username: ""',
         '  chroot: ""',
-        f'  zonesdir: "{ZONES}"',
+        f'  zonesdir: "{workdir}"',
         '  database: ""',
         f'  pidfile: "{workdir}/nsd.pid"',
         f'  logfile: "{workdir}/nsd.log"',
@@ -56,59 +60,131 @@ def _config(workdir: Path, port: int, dead_primary: int) -> str:
         "remote-control:",
         "  control-enable: no",
     ]
-    for z in zones:
-        lines += ["zone:", f"  name: {z.name[: -len('.zone')]}", f'  zonefile: "{z}"']
-    lines += [
-        "zone:",
-        f"  name: {SERVFAIL_ZONE}",
-        f'  zonefile: "{workdir}/{SERVFAIL_ZONE}.zone"',
-        f"  request-xfr: 127.0.0.1@{dead_primary} NOKEY",
-    ]
+    for name, path in zones:
+        lines += ["zone:", f'  name: "{name}"', f'  zonefile: "{path}"']
+    for name in servfail:  # secondary zones whose primary never answers: NSD says SERVFAIL
+        lines += ["zone:", f'  name: "{name}"', f'  zonefile: "{workdir}/{name}.sf.zone"',
+                  f"  request-xfr: 127.0.0.1@{dead_primary} NOKEY"]
     return "\n".join(lines) + "\n"
 
 
-def _ready(port: int, deadline: float) -> bool:
+def _ready(port: int, probe: str, deadline: float) -> bool:
     import dns.message
     import dns.query
 
     while time.monotonic() < deadline:
         try:
-            dns.query.udp(dns.message.make_query("good.test", "SOA"), "127.0.0.1", timeout=0.3, port=port)
+            dns.query.udp(dns.message.make_query(probe, "SOA"), "127.0.0.1", timeout=0.3, port=port)
             return True
         except Exception:  # noqa: BLE001
             time.sleep(0.05)
     return False
 
 
-@pytest.fixture(scope="session")
-def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+def start_nsd(workdir: Path, zones: list[tuple[str, Path]], servfail: list[str],
+              probe: str) -> tuple[subprocess.Popen[bytes], DnsServer]:
+    """An NSD serving `zones` (name, file) and answering SERVFAIL for the `servfail` zones; skips (fails
+    under CI) when NSD is missing or does not start. The caller stops it with stop_nsd()."""
     nsd = shutil.which("nsd") or ("/usr/sbin/nsd" if Path("/usr/sbin/nsd").exists() else None)
     if nsd is None:
         unavailable("nsd is not installed (scripts/install-system-deps)")
-    workdir = tmp_path_factory.mktemp("nsd")
-    for attempt in range(3):  # the free port may be taken by someone else between probe and bind
+    for _attempt in range(3):  # the free port may be taken by someone else between probe and bind
         port = free_port()
         conf = workdir / "nsd.conf"
-        conf.write_text(_config(workdir, port, free_port()))
-        proc = subprocess.Popen(
-            [nsd, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
-        if _ready(port, time.monotonic() + 10) and proc.poll() is None:
-            break
+        conf.write_text(_config(workdir, port, free_port(), zones, servfail))
+        proc = subprocess.Popen([nsd, "-d", "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        if _ready(port, probe, time.monotonic() + 10) and proc.poll() is None:
+            return proc, DnsServer("127.0.0.1", port)
         proc.kill()
         proc.wait(5)
-    else:
-        log = (workdir / "nsd.log").read_text() if (workdir / "nsd.log").exists() else ""
-        unavailable(f"nsd did not start: {log[-500:]}")
+        if proc.stderr is not None:
+            proc.stderr.close()
+    log = (workdir / "nsd.log").read_text() if (workdir / "nsd.log").exists() else ""
+    unavailable(f"nsd did not start: {log[-500:]}")
+    raise AssertionError("unreachable")
+
+
+def stop_nsd(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
     try:
-        yield DnsServer("127.0.0.1", port)
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    if proc.stderr is not None:
+        proc.stderr.close()
+
+
+@pytest.fixture(scope="session")
+def dns_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    workdir = tmp_path_factory.mktemp("nsd")
+    zones = [(z.name[: -len(".zone")], z) for z in sorted(ZONES.glob("*.zone"))]
+    proc, server = start_nsd(workdir, zones, [SERVFAIL_ZONE], "good.test")
+    try:
+        yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_nsd(proc)
+
+
+@pytest.fixture(scope="session")
+def spf_suite_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, DnsServer]]:
+    """The SPF test suites' zonedata (tests/servers/_spfsuite.py explains the renaming), each group of
+    scenarios on its own NSD. Yields {group name: server}."""
+    from tests.servers import _spfsuite
+
+    running, out = [], {}
+    try:
+        for group in _spfsuite.load_groups():
+            workdir = tmp_path_factory.mktemp(f"nsd-{group.name}")
+            (workdir / "root.zone").write_text(group.zone)
+            proc, server = start_nsd(workdir, [(".", workdir / "root.zone")], group.servfail_names, ".")
+            running.append(proc)
+            out[group.name] = server
+        yield out
+    finally:
+        for proc in running:
+            stop_nsd(proc)
+
+
+@pytest.fixture(scope="session")
+def referral_dns(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
+    workdir = tmp_path_factory.mktemp("nsd-referral")
+    (workdir / "root.zone").write_text("$TTL 60\n. SOA ns. hostmaster. 1 3600 600 86400 60\n. NS ns.\n"
+                                       "ns. A 127.0.0.1\ntest. NS ns.test-servers.invalid.\n")
+    proc, server = start_nsd(workdir, [(".", workdir / "root.zone")], [], ".")
+    try:
+        yield server
+    finally:
+        stop_nsd(proc)
+
+
+@pytest.fixture(scope="session")
+def garbage_dns() -> Iterator[DnsServer]:
+    """Answers every datagram with the query's ID, QR set, then garbage (hostile server, purpose-built)."""
+    import threading
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.2)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                data, peer = sock.recvfrom(4096)
+            except OSError:
+                continue
+            if len(data) >= 2:
+                sock.sendto(data[:2] + b"\x81\x80\x00\x01garbage, not a DNS message", peer)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield DnsServer("127.0.0.1", sock.getsockname()[1])
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()
 
 
 @pytest.fixture(scope="session")
