@@ -12,10 +12,12 @@ from collections.abc import Iterable
 
 from smtpprobe.errors import UsageError
 
-ROLES: tuple[str, ...] = ("mx", "submission", "smtps")
-STANDARD: dict[str, int] = {"mx": 25, "submission": 587, "smtps": 465}
+ROLES: tuple[str, ...] = ("mx", "submission", "smtps", "lmtp")
+STANDARD: dict[str, int] = {"mx": 25, "submission": 587, "smtps": 465, "lmtp": 24}
 WELL_KNOWN: dict[int, str] = {port: role for role, port in STANDARD.items()}
-ALIASES = {"mx": "mx", "smtp": "mx", "submission": "submission", "smtps": "smtps", "submissions": "smtps"}
+ALIASES = {
+    "mx": "mx", "smtp": "mx", "submission": "submission", "smtps": "smtps", "submissions": "smtps", "lmtp": "lmtp"
+}
 MAX_PORTS = 10
 
 

@@ -119,6 +119,6 @@ def test_doctor_with_a_dns_server_that_never_answers_is_one_line_naming_resolver
     assert run.code == 3
     assert run.out == ""
     assert run.err_lines[-1] == (
-        f"smtpprobe doctor: the DNS server {dead_dns.address} did not answer (the DNS query timed out, 1s): "
+        f"smtpprobe doctor: the DNS server {dead_dns.address} did not answer (the DNS query timed out (no answer), 1s): "
         "check --resolver IP[:PORT]"
     )

@@ -130,7 +130,7 @@ def test_the_finding_comes_in_a_sentence_before_the_numbers():
     failing = table.render(target, [_result("x"), _result("", Verdict.PASS)], 0.1).splitlines()
     assert failing[-2:] == [
         "The server failed on open-relay/percent-hack-name.",
-        "2 results: 1 pass, 0 skip, 0 warn, 0 error, 1 fail in 0.1s",
+        "2 results: 1 pass, 0 info, 0 skip, 0 warn, 0 error, 1 fail in 0.1s",
     ]
     passing = table.render(target, [_result("", Verdict.PASS)], 0.1).splitlines()
     assert passing[-2] == "Every check passed."

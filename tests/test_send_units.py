@@ -98,7 +98,7 @@ def test_lean_parser_gives_what_click_gives(argv):
     "argv",
     [
         [],  # --to is required
-        ["--to", "a@b.c", "--port", "0"],  # out of range
+        ["--to", "a@b.c", "--max-file-size", "0"],  # out of range
         ["--to", "a@b.c", "--timeout", "soon"],
         ["--to", "a@b.c", "--auth", "NTLM"],  # not a choice
         ["--to", "a@b.c", "--bogus"],

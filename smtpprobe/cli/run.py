@@ -42,7 +42,7 @@ FORMATS = ("table", "json", "junit")
     multiple=True,
     metavar="ID|TAG",
     help="Only scenarios whose id starts so, or with this tag ('all': everything; 'attack': the security "
-    "probes). Default: the conformance scenarios, without the probes.",
+    "probes; 'tls-posture': the TLS scans). Default: the conformance scenarios, without those two.",
 )
 @click.option(
     "--skip", multiple=True, metavar="ID|TAG", help="Leave out scenarios whose id starts so, or tagged so."
@@ -84,7 +84,8 @@ def run(**opts) -> None:
     """Run conformance scenarios against an SMTP server and judge the replies.
 
     Without FILES the built-in catalogue runs: its conformance scenarios, which deliver no mail and open no
-    burst; the security probes run only when selected (--only attack, or --only all). Exit 0 when nothing failed (warns allowed), 1 when a
+    burst; the security probes and TLS scans run only when selected (--only attack, --only tls-posture,
+    or --only all). Exit 0 when nothing failed (warns allowed), 1 when a
     scenario failed, 2 for bad input, 3 when a scenario could not be tested (unreachable, timeout).
 
     \b
@@ -141,11 +142,12 @@ def _drop_unreachable(target, timeout: float) -> dict[str, str]:
 def _select(scenarios: list, only: tuple[str, ...], skip: tuple[str, ...]) -> list:
     only = tuple(s for item in only for s in item.split(",") if s)
     skip = tuple(s for item in skip for s in item.split(",") if s)
-    if not only:  # the catalogue's security probes are opt-in; your own files run whole
+    if not only:  # the catalogue's security probes and TLS scans are opt-in; your own files run whole
         from smtpprobe.scenario import catalogue_path
+        from smtpprobe.scenario.model import OPT_IN
 
         shipped = str(catalogue_path())
-        scenarios = [s for s in scenarios if not (s.source.startswith(shipped) and "attack" in s.tags)]
+        scenarios = [s for s in scenarios if not (s.source.startswith(shipped) and OPT_IN & set(s.tags))]
     chosen = [s for s in scenarios if (not only or s.matches(only)) and not (skip and s.matches(skip))]
     if not chosen:
         raise UsageError(

@@ -16,6 +16,7 @@ Basis = Literal["rfc", "hardening"]
 BASES: tuple[str, ...] = ("rfc", "hardening")
 CONNECT_MODES: tuple[str, ...] = ("auto", "plain", "tls", "starttls")
 ID = re.compile(r"[a-z0-9][a-z0-9._-]*")  # scenario, case and step names
+OPT_IN = {"attack", "tls-posture"}  # tags that run only when selected (`--only attack`, `--only tls-posture`, `all`)
 
 
 @dataclass(frozen=True)
@@ -98,11 +99,12 @@ class Scenario:
 
     def matches(self, selectors: tuple[str, ...]) -> bool:
         """--only / --skip: an id prefix or a tag; `all` matches everything, `conformance` every scenario
-        that is not a security probe (tag `attack`)."""
+        that is neither a security probe (tag `attack`) nor a TLS scan (tag `tls-posture`: dozens of
+        handshakes per port and DANE/MTA-STS look-ups in the DNS, so opt-in like the probes)."""
         return any(
             self.id.startswith(s)
             or s in self.tags
             or s == "all"
-            or (s == "conformance" and "attack" not in self.tags)
+            or (s == "conformance" and not OPT_IN & set(self.tags))
             for s in selectors
         )
