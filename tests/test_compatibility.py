@@ -62,7 +62,9 @@ def _disagreements(cells: list[Cell]) -> str:
 @pytest.mark.parametrize("name", list(BED_NAMES))
 def test_relay_verdicts_agree_with_what_was_relayed(relay_cells, name):
     cells = [c for c in relay_cells if c.instance == name and c.kind == "relay"]
-    assert len(cells) >= 16, f"expected the 16 open-relay cases on {name}, checked {len(cells)}"
+    tested = [c for c in cells if c.agrees is not None]
+    # 16 cases per port; an error (no greeting in time on a loaded runner) is no claim: allow two
+    assert len(cells) >= 16 and len(tested) >= len(cells) - 2, [(c.id, c.verdict, c.reason) for c in cells]
     wrong = [c for c in cells if c.agrees is False and not known_wrong(c)]
     assert not wrong, f"{name}: relay verdicts that contradict the server:\n{_disagreements(wrong)}"
 
@@ -70,7 +72,8 @@ def test_relay_verdicts_agree_with_what_was_relayed(relay_cells, name):
 @pytest.mark.parametrize("name", SMUGGLING_INSTANCES)
 def test_smuggling_verdicts_agree_with_the_mailbox(smuggling_cells, name):
     cells = [c for c in smuggling_cells if c.instance == name and c.kind == "smuggling"]
-    assert len(cells) >= 28, f"expected 14 sequences x (one write, split) on {name}, checked {len(cells)}"
+    tested = [c for c in cells if c.agrees is not None]
+    assert len(cells) >= 28 and len(tested) >= len(cells) - 2, [(c.id, c.verdict, c.reason) for c in cells]
     wrong = [c for c in cells if c.agrees is False and not known_wrong(c)]
     assert not wrong, f"{name}: smuggling verdicts that contradict the mailbox:\n{_disagreements(wrong)}"
 

@@ -8,8 +8,9 @@ Consequence-checkable results (``checked_cells``):
     ``smtp-smuggling/<case>[-split]``  truth: ``smuggle_truth`` with the case's end-of-data sequence, sent
                                the way the result's probe sent it (one write, or split: the smuggled commands
                                in a later write); harm = a smuggled message landed in the mailbox.
-Agreement: a fail verdict where the harm is real; where it is not, anything but fail. A skip (not tested,
-a gate we could not pass) agrees only when nothing happened.
+Agreement: a fail verdict where the harm is real; where it is not, anything but fail. A skip or error (the
+engine says it could not test) is no claim either way and is left out; tests/test_compatibility.py requires
+nearly every cell to be a claim.
 """
 
 from __future__ import annotations
@@ -114,6 +115,9 @@ def known_wrong(instance: str, result_id: str) -> str | None:
     return None
 
 
+UNTESTED = ("skip", "error")
+
+
 @dataclass
 class Cell:
     instance: str  # bed instance name, e.g. "exim-hardened"
@@ -128,8 +132,10 @@ class Cell:
 
     @property
     def agrees(self) -> bool | None:
-        """True/False for consequence-checked cells; None where there is nothing to check."""
-        if self.harm is None:
+        """True/False for consequence-checked cells; None where there is nothing to check, or where the
+        engine made no claim (skip: not applicable / a gate it could not pass; error: could not test, e.g.
+        no greeting in time on a loaded runner)."""
+        if self.harm is None or self.verdict in UNTESTED:
             return None
         if self.harm:
             return self.verdict == "fail"
