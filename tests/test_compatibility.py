@@ -49,7 +49,9 @@ def relay_cells(mtabed) -> list[Cell]:
 
 @pytest.fixture(scope="module")
 def smuggling_cells(mtabed) -> list[Cell]:
-    cells, _reports = check_instances([mtabed.get(n) for n in SMUGGLING_INSTANCES], only=("smuggling",))
+    # with the AUTH-first instance's credentials: past its gate the probes (and the truth) test smuggling
+    insts = [mtabed.get(n) for n in SMUGGLING_INSTANCES]
+    cells, _reports = check_instances(insts, only=("smuggling",), credentials=True)
     return cells
 
 
@@ -109,3 +111,13 @@ def test_a_default_run_delivers_and_relays_nothing(mtabed, name):
     report = smtpprobe_run(inst)
     assert report["results"] and report["exit_code"] == 1  # it is an open relay: the run says so
     assert (len(inst.delivered()), len(inst.relayed())) == before
+
+
+def test_auth_gate_without_credentials_is_not_tested_never_passed(mtabed):
+    """Without credentials, a server that demands AUTH before MAIL gives the smuggling probes nothing to
+    judge: each result says so, naming the gate (issue 11: never a pass)."""
+    inst = mtabed.get("smtp-server-auth-first")
+    report = smtpprobe_run(inst, only=("smtp-smuggling/lf-lf",))
+    assert report["results"]
+    for r in report["results"]:
+        assert r["verdict"] == "skip" and "530 Error: authentication Required" in r["reason"], r

@@ -32,10 +32,18 @@ CHECKED_PREFIXES = ("open-relay/", "smtp-smuggling/")
 
 
 def smtpprobe_run(
-    inst: BedInstance, *, policy: str = "rfc", only: tuple[str, ...] = (), timeout: float = 300
+    inst: BedInstance,
+    *,
+    policy: str = "rfc",
+    only: tuple[str, ...] = (),
+    credentials: bool = False,
+    timeout: float = 300,
 ) -> dict:
-    """`smtpprobe run --format json` against the instance (its own process, as a user runs it)."""
+    """`smtpprobe run --format json` against the instance (its own process, as a user runs it).
+    credentials: give the instance's AUTH credentials, where it has some (the AUTH-first gate case)."""
     cmd = [sys.executable, "-m", "smtpprobe", "run", *inst.smtpprobe_args(), "--helo", HELO]
+    if credentials and getattr(inst, "auth_user", None):
+        cmd += ["--auth-user", inst.auth_user, "--auth-password", inst.auth_password]  # type: ignore[attr-defined]
     cmd += ["--policy", policy, "--format", "json"]
     for o in only:
         cmd += ["--only", o]
@@ -217,7 +225,12 @@ def cells_for(
 
 
 def check_instances(
-    insts: list[BedInstance], *, policy: str = "rfc", only: tuple[str, ...] = (), workers: int = 4
+    insts: list[BedInstance],
+    *,
+    policy: str = "rfc",
+    only: tuple[str, ...] = (),
+    credentials: bool = False,
+    workers: int = 4,
 ) -> tuple[list[Cell], dict[str, dict]]:
     """Run smtpprobe on each instance (several at once), then the truths."""
     truths = TruthCache()
@@ -225,7 +238,7 @@ def check_instances(
         reports = dict(
             zip(
                 [i.name for i in insts],
-                ex.map(lambda i: smtpprobe_run(i, policy=policy, only=only), insts),
+                ex.map(lambda i: smtpprobe_run(i, policy=policy, only=only, credentials=credentials), insts),
                 strict=True,
             )
         )
