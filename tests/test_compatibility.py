@@ -49,7 +49,9 @@ def relay_cells(mtabed) -> list[Cell]:
 
 @pytest.fixture(scope="module")
 def smuggling_cells(mtabed) -> list[Cell]:
-    cells, _reports = check_instances([mtabed.get(n) for n in SMUGGLING_INSTANCES], only=("smuggling",))
+    # with the AUTH-first instance's credentials: past its gate the probes (and the truth) test smuggling
+    insts = [mtabed.get(n) for n in SMUGGLING_INSTANCES]
+    cells, _reports = check_instances(insts, only=("smuggling",), credentials=True)
     return cells
 
 
@@ -62,7 +64,9 @@ def _disagreements(cells: list[Cell]) -> str:
 @pytest.mark.parametrize("name", list(BED_NAMES))
 def test_relay_verdicts_agree_with_what_was_relayed(relay_cells, name):
     cells = [c for c in relay_cells if c.instance == name and c.kind == "relay"]
-    assert len(cells) >= 16, f"expected the 16 open-relay cases on {name}, checked {len(cells)}"
+    tested = [c for c in cells if c.agrees is not None]
+    # 16 cases per port; an error (no greeting in time on a loaded runner) is no claim: allow two
+    assert len(cells) >= 16 and len(tested) >= len(cells) - 2, [(c.id, c.verdict, c.reason) for c in cells]
     wrong = [c for c in cells if c.agrees is False and not known_wrong(c)]
     assert not wrong, f"{name}: relay verdicts that contradict the server:\n{_disagreements(wrong)}"
 
@@ -70,7 +74,8 @@ def test_relay_verdicts_agree_with_what_was_relayed(relay_cells, name):
 @pytest.mark.parametrize("name", SMUGGLING_INSTANCES)
 def test_smuggling_verdicts_agree_with_the_mailbox(smuggling_cells, name):
     cells = [c for c in smuggling_cells if c.instance == name and c.kind == "smuggling"]
-    assert len(cells) >= 28, f"expected 14 sequences x (one write, split) on {name}, checked {len(cells)}"
+    tested = [c for c in cells if c.agrees is not None]
+    assert len(cells) >= 28 and len(tested) >= len(cells) - 2, [(c.id, c.verdict, c.reason) for c in cells]
     wrong = [c for c in cells if c.agrees is False and not known_wrong(c)]
     assert not wrong, f"{name}: smuggling verdicts that contradict the mailbox:\n{_disagreements(wrong)}"
 
@@ -106,3 +111,13 @@ def test_a_default_run_delivers_and_relays_nothing(mtabed, name):
     report = smtpprobe_run(inst)
     assert report["results"] and report["exit_code"] == 1  # it is an open relay: the run says so
     assert (len(inst.delivered()), len(inst.relayed())) == before
+
+
+def test_auth_gate_without_credentials_is_not_tested_never_passed(mtabed):
+    """Without credentials, a server that demands AUTH before MAIL gives the smuggling probes nothing to
+    judge: each result says so, naming the gate (issue 11: never a pass)."""
+    inst = mtabed.get("smtp-server-auth-first")
+    report = smtpprobe_run(inst, only=("smtp-smuggling/lf-lf",))
+    assert report["results"]
+    for r in report["results"]:
+        assert r["verdict"] == "skip" and "530 Error: authentication Required" in r["reason"], r

@@ -8,8 +8,9 @@ Consequence-checkable results (``checked_cells``):
     ``smtp-smuggling/<case>[-split]``  truth: ``smuggle_truth`` with the case's end-of-data sequence, sent
                                the way the result's probe sent it (one write, or split: the smuggled commands
                                in a later write); harm = a smuggled message landed in the mailbox.
-Agreement: a fail verdict where the harm is real; where it is not, anything but fail. A skip (not tested,
-a gate we could not pass) agrees only when nothing happened.
+Agreement: a fail verdict where the harm is real; where it is not, anything but fail. A skip or error (the
+engine says it could not test) is no claim either way and is left out; tests/test_compatibility.py requires
+nearly every cell to be a claim.
 """
 
 from __future__ import annotations
@@ -24,17 +25,25 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.servers._mta_bed import ROOT, BedInstance
-from tests.servers._mta_truth import Truth, relay_truth, smuggle_truth
+from tests.servers._mta_truth import Closed, Truth, relay_truth, smuggle_truth
 
 HELO = "client.example.org"
 CHECKED_PREFIXES = ("open-relay/", "smtp-smuggling/")
 
 
 def smtpprobe_run(
-    inst: BedInstance, *, policy: str = "rfc", only: tuple[str, ...] = (), timeout: float = 300
+    inst: BedInstance,
+    *,
+    policy: str = "rfc",
+    only: tuple[str, ...] = (),
+    credentials: bool = False,
+    timeout: float = 300,
 ) -> dict:
-    """`smtpprobe run --format json` against the instance (its own process, as a user runs it)."""
+    """`smtpprobe run --format json` against the instance (its own process, as a user runs it).
+    credentials: give the instance's AUTH credentials, where it has some (the AUTH-first gate case)."""
     cmd = [sys.executable, "-m", "smtpprobe", "run", *inst.smtpprobe_args(), "--helo", HELO]
+    if credentials and getattr(inst, "auth_user", None):
+        cmd += ["--auth-user", inst.auth_user, "--auth-password", inst.auth_password]  # type: ignore[attr-defined]
     cmd += ["--policy", policy, "--format", "json"]
     for o in only:
         cmd += ["--only", o]
@@ -114,6 +123,9 @@ def known_wrong(instance: str, result_id: str) -> str | None:
     return None
 
 
+UNTESTED = ("skip", "error")
+
+
 @dataclass
 class Cell:
     instance: str  # bed instance name, e.g. "exim-hardened"
@@ -128,8 +140,10 @@ class Cell:
 
     @property
     def agrees(self) -> bool | None:
-        """True/False for consequence-checked cells; None where there is nothing to check."""
-        if self.harm is None:
+        """True/False for consequence-checked cells; None where there is nothing to check, or where the
+        engine made no claim (skip: not applicable / a gate it could not pass; error: could not test, e.g.
+        no greeting in time on a loaded runner)."""
+        if self.harm is None or self.verdict in UNTESTED:
             return None
         if self.harm:
             return self.verdict == "fail"
@@ -194,11 +208,17 @@ def cells_for(
         key = _truth_key(inst, rid, role, relays, sequences) if truths is not None else None
         keyed.append((cell, key))
 
-    def get(key: tuple) -> Truth:
+    def get(key: tuple) -> Truth | str:
         kind, role, case = key[:3]
-        if kind == "relay":
-            return truths.relay(inst, role, *relays[case])  # type: ignore[union-attr]
-        return truths.smuggling(inst, role, case, sequences[case], key[3])  # type: ignore[union-attr]
+        last = ""
+        for _attempt in range(2):  # a busy server may miss one greeting deadline; never guess a truth
+            try:
+                if kind == "relay":
+                    return truths.relay(inst, role, *relays[case])  # type: ignore[union-attr]
+                return truths.smuggling(inst, role, case, sequences[case], key[3])  # type: ignore[union-attr]
+            except (OSError, Closed) as e:
+                last = f"{type(e).__name__}: {e}"
+        return last
 
     keys = sorted({k for _c, k in keyed if k is not None})
     with ThreadPoolExecutor(workers) as ex:
@@ -206,12 +226,20 @@ def cells_for(
     for cell, key in keyed:
         if key is not None:
             t = found[key]
-            cell.kind, cell.harm, cell.evidence = key[0], t.happened, t.evidence
+            if isinstance(t, str):  # the truth probe itself could not talk to the server: unchecked
+                cell.kind, cell.evidence = key[0], f"truth probe failed twice ({t})"
+            else:
+                cell.kind, cell.harm, cell.evidence = key[0], t.happened, t.evidence
     return [c for c, _k in keyed]
 
 
 def check_instances(
-    insts: list[BedInstance], *, policy: str = "rfc", only: tuple[str, ...] = (), workers: int = 4
+    insts: list[BedInstance],
+    *,
+    policy: str = "rfc",
+    only: tuple[str, ...] = (),
+    credentials: bool = False,
+    workers: int = 4,
 ) -> tuple[list[Cell], dict[str, dict]]:
     """Run smtpprobe on each instance (several at once), then the truths."""
     truths = TruthCache()
@@ -219,7 +247,7 @@ def check_instances(
         reports = dict(
             zip(
                 [i.name for i in insts],
-                ex.map(lambda i: smtpprobe_run(i, policy=policy, only=only), insts),
+                ex.map(lambda i: smtpprobe_run(i, policy=policy, only=only, credentials=credentials), insts),
                 strict=True,
             )
         )
