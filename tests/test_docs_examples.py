@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import signal
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -64,7 +65,10 @@ def test_the_docs_have_examples_and_each_names_a_target_it_can_get():
             "lab-open",
             "postfix-strict",
             "postfix-open",
+            "postfix",
+            "dovecot",
             "dns",
+            *_BROKEN_DNS,
             "skip",
         }, (example.id, example.target)
         if kind.startswith("skip"):
@@ -113,6 +117,14 @@ def _page_dir(page: str, tmp_path_factory) -> Path:
     return _pages[page]
 
 
+# The DNS servers that fail on purpose (tests/servers/dns.py), for audit's DNS errors: target -> (variable, fixture)
+_BROKEN_DNS = {
+    "dns-dead": ("DEAD", "dead_dns"),
+    "dns-garbage": ("GARBAGE", "garbage_dns"),
+    "dns-referral": ("REFERRAL", "referral_dns"),
+}
+
+
 class _targets:
     """Start what the example needs (fresh, free ports) and put its coordinates into `env`."""
 
@@ -125,16 +137,51 @@ class _targets:
             if word in ("lab", "lab-open"):
                 self._lab(word, words[i + 1 :])
             elif word.startswith("postfix-"):
-                pf = self.request.getfixturevalue(word.replace("-", "_"))
+                self._postfix(self.request.getfixturevalue(word.replace("-", "_")))
+            elif word == "postfix":
+                self._postfix_configured(words[i + 1], words[i + 2 :])
+            elif word == "dovecot":
+                dovecot = self.request.getfixturevalue("dovecot")
                 self.env.update(
-                    PORT=str(pf.smtp_port),
-                    SUBMISSION_PORT=str(pf.submission_port),
-                    SMTPS_PORT=str(pf.smtps_port),
-                    LAB_CA=str(pf.cert_path),
+                    LMTP_PORT=str(dovecot.lmtp_port),
+                    LMTP_SOCKET=dovecot.lmtp_socket,
+                    DOVECOT_AUTH_PORT=str(dovecot.auth_port),
                 )
             elif word == "dns":
-                self.env["RESOLVER"] = self.request.getfixturevalue("dns_server").address
+                address = self.request.getfixturevalue("dns_server").address
+                self.env.update(RESOLVER=address, NSD=address)
+            elif word in _BROKEN_DNS:
+                self.env[_BROKEN_DNS[word][0]] = self.request.getfixturevalue(_BROKEN_DNS[word][1]).address
         return self
+
+    def _postfix(self, pf) -> None:
+        self.env.update(
+            PORT=str(pf.smtp_port),
+            SUBMISSION_PORT=str(pf.submission_port),
+            SMTPS_PORT=str(pf.smtps_port),
+            LAB_CA=str(pf.cert_path),
+            POSTFIX_CONFIG=str(pf.config_dir),
+        )
+
+    def _postfix_configured(self, profile: str, options: list[str]) -> None:
+        """`postfix PROFILE key=value ...`: a fresh Postfix of the test bed with these main.cf settings
+        ($NAME in a value is taken from the targets named before it, e.g. $DOVECOT_AUTH_PORT);
+        `reconfigure:key=value` is set after the start (a setting the bed's readiness probe cannot speak
+        through, such as smtpd_upstream_proxy_protocol)."""
+        at_start: dict[str, str] = {}
+        later: dict[str, str] = {}
+        for option in options:
+            if "=" not in option:
+                break
+            key, value = string.Template(option).substitute(self.env).split("=", 1)
+            if key.startswith("reconfigure:"):
+                later[key.removeprefix("reconfigure:")] = value
+            else:
+                at_start[key] = value
+        pf = self.request.getfixturevalue("postfix_factory")(profile, at_start)
+        if later:
+            pf.reconfigure(**later)
+        self._postfix(pf)
 
     def _lab(self, kind: str, options: list[str]) -> None:
         from smtpprobe.lab import LabServer

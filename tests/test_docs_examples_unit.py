@@ -66,6 +66,25 @@ def test_what_may_differ_and_what_may_not():
     assert matches(["a", "z"], "a\nb\nz\n")  # nothing left out without `...`
     assert matches(["a"], "a\nmore\n")  # output the page does not show
     assert matches(["a ...", "z"], "a b c\nz\n") is None
+    assert matches([], "") is None
+    # what follows ids, pids and generated secrets may differ; the words around them may not
+    assert (
+        matches(
+            ["-> MAIL FROM:<a@b.test> SIZE=262", "(pid 2244)"], "-> MAIL FROM:<a@b.test> SIZE=263\n(pid 9)\n"
+        )
+        is None
+    )
+    assert matches(["-> MAIL FROM:<a@b.test> SIZE=262"], "-> MAIL FROM:<b@b.test> SIZE=262\n")
+    assert (
+        matches(
+            ["<-  250 2.0.0 <a@lab.test> AN3pFW1RCmupBwAAg+zDdQ:R2 Saved"],
+            "<-  250 2.0.0 <a@lab.test> sExhC29hCmtLSgAAg+zDdQ:R2 Saved\n",
+        )
+        is None
+    )
+    assert matches(["lab: AUTH users: user/sKhriE4BC47VflJn"], "lab: AUTH users: admin/x\n")
+    assert matches(["rate 20/s"], "rate 100/s\n")  # a rate the user chose is compared
+    assert matches([], "output the page does not show\n")  # a block with no output shown is no wildcard
 
 
 def test_no_example_pins_a_port():
