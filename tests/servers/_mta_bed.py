@@ -9,6 +9,7 @@ log of deliveries; nothing ever leaves the host (mail for foreign domains goes t
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import pwd
 import shutil
@@ -17,18 +18,18 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self, TypeVar
 
-from tests.servers._common import free_port
+from tests.servers._common import free_port, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 UNPACKED = ROOT / ".testbed" / "unpacked"
 NPM = ROOT / ".testbed" / "npm"
 
-MYHOSTNAME = "mx.lab.test"
+MYHOSTNAME = "mx.lab.test"  # the name every server of the bed (Postfix too) greets with
 LOCAL_DOMAIN = "lab.test"
 LOCAL_USERS = ("postmaster", "user")
 
@@ -108,15 +109,39 @@ def wait_until(
         delay = min(delay * 1.5, 0.25)
 
 
-_LIVE: set[BedInstance] = set()
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+# every instance of the bed (the private Postfixes too), stopped at interpreter exit if a run is cut short
+LIVE: set[_Stoppable] = set()
 
 
 def _stop_live() -> None:
-    for inst in list(_LIVE):
+    for inst in list(LIVE):
         inst.stop()
 
 
 atexit.register(_stop_live)
+
+
+def read_log(path: Path) -> str:
+    """A server's log as text ("" while it does not exist yet)."""
+    try:
+        return path.read_text(errors="replace")
+    except OSError:
+        return ""
+
+
+def start_time(pid: int) -> str | None:
+    """Process start time (clock ticks since boot) from /proc/PID/stat, or None if gone or a zombie
+    (exited; PID 1 of this VM reaps reparented zombies only slowly). The pair (PID, start time) names a
+    process for good: a recycled PID has another start time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 @dataclass(eq=False)
@@ -161,10 +186,7 @@ class BedInstance:
         return self.workdir / "server.log"
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     # -- consequences (subclasses override settle() and, if their storage differs, the readers) -------
     def settle(self, timeout: float = 10.0) -> None:
@@ -213,7 +235,7 @@ class BedInstance:
                 f.write(f"{proc.pid}\n")
         finally:
             logf.close()
-        _LIVE.add(self)
+        LIVE.add(self)
 
     def wait_ready(self, timeout: float = 20.0) -> None:
         def ready() -> bool:
@@ -234,7 +256,7 @@ class BedInstance:
         if self._stopped:
             return
         self._stopped = True
-        _LIVE.discard(self)
+        LIVE.discard(self)
         for p in self.procs:
             if p.poll() is None:
                 try:
@@ -265,26 +287,26 @@ class BedInstance:
         self.stop()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[0] not in ("Z", "X")
+def orphaned_workdirs(pattern: str) -> list[Path]:
+    """Work directories /tmp/<pattern> whose owner (the PID in their owner.pid) is gone: left by a test
+    process that died without teardown. One still being created (no owner.pid yet) is not listed."""
+    out = []
+    for wd in Path("/tmp").glob(pattern):
+        try:
+            owner = int((wd / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if start_time(owner) is None:
+            out.append(wd)
+    return out
 
 
 def reap_stale() -> list[Path]:
     """Stop and remove instances left by a test process that died without teardown (SIGKILL): every
     /tmp/mtabed-* whose owner.pid is gone. A recorded PID is killed (its process group) only if its
     command line still names that work directory, so a recycled PID is never touched."""
-    reaped = []
-    for wd in Path("/tmp").glob("mtabed-*"):
-        try:
-            owner = int((wd / "owner.pid").read_text())
-        except (OSError, ValueError):
-            continue
-        if _alive(owner):
-            continue
+    reaped = orphaned_workdirs("mtabed-*")
+    for wd in reaped:
         try:
             pids = [int(x) for x in (wd / "pids").read_text().split()]
         except (OSError, ValueError):
@@ -300,7 +322,6 @@ def reap_stale() -> list[Path]:
                 except (ProcessLookupError, PermissionError):
                     pass
         shutil.rmtree(wd, ignore_errors=True)
-        reaped.append(wd)
     return reaped
 
 
@@ -325,3 +346,131 @@ def chown_tree(path: Path, user: str) -> None:
         os.chown(root, pw.pw_uid, pw.pw_gid)
         for n in dirs + files:
             os.chown(os.path.join(root, n), pw.pw_uid, pw.pw_gid)
+
+
+# -- what the server modules (exim.py, opensmtpd.py, chasquid.py, haraka.py, smtp_server_js.py) share ---------
+InstT = TypeVar("InstT", bound=BedInstance)
+
+
+def unpacked_missing_reason(label: str, binary: Path, why_root: str) -> str | None:
+    """Why a server run from an unpacked Debian package cannot run here (None: it can)."""
+    if os.geteuid() != 0:
+        return f"the {label} test bed {why_root}"
+    if not binary.exists():
+        return f"{label} not unpacked at {binary} (run scripts/install-system-deps as root)"
+    return None
+
+
+def npm_missing_reason(label: str, package: Path) -> str | None:
+    """Why a node server installed from npm cannot run here (None: it can)."""
+    if not shutil.which("node"):
+        return f"node is not installed ({label} needs it)"
+    if not package.exists():
+        return f"{label} not installed at {package} (run scripts/install-system-deps)"
+    return None
+
+
+def npm_version(package: Path) -> str:
+    """The version in an npm package's package.json ("?" if unreadable)."""
+    try:
+        return json.loads((package / "package.json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return "?"
+
+
+def new_instance(
+    cls: type[InstT],
+    server: str,
+    label: str,
+    config: str,
+    notes: dict[str, str],
+    version: str,
+    roles: tuple[str, ...] = ("mx",),
+) -> InstT:
+    """The head of every start_<server>(): an instance (not started yet) of a config known to `notes`
+    (ValueError otherwise) in a fresh /tmp/mtabed-<server>-* directory, with free ports for `roles`."""
+    if config not in notes:
+        raise ValueError(f"unknown {label} config {config!r}")
+    wd = new_workdir(server.replace("-", ""))
+    inst = cls(server=server, config=config, workdir=wd, version=version, ports=ports(*roles))
+    inst.notes = notes[config]
+    return inst
+
+
+def launch(
+    inst: InstT,
+    argv: list[str],
+    ready_timeout: float,
+    t0: float,
+    *,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    ready_log: str | None = None,
+) -> InstT:
+    """The tail of every start_<server>(): spawn `argv`, wait (bounded) until every port greets and, with
+    `ready_log`, until the log shows that text; set startup_seconds (since `t0`). A server that does not
+    come up is stopped with its work directory kept for a post-mortem, and BedStartError raised."""
+    inst.spawn(argv, env=env, cwd=cwd)
+    try:
+        inst.wait_ready(ready_timeout)
+        if ready_log is not None:
+            wait_until(
+                lambda: ready_log in inst.log(), ready_timeout, f"{inst.name}: {ready_log!r}", inst.log
+            )
+    except (BedStartError, TimeoutError) as e:
+        inst.stop(remove=False)
+        raise BedStartError(str(e)) from None
+    inst.startup_seconds = time.monotonic() - t0
+    return inst
+
+
+def start_or_fail(
+    label: str, missing_reason: Callable[[], str | None], start: Callable[[str], InstT], config: str
+) -> InstT:
+    """Start one instance for a test: a server that cannot run here is unavailable() (skip locally, fail
+    under CI=true); one that does not start fails the test with its log tail."""
+    import pytest  # here, not at the top: benchmarks use the instance managers without pytest
+
+    reason = missing_reason()
+    if reason:
+        unavailable(reason)
+    try:
+        return start(config)
+    except BedStartError as e:
+        pytest.fail(f"{label} test bed did not start:\n{e}", pytrace=False)
+
+
+def bed_fixture(name: str) -> Callable[..., BedInstance]:
+    """The session fixture of bed instance `name` ("exim-hardened" -> fixture ``exim_hardened``): the
+    instance of the mtabed registry (mtabed.py), shared with ``mtabed.get(name)``. Assign it in a plugin
+    module (modules named _* are not plugins): ``exim_hardened = bed_fixture("exim-hardened")``."""
+    import pytest
+
+    @pytest.fixture(scope="session", name=name.replace("-", "_"))
+    def instance(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
+        return mtabed.get(name)  # type: ignore[no-any-return]
+
+    return instance
+
+
+def factory_fixture(
+    name: str, label: str, missing_reason: Callable[[], str | None], start: Callable[[str], BedInstance]
+) -> Callable[..., Iterator[Callable[[str], BedInstance]]]:
+    """The function-scoped fixture `name`: ``<name>(config="hardened")`` starts a private instance (see
+    start_or_fail), every one stopped at the end of the test."""
+    import pytest
+
+    @pytest.fixture(name=name)
+    def factory() -> Iterator[Callable[[str], BedInstance]]:
+        started: list[BedInstance] = []
+
+        def make(config: str = "hardened") -> BedInstance:
+            inst = start_or_fail(label, missing_reason, start, config)
+            started.append(inst)
+            return inst
+
+        yield make
+        for inst in started:
+            inst.stop()
+
+    return factory

@@ -6,7 +6,6 @@ config rendering, certificate, start/stop, readiness, mailbox reading.
 
 from __future__ import annotations
 
-import atexit
 import datetime
 import grp
 import os
@@ -23,12 +22,19 @@ from pathlib import Path
 from typing import Self
 
 from tests.servers._common import free_port
+from tests.servers._mta_bed import (
+    LIVE,
+    LOCAL_DOMAIN,
+    MYHOSTNAME,
+    orphaned_workdirs,
+    read_log,
+    read_maildir,
+    start_time,
+)
 
 POSTFIX = shutil.which("postfix") or "/usr/sbin/postfix"
 POSTCONF = shutil.which("postconf") or "/usr/sbin/postconf"
 
-MYHOSTNAME = "mx.lab.test"
-LOCAL_DOMAIN = "lab.test"
 # Local recipients: address -> maildir under <workdir>/mail (trailing slash = maildir format).
 LOCAL_MAILBOXES = {
     "postmaster@lab.test": "postmaster/",
@@ -162,10 +168,7 @@ class PostfixInstance:
         return {"smtp": self.smtp_port, "submission": self.submission_port, "smtps": self.smtps_port}
 
     def maillog(self) -> str:
-        try:
-            return self.maillog_path.read_text(errors="replace")
-        except OSError:
-            return ""
+        return read_log(self.maillog_path)
 
     # -- commands -------------------------------------------------------------------------------
     def _run(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
@@ -196,15 +199,6 @@ class PostfixInstance:
         time.sleep(0.3)  # master re-reads; idle daemons restart lazily
 
     # -- mailboxes ------------------------------------------------------------------------------
-    def _maildir_messages(self, maildir: Path) -> list[bytes]:
-        out = []
-        new = maildir / "new"
-        if new.is_dir():
-            # maildir names start with the delivery time in seconds; sort by mtime then name
-            files = sorted(new.iterdir(), key=lambda p: (p.stat().st_mtime_ns, p.name))
-            out = [p.read_bytes() for p in files]
-        return out
-
     def queue_busy(self) -> bool:
         """True while any message is still in incoming/active/maildrop (not yet delivered or deferred)."""
         for sub in ("incoming", "active", "maildrop"):
@@ -245,10 +239,10 @@ class PostfixInstance:
             box = LOCAL_MAILBOXES.get(rcpt.lower())
             if box is None:
                 raise KeyError(f"{rcpt} is not a local mailbox of the test bed ({sorted(LOCAL_MAILBOXES)})")
-            return self._maildir_messages(self.mail_dir / box)
+            return read_maildir(self.mail_dir / box)
         out: list[bytes] = []
         for box in sorted(set(LOCAL_MAILBOXES.values())):
-            out += self._maildir_messages(self.mail_dir / box)
+            out += read_maildir(self.mail_dir / box)
         return out
 
     def relayed(self, *, settle: bool = True, timeout: float = 10.0) -> list[bytes]:
@@ -256,7 +250,7 @@ class PostfixInstance:
         default/relay transport is a catch-all maildir."""
         if settle:
             self.settle(timeout)
-        return self._maildir_messages(self.mail_dir / RELAYED_MAILDIR)
+        return read_maildir(self.mail_dir / RELAYED_MAILDIR)
 
     def wait_delivered(self, count: int, rcpt: str | None = None, timeout: float = 10.0) -> list[bytes]:
         """Poll until at least `count` messages are delivered (bounded), then return them all."""
@@ -303,8 +297,8 @@ class PostfixInstance:
         if self._stopped:
             return
         self._stopped = True
-        _LIVE.discard(self)
-        procs = {pid: _start_time(pid) for pid in self.our_pids()}
+        LIVE.discard(self)
+        procs = {pid: start_time(pid) for pid in self.our_pids()}
         try:
             self.postfix("stop", timeout=15)
         except subprocess.TimeoutExpired:
@@ -313,7 +307,7 @@ class PostfixInstance:
         def alive() -> list[int]:
             # same PID *and* same start time: never confuse a recycled PID with ours
             found = set(self.our_pids())
-            found |= {p for p, t in procs.items() if t is not None and _start_time(p) == t}
+            found |= {p for p, t in procs.items() if t is not None and start_time(p) == t}
             return sorted(found)
 
         deadline = time.monotonic() + 5
@@ -335,16 +329,6 @@ class PostfixInstance:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-def _start_time(pid: int) -> str | None:
-    """Process start time (clock ticks since boot) from /proc/PID/stat, or None if gone or a zombie
-    (exited; PID 1 of this VM reaps reparented zombies only slowly)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] in ("Z", "X") else fields[19]
 
 
 def _write_aged(path: Path, text: str) -> None:
@@ -509,30 +493,12 @@ def _greets(host: str, port: int, tls: bool, cert: Path) -> bool:
         return False
 
 
-_LIVE: set[PostfixInstance] = set()  # stopped at interpreter exit if a test run is interrupted
-
-
-def _stop_live() -> None:
-    for inst in list(_LIVE):
-        inst.stop()
-
-
-atexit.register(_stop_live)
-
-
 def reap_stale() -> list[Path]:
     """Stop and remove instances left behind by a test process that died without teardown (killed
     pytest): /tmp/pfbed-* whose owner.pid process no longer exists. Returns the directories reaped."""
-    reaped = []
-    for wd in Path("/tmp").glob("pfbed-*"):
-        try:
-            owner = int((wd / "owner.pid").read_text())
-        except (OSError, ValueError):
-            continue  # being created right now, or not ours
-        if _start_time(owner) is not None:
-            continue
+    reaped = orphaned_workdirs("pfbed-*")
+    for wd in reaped:
         PostfixInstance(workdir=wd, profile="?", main_cf={}).stop()
-        reaped.append(wd)
     return reaped
 
 
@@ -570,7 +536,7 @@ def start_postfix(
         r = inst.postfix("start")
         if r.returncode == 0 and _wait_ready(inst, ready_timeout):
             inst.startup_seconds = time.monotonic() - t0
-            _LIVE.add(inst)
+            LIVE.add(inst)
             return inst
         log = inst.maillog()
         last_error = (
@@ -620,7 +586,7 @@ def _wait_ready(inst: PostfixInstance, timeout: float) -> bool:
             if any(bad in inst.maillog() for bad in _HOPELESS):
                 return False
             pid = inst._master_pid()
-            if time.monotonic() - start > 3 and (pid is None or _start_time(pid) is None):
+            if time.monotonic() - start > 3 and (pid is None or start_time(pid) is None):
                 return False  # master never came up or died
             time.sleep(min(0.05 * 2 ** (time.monotonic() - start), 0.5))
     return not pending

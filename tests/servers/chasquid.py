@@ -35,23 +35,22 @@ Pitfalls found building this (chasquid 1.11-2+b2)
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
 
-import pytest
-
-from tests.servers._common import free_port, unavailable
+from tests.servers._common import free_port
 from tests.servers._mta_bed import (
     UNPACKED,
     BedInstance,
     BedStartError,
-    new_workdir,
-    ports,
+    bed_fixture,
+    factory_fixture,
+    launch,
+    new_instance,
+    unpacked_missing_reason,
     wait_until,
 )
 from tests.servers._postfix_bed import make_cert
@@ -120,21 +119,14 @@ class ChasquidInstance(BedInstance):
 
 
 def chasquid_missing_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "the chasquid test bed runs as root (like the other unpacked MTAs)"
-    if not CHASQUID.exists():
-        return f"chasquid not unpacked at {CHASQUID} (run scripts/install-system-deps as root)"
-    return None
+    return unpacked_missing_reason("chasquid", CHASQUID, "runs as root (like the other unpacked MTAs)")
 
 
 def start_chasquid(config: str = "hardened", ready_timeout: float = 20.0) -> ChasquidInstance:
-    if config not in NOTES:
-        raise ValueError(f"unknown chasquid config {config!r}")
     t0 = time.monotonic()
-    wd = new_workdir("chasquid")
     roles = ("mx", "submission") if config == "hardened" else ("mx",)
-    inst = ChasquidInstance(server="chasquid", config=config, workdir=wd, version="1.11", ports=ports(*roles))
-    inst.notes = NOTES[config]
+    inst = new_instance(ChasquidInstance, "chasquid", "chasquid", config, NOTES, "1.11", roles)
+    wd = inst.workdir
     inst.tls = True
     conf = wd / "conf"
     (conf / "certs" / "mx.lab.test").mkdir(parents=True)
@@ -177,54 +169,17 @@ def start_chasquid(config: str = "hardened", ready_timeout: float = 20.0) -> Cha
         )
         if r.returncode != 0:
             raise BedStartError(f"chasquid-util user-add failed: {r.stdout}{r.stderr}")
-    inst.spawn(
-        [
-            str(CHASQUID),
-            "-config_dir",
-            str(conf),
-            "-alsologtostderr",
-            # belt and braces: outgoing SMTP (only ever for authenticated users) goes to a closed local port
-            f"-testing__outgoing_smtp_port={free_port()}",
-        ],
-    )
-    try:
-        inst.wait_ready(ready_timeout)
-    except BedStartError:
-        inst.stop(remove=False)
-        raise
-    inst.startup_seconds = time.monotonic() - t0
-    return inst
+    argv = [
+        str(CHASQUID),
+        "-config_dir",
+        str(conf),
+        "-alsologtostderr",
+        # belt and braces: outgoing SMTP (only ever for authenticated users) goes to a closed local port
+        f"-testing__outgoing_smtp_port={free_port()}",
+    ]
+    return launch(inst, argv, ready_timeout, t0)
 
 
-def _start(config: str) -> ChasquidInstance:
-    reason = chasquid_missing_reason()
-    if reason:
-        unavailable(reason)
-    try:
-        return start_chasquid(config)
-    except BedStartError as e:
-        pytest.fail(f"chasquid test bed did not start:\n{e}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def chasquid_hardened(mtabed) -> ChasquidInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("chasquid-hardened")  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="session")
-def chasquid_as_shipped(mtabed) -> ChasquidInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("chasquid-as-shipped")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def chasquid_factory() -> Iterator[Callable[[str], ChasquidInstance]]:
-    started: list[ChasquidInstance] = []
-
-    def factory(config: str = "hardened") -> ChasquidInstance:
-        inst = _start(config)
-        started.append(inst)
-        return inst
-
-    yield factory
-    for inst in started:
-        inst.stop()
+chasquid_hardened = bed_fixture("chasquid-hardened")
+chasquid_as_shipped = bed_fixture("chasquid-as-shipped")
+chasquid_factory = factory_fixture("chasquid_factory", "chasquid", chasquid_missing_reason, start_chasquid)

@@ -44,19 +44,17 @@ from __future__ import annotations
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
 
-import pytest
-
-from tests.servers._common import unavailable
 from tests.servers._mta_bed import (
     UNPACKED,
     BedInstance,
-    BedStartError,
+    bed_fixture,
     chown_tree,
     ensure_system_user,
-    new_workdir,
-    ports,
+    factory_fixture,
+    launch,
+    new_instance,
+    unpacked_missing_reason,
     wait_until,
 )
 from tests.servers._postfix_bed import make_cert
@@ -180,21 +178,14 @@ class EximInstance(BedInstance):
 
 
 def exim_missing_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "the Exim test bed needs root (binds, runs deliveries as Debian-exim)"
-    if not EXIM.exists():
-        return f"Exim not unpacked at {EXIM} (run scripts/install-system-deps as root)"
-    return None
+    return unpacked_missing_reason("Exim", EXIM, "needs root (binds, runs deliveries as Debian-exim)")
 
 
 def start_exim(config: str = "hardened", ready_timeout: float = 20.0) -> EximInstance:
-    if config not in NOTES:
-        raise ValueError(f"unknown Exim config {config!r}")
     t0 = time.monotonic()
+    inst = new_instance(EximInstance, "exim", "Exim", config, NOTES, "4.96")
     ensure_system_user(EXIM_USER)
-    wd = new_workdir("exim")
-    inst = EximInstance(server="exim", config=config, workdir=wd, version="4.96", ports=ports("mx"))
-    inst.notes = NOTES[config]
+    wd = inst.workdir
     for sub in ("spool", "log", "mail", "relayed"):
         (wd / sub).mkdir()
     inst.cert_path, _key = make_cert(wd)
@@ -204,45 +195,10 @@ def start_exim(config: str = "hardened", ready_timeout: float = 20.0) -> EximIns
     os.chown(wd / "exim.conf", 0, 0)  # Exim refuses a config not owned by root ("wrong owner")
     (wd / "exim.conf").chmod(0o644)
     inst.tls = config == "hardened"
-    inst.spawn([str(EXIM), "-C", str(wd / "exim.conf"), "-bdf", "-oX", str(inst.port)])
-    try:
-        inst.wait_ready(ready_timeout)
-    except BedStartError:
-        inst.stop(remove=False)
-        raise
-    inst.startup_seconds = time.monotonic() - t0
-    return inst
+    argv = [str(EXIM), "-C", str(wd / "exim.conf"), "-bdf", "-oX", str(inst.port)]
+    return launch(inst, argv, ready_timeout, t0)
 
 
-def _start(config: str) -> EximInstance:
-    reason = exim_missing_reason()
-    if reason:
-        unavailable(reason)
-    try:
-        return start_exim(config)
-    except BedStartError as e:
-        pytest.fail(f"Exim test bed did not start:\n{e}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def exim_hardened(mtabed) -> EximInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("exim-hardened")  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="session")
-def exim_permissive(mtabed) -> EximInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("exim-permissive")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def exim_factory() -> Iterator[Callable[[str], EximInstance]]:
-    started: list[EximInstance] = []
-
-    def factory(config: str = "hardened") -> EximInstance:
-        inst = _start(config)
-        started.append(inst)
-        return inst
-
-    yield factory
-    for inst in started:
-        inst.stop()
+exim_hardened = bed_fixture("exim-hardened")
+exim_permissive = bed_fixture("exim-permissive")
+exim_factory = factory_fixture("exim_factory", "Exim", exim_missing_reason, start_exim)

@@ -40,18 +40,22 @@ Pitfalls found building this (Haraka 3.3.4, node 20)
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
-
-from tests.servers._common import unavailable
-from tests.servers._mta_bed import NPM, BedInstance, BedStartError, new_workdir, ports, wait_until
+from tests.servers._mta_bed import (
+    NPM,
+    BedInstance,
+    bed_fixture,
+    factory_fixture,
+    launch,
+    new_instance,
+    npm_missing_reason,
+    npm_version,
+)
 from tests.servers._postfix_bed import make_cert
 
 HARAKA_PKG = NPM / "node_modules" / "Haraka"
@@ -120,13 +124,6 @@ exports.store = function (next, connection) {
 """
 
 
-def haraka_version() -> str:
-    try:
-        return json.loads((HARAKA_PKG / "package.json").read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return "?"
-
-
 def _dhparams() -> Path:
     """DH parameters for the tls plugin, made once per checkout (Haraka would otherwise run a 2048-bit
     ``openssl dhparam`` in the background of every start, seconds of CPU on a busy 2-core runner)."""
@@ -142,22 +139,13 @@ def _dhparams() -> Path:
 
 
 def haraka_missing_reason() -> str | None:
-    if not shutil.which("node"):
-        return "node is not installed (Haraka needs it)"
-    if not HARAKA_BIN.exists():
-        return f"Haraka not installed at {HARAKA_BIN} (run scripts/install-system-deps)"
-    return None
+    return npm_missing_reason("Haraka", HARAKA_BIN)
 
 
 def start_haraka(config: str = "hardened", ready_timeout: float = 30.0) -> BedInstance:
-    if config not in NOTES:
-        raise ValueError(f"unknown Haraka config {config!r}")
     t0 = time.monotonic()
-    wd = new_workdir("haraka")
-    inst = BedInstance(
-        server="haraka", config=config, workdir=wd, version=haraka_version(), ports=ports("mx")
-    )
-    inst.notes = NOTES[config]
+    inst = new_instance(BedInstance, "haraka", "Haraka", config, NOTES, npm_version(HARAKA_PKG))
+    wd = inst.workdir
     cfg = wd / "haraka" / "config"
     (wd / "haraka" / "plugins").mkdir(parents=True)
     shutil.copytree(HARAKA_PKG / "config", cfg)  # the stock files: a partial .ini loses Haraka's defaults
@@ -185,50 +173,12 @@ def start_haraka(config: str = "hardened", ready_timeout: float = 30.0) -> BedIn
         plugins = ["tls", "helo.checks", *plugins]
     (cfg / "plugins").write_text("\n".join(plugins) + "\n")
     env = dict(os.environ, BED_DIR=str(wd), BED_OPEN="1" if config == "permissive" else "0")
-    inst.spawn([str(HARAKA_BIN), "-c", str(wd / "haraka")], env=env, cwd=wd)
-    try:
-        inst.wait_ready(ready_timeout)
-        if config == "hardened":
-            # helo.checks' valid_hostname needs the public-suffix list, loaded after the port opens
-            wait_until(
-                lambda: "loaded Public Suffixes" in inst.log(), ready_timeout, "haraka: TLD list", inst.log
-            )
-    except (BedStartError, TimeoutError) as e:
-        inst.stop(remove=False)
-        raise BedStartError(str(e)) from None
-    inst.startup_seconds = time.monotonic() - t0
-    return inst
+    # hardened: helo.checks' valid_hostname needs the public-suffix list, loaded after the port opens
+    ready_log = "loaded Public Suffixes" if config == "hardened" else None
+    argv = [str(HARAKA_BIN), "-c", str(wd / "haraka")]
+    return launch(inst, argv, ready_timeout, t0, env=env, cwd=wd, ready_log=ready_log)
 
 
-def _start(config: str) -> BedInstance:
-    reason = haraka_missing_reason()
-    if reason:
-        unavailable(reason)
-    try:
-        return start_haraka(config)
-    except BedStartError as e:
-        pytest.fail(f"Haraka test bed did not start:\n{e}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def haraka_hardened(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("haraka-hardened")  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="session")
-def haraka_permissive(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("haraka-permissive")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def haraka_factory() -> Iterator[Callable[[str], BedInstance]]:
-    started: list[BedInstance] = []
-
-    def factory(config: str = "hardened") -> BedInstance:
-        inst = _start(config)
-        started.append(inst)
-        return inst
-
-    yield factory
-    for inst in started:
-        inst.stop()
+haraka_hardened = bed_fixture("haraka-hardened")
+haraka_permissive = bed_fixture("haraka-permissive")
+haraka_factory = factory_fixture("haraka_factory", "Haraka", haraka_missing_reason, start_haraka)

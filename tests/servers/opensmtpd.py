@@ -37,19 +37,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
 
-import pytest
-
-from tests.servers._common import unavailable
 from tests.servers._mta_bed import (
     UNPACKED,
     BedInstance,
-    BedStartError,
+    bed_fixture,
     chown_tree,
     ensure_system_user,
-    new_workdir,
-    ports,
+    factory_fixture,
+    launch,
+    new_instance,
+    unpacked_missing_reason,
     wait_until,
 )
 
@@ -101,24 +99,15 @@ class OpenSMTPDInstance(BedInstance):
 
 
 def opensmtpd_missing_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "the OpenSMTPD test bed needs root (mount namespace, privilege separation)"
-    if not SMTPD.exists():
-        return f"OpenSMTPD not unpacked at {SMTPD} (run scripts/install-system-deps as root)"
-    return None
+    return unpacked_missing_reason("OpenSMTPD", SMTPD, "needs root (mount namespace, privilege separation)")
 
 
 def start_opensmtpd(config: str = "hardened", ready_timeout: float = 20.0) -> OpenSMTPDInstance:
-    if config not in NOTES:
-        raise ValueError(f"unknown OpenSMTPD config {config!r}")
     t0 = time.monotonic()
+    inst = new_instance(OpenSMTPDInstance, "opensmtpd", "OpenSMTPD", config, NOTES, "6.8.0p2")
     ensure_system_user("opensmtpd", "/var/lib/opensmtpd/empty")
     ensure_system_user("opensmtpq", "/var/lib/opensmtpd/empty")
-    wd = new_workdir("opensmtpd")
-    inst = OpenSMTPDInstance(
-        server="opensmtpd", config=config, workdir=wd, version="6.8.0p2", ports=ports("mx")
-    )
-    inst.notes = NOTES[config]
+    wd = inst.workdir
     for d in ("mail", "relayed"):
         (wd / d).mkdir()
         chown_tree(wd / d, DELIVERY_USER)
@@ -131,45 +120,12 @@ def start_opensmtpd(config: str = "hardened", ready_timeout: float = 20.0) -> Op
     (wd / "smtpd.conf").write_text(conf)
     (wd / "smtpd.conf").chmod(0o644)
     env = dict(os.environ, WD=str(wd), PKG=str(PKG))
-    inst.spawn(["unshare", "-m", "--propagation", "private", "sh", "-c", _NS_SCRIPT], env=env)
-    try:
-        inst.wait_ready(ready_timeout)
-    except BedStartError:
-        inst.stop(remove=False)
-        raise
-    inst.startup_seconds = time.monotonic() - t0
-    return inst
+    argv = ["unshare", "-m", "--propagation", "private", "sh", "-c", _NS_SCRIPT]
+    return launch(inst, argv, ready_timeout, t0, env=env)
 
 
-def _start(config: str) -> OpenSMTPDInstance:
-    reason = opensmtpd_missing_reason()
-    if reason:
-        unavailable(reason)
-    try:
-        return start_opensmtpd(config)
-    except BedStartError as e:
-        pytest.fail(f"OpenSMTPD test bed did not start:\n{e}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def opensmtpd_hardened(mtabed) -> OpenSMTPDInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("opensmtpd-hardened")  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="session")
-def opensmtpd_permissive(mtabed) -> OpenSMTPDInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("opensmtpd-permissive")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def opensmtpd_factory() -> Iterator[Callable[[str], OpenSMTPDInstance]]:
-    started: list[OpenSMTPDInstance] = []
-
-    def factory(config: str = "hardened") -> OpenSMTPDInstance:
-        inst = _start(config)
-        started.append(inst)
-        return inst
-
-    yield factory
-    for inst in started:
-        inst.stop()
+opensmtpd_hardened = bed_fixture("opensmtpd-hardened")
+opensmtpd_permissive = bed_fixture("opensmtpd-permissive")
+opensmtpd_factory = factory_fixture(
+    "opensmtpd_factory", "OpenSMTPD", opensmtpd_missing_reason, start_opensmtpd
+)

@@ -30,14 +30,18 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import time
-from collections.abc import Callable, Iterator
 
-import pytest
-
-from tests.servers._common import unavailable
-from tests.servers._mta_bed import NPM, BedInstance, BedStartError, new_workdir, ports
+from tests.servers._mta_bed import (
+    NPM,
+    BedInstance,
+    bed_fixture,
+    factory_fixture,
+    launch,
+    new_instance,
+    npm_missing_reason,
+    npm_version,
+)
 from tests.servers._postfix_bed import make_cert
 
 PKG = NPM / "node_modules" / "smtp-server"
@@ -115,30 +119,14 @@ server.listen(cfg.port, '127.0.0.1')
 """
 
 
-def smtp_server_version() -> str:
-    try:
-        return json.loads((PKG / "package.json").read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return "?"
-
-
 def smtp_server_missing_reason() -> str | None:
-    if not shutil.which("node"):
-        return "node is not installed (smtp-server needs it)"
-    if not PKG.exists():
-        return f"smtp-server not installed at {PKG} (run scripts/install-system-deps)"
-    return None
+    return npm_missing_reason("smtp-server", PKG)
 
 
 def start_smtp_server(config: str = "hardened", ready_timeout: float = 20.0) -> BedInstance:
-    if config not in NOTES:
-        raise ValueError(f"unknown smtp-server config {config!r}")
     t0 = time.monotonic()
-    wd = new_workdir("smtpserver")
-    inst = BedInstance(
-        server="smtp-server", config=config, workdir=wd, version=smtp_server_version(), ports=ports("mx")
-    )
-    inst.notes = NOTES[config]
+    inst = new_instance(BedInstance, "smtp-server", "smtp-server", config, NOTES, npm_version(PKG))
+    wd = inst.workdir
     (wd / "mail").mkdir()
     (wd / "relayed").mkdir()
     cfg: dict[str, object] = {
@@ -159,50 +147,12 @@ def start_smtp_server(config: str = "hardened", ready_timeout: float = 20.0) -> 
         inst.auth_user, inst.auth_password = AUTH_USER, AUTH_PASSWORD  # type: ignore[attr-defined]
     (wd / "server.js").write_text(SERVER_JS)
     env = dict(os.environ, BED_CONFIG=json.dumps(cfg), NODE_PATH=str(NPM / "node_modules"))
-    inst.spawn(["node", str(wd / "server.js")], env=env, cwd=wd)
-    try:
-        inst.wait_ready(ready_timeout)
-    except BedStartError:
-        inst.stop(remove=False)
-        raise
-    inst.startup_seconds = time.monotonic() - t0
-    return inst
+    return launch(inst, ["node", str(wd / "server.js")], ready_timeout, t0, env=env, cwd=wd)
 
 
-def _start(config: str) -> BedInstance:
-    reason = smtp_server_missing_reason()
-    if reason:
-        unavailable(reason)
-    try:
-        return start_smtp_server(config)
-    except BedStartError as e:
-        pytest.fail(f"smtp-server test bed did not start:\n{e}", pytrace=False)
-
-
-@pytest.fixture(scope="session")
-def smtp_server_hardened(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("smtp-server-hardened")  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="session")
-def smtp_server_permissive(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("smtp-server-permissive")  # type: ignore[no-any-return]
-
-
-@pytest.fixture(scope="session")
-def smtp_server_auth_first(mtabed) -> BedInstance:  # the Bed registry (mtabed.py)
-    return mtabed.get("smtp-server-auth-first")  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def smtp_server_factory() -> Iterator[Callable[[str], BedInstance]]:
-    started: list[BedInstance] = []
-
-    def factory(config: str = "hardened") -> BedInstance:
-        inst = _start(config)
-        started.append(inst)
-        return inst
-
-    yield factory
-    for inst in started:
-        inst.stop()
+smtp_server_hardened = bed_fixture("smtp-server-hardened")
+smtp_server_permissive = bed_fixture("smtp-server-permissive")
+smtp_server_auth_first = bed_fixture("smtp-server-auth-first")
+smtp_server_factory = factory_fixture(
+    "smtp_server_factory", "smtp-server", smtp_server_missing_reason, start_smtp_server
+)
