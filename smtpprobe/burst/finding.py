@@ -33,8 +33,9 @@ def finding(report: BurstReport) -> str:
         )
     if report.interrupted:
         return f"Interrupted after {report.attempted} connections; none was refused up to then."
-    sentence = f"All {report.accepted} connections were accepted, at most {report.peak_open} open at once: no limit up to there"
-    if report.peak_open < report.accepted and not p.hold:
+    peak = max(report.peak_sockets, report.peak_open)  # TCP connections held, greeted or not
+    sentence = f"All {report.accepted} connections were accepted, at most {peak} open at once: no limit up to there"
+    if peak < report.accepted and not p.hold:
         sentence += " (--hold SECONDS keeps each open, to find a concurrency limit)"
     return sentence + "."
 

@@ -62,7 +62,10 @@ def parse_ports(text: str) -> list[PortPlan]:
 
     if not text.strip():
         raise UsageError("--port: empty")
-    return [PortPlan(role, port) for role, port in parse_port_list(text)]
+    plans = [PortPlan(role, port) for role, port in parse_port_list(text)]
+    if other := next((p for p in plans if p.role not in ROLES), None):  # lmtp: a send/scenario role only
+        raise UsageError(f"--port {other.role}={other.port}: doctor checks the roles {', '.join(ROLES)}")
+    return plans
 
 
 def helo_literal(helo: str) -> str | None:

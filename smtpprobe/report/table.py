@@ -105,7 +105,11 @@ def finding(results: list[Result]) -> str:
             "Nothing failed; warnings (answers the RFCs allow that a hardened server would not give) on "
             f"{named(Verdict.WARN)}."
         )
-    return "Every check passed." if tally["pass"] else "Nothing was judged: every check was skipped."
+    if tally["info"] and not tally["pass"]:
+        return f"Nothing failed; leniency the RFCs allow (info) on {named(Verdict.INFO)}."
+    if tally["pass"]:
+        return "Every check that ran passed." if tally["skip"] else "Every check passed."
+    return "Nothing was judged: every check was skipped."
 
 
 def fit_width(width: int | None) -> int:
