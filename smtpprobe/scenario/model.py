@@ -10,21 +10,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-PORT_ROLES: tuple[str, ...] = (
-    "mx",
-    "submission",
-    "smtps",
-    "lmtp",
-)  # lmtp: scenarios that say LHLO (RFC 2033)
+PORT_ROLES: tuple[str, ...] = ("mx", "submission", "smtps", "lmtp")  # lmtp: scenarios that say LHLO (RFC 2033)
 DEFAULT_PORTS: dict[str, int] = {"mx": 25, "submission": 587, "smtps": 465, "lmtp": 24}
 Basis = Literal["rfc", "hardening"]
 BASES: tuple[str, ...] = ("rfc", "hardening")
 CONNECT_MODES: tuple[str, ...] = ("auto", "plain", "tls", "starttls")
 ID = re.compile(r"[a-z0-9][a-z0-9._-]*")  # scenario, case and step names
-OPT_IN = {
-    "attack",
-    "tls-posture",
-}  # tags that run only when selected (`--only attack`, `--only tls-posture`, `all`)
+OPT_IN = {"attack", "tls-posture"}  # tags that run only when selected (`--only attack`, `--only tls-posture`, `all`)
 
 
 @dataclass(frozen=True)
@@ -34,9 +26,7 @@ class Expectation:
     codes: tuple[int, ...] = ()  # exact reply codes, any of them
     classes: tuple[int, ...] = ()  # first digits: 2, 3, 4, 5
     enhanced: tuple[str, ...] = ()  # "5.7.1", or with wildcards "5.7.*"
-    text: Any = (
-        None  # compiled by scenario.regex (RE2, linear time): searched in the reply text, case-insensitive
-    )
+    text: Any = None  # compiled by scenario.regex (RE2, linear time): searched in the reply text, case-insensitive
     refused: bool | None = None  # True: a 4xx/5xx reply or the connection closed; False: 2xx/3xx
     closed: bool | None = None  # the server closed the connection (after its reply, if any)
     silent: bool | None = None  # no reply at all within the step's timeout

@@ -129,9 +129,7 @@ def run_one(scenario: Scenario, role: str, target: Target) -> Result:
             "else is wrong (RFC 5321 §4.5.1; Postfix does); give --local-rcpt ADDR"
         )
         checks = [Check(checks[-1].step, Verdict.SKIP, text + ".", text)]
-    checks = [
-        Check(c.step, c.verdict, transcript.redact(c.explanation), transcript.redact(c.short)) for c in checks
-    ]
+    checks = [Check(c.step, c.verdict, transcript.redact(c.explanation), transcript.redact(c.short)) for c in checks]
     return _result(scenario, role, port, checks, started, transcript, ctx.unreachable, satisfied)
 
 
