@@ -10,8 +10,9 @@ own client and the server's own storage (tests/servers/_compat.py, _mta_truth.py
                            smuggled commands in a later write), landed no smuggled message in the
                            mailbox; fail <=> it did.
 
-docs/compatibility.md is the full table (scripts/compat-matrix). Cells the engine still gets wrong are
-listed in tests/servers/_compat.py KNOWN_WRONG, left out of the assertion and named in that document; everything else must agree.
+docs/compatibility.md is the full table (scripts/compat-matrix). Cells the engine still gets wrong would be
+listed in tests/servers/_compat.py KNOWN_WRONG (empty now), left out of the assertion and named in that
+document; everything else must agree.
 """
 
 from __future__ import annotations
@@ -69,6 +70,28 @@ def test_relay_verdicts_agree_with_what_was_relayed(relay_cells, name):
     assert len(cells) >= 16 and len(tested) >= len(cells) - 2, [(c.id, c.verdict, c.reason) for c in cells]
     wrong = [c for c in cells if c.agrees is False and not known_wrong(c)]
     assert not wrong, f"{name}: relay verdicts that contradict the server:\n{_disagreements(wrong)}"
+
+
+TRICKS = (
+    "percent-hack-ip", "percent-hack-name", "quoted-at", "quoted-percent", "double-at-ip",
+    "quoted-double-at-ip", "double-at-name", "bang-path", "bang-path-ip", "bang-path-name",
+)  # fmt: skip
+
+
+def test_address_tricks_are_judged_by_what_the_server_does_with_them(relay_cells):
+    """The %, ! and quoted forms at the server's own address: Postfix rewrites them and relays to
+    example.net (fail, with the made-up local user of the control refused); Exim takes them, if at all,
+    for itself and never relays (never a fail). Each verdict here is also checked cell by cell above."""
+    tricks = {(c.instance, c.id): c for c in relay_cells if c.id.removeprefix("open-relay/") in TRICKS}
+    for inst in ("postfix-permissive", "postfix-starttls-gate"):
+        for case in TRICKS:
+            c = tricks[(inst, f"open-relay/{case}")]
+            assert c.harm and c.verdict == "fail", (inst, case, c.verdict, c.evidence, c.reason)
+            assert "nosuchuser-smtpprobe-7f3a" in c.reason, c.reason  # the control decided it
+    exim = [c for (inst, _rid), c in tricks.items() if inst.startswith("exim-")]
+    assert len(exim) == 2 * len(TRICKS) and all(c.verdict != "fail" and c.harm is False for c in exim), [
+        (c.instance, c.id, c.verdict, c.reason) for c in exim
+    ]
 
 
 @pytest.mark.parametrize("name", SMUGGLING_INSTANCES)

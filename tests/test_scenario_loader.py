@@ -381,6 +381,34 @@ BAD = [
         9,
     ),
     (
+        "when-unknown-step",
+        GOOD_HEAD + STEP + 'send = "RCPT TO:<b@c.example>"\nwhen = { step = "trick", refused = false }',
+        ["key 'when.step'", "no earlier step is named 'trick'"],
+        12,
+    ),
+    (
+        "when-not-about-a-reply",
+        GOOD_HEAD + STEP + 'name = "a"\nsend = "A"' + STEP + 'send = "B"\nwhen = { step = "a", tls = true }',
+        ["step 2", "key 'when.tls'", "not a condition on a reply"],
+        15,
+    ),
+    (
+        "when-without-condition",
+        GOOD_HEAD + STEP + 'name = "a"\nsend = "A"' + STEP + 'send = "B"\nwhen = { step = "a" }',
+        ["step 2", "key 'when'", "needs a condition"],
+        15,
+    ),
+    (
+        "when-with-since",
+        GOOD_HEAD
+        + STEP
+        + 'name = "a"\nsend = "A"'
+        + STEP
+        + 'send = "B"\nsince = "a"\nwhen = { step = "a", refused = false }\nexpect = { refused = true }',
+        ["step 2", "key 'when'", "drop one"],
+        16,
+    ),
+    (
         "step-name-reused",
         GOOD_HEAD + STEP + 'name = "a"\nsend = "A"' + STEP + 'name = "a"\nsend = "B"',
         ["step 2", "key 'name'", "unique"],

@@ -39,6 +39,7 @@ class Scripted:
     in `close` gets its reply and then a close; anything else gets 500."""
 
     replies: dict[str, str] = field(default_factory=dict)
+    by_text: dict[str, str] = field(default_factory=dict)  # a line containing this text gets this reply
     silent: set[str] = field(default_factory=set)
     close: set[str] = field(default_factory=set)
     greeting: str = "220 mx.scripted.test ESMTP"
@@ -87,7 +88,10 @@ class Scripted:
                     verb = line.rstrip(b"\r").split(b" ")[0].decode(errors="replace").upper()
                     if verb in self.silent:
                         continue
-                    conn.sendall(self.replies.get(verb, "500 5.5.2 unknown").encode() + b"\r\n")
+                    text = line.decode(errors="replace")
+                    reply = next((r for t, r in self.by_text.items() if t in text), None)
+                    reply = reply or self.replies.get(verb, "500 5.5.2 unknown")
+                    conn.sendall(reply.encode() + b"\r\n")
                     if verb in self.close or verb == "QUIT":
                         return
         except OSError:
@@ -210,6 +214,51 @@ def test_window_never_refused_is_judged_by_basis_and_policy(tmp_path, server, ba
         result.reason == "RCPT TO:<postmaster>: expected a refusal (4xx/5xx, or the connection "
         "closed), got 250 2.1.5 Ok"
     )
+
+
+CONTROLLED = """
+[[scenario.step]]
+send = "EHLO {helo}"
+
+[[scenario.step]]
+name = "trick"
+send = "RCPT TO:<relaytest%example.net@[127.0.0.1]>"
+expect = { class = "5xx" }
+warn_if = { class = "2xx" }
+
+[[scenario.step]]
+send = "RCPT TO:<nosuchuser@[127.0.0.1]>"
+when = { step = "trick", refused = false }
+expect = { refused = false, describe = "the made-up user accepted too" }
+why = "the trick was routed"
+"""
+
+
+@pytest.mark.parametrize(
+    "trick, control, verdict, sent",
+    [
+        ("554 5.7.1 Relay access denied", "550 5.1.1 User unknown", Verdict.PASS, False),
+        ("250 2.1.5 Ok", "250 2.1.5 Ok", Verdict.WARN, True),
+        ("250 2.1.5 Ok", "550 5.1.1 User unknown", Verdict.FAIL, True),
+    ],
+)
+def test_when_sends_the_control_only_after_the_step_it_controls_was_accepted(
+    tmp_path, server, trick, control, verdict, sent
+):
+    s = server(by_text={"relaytest%": trick, "nosuchuser@": control})
+    (sc,) = scenario(tmp_path, CONTROLLED)
+    result = run_one(sc, "mx", target(s.port))
+    assert result.verdict is verdict, result.summary
+    assert ("RCPT TO:<nosuchuser@[127.0.0.1]>" in s.commands()) is sent, s.commands()
+    transcript = str(result.transcript)
+    assert ("not sent: step 'trick' got 554 5.7.1 Relay access denied" in transcript) is not sent, transcript
+    if (
+        verdict is Verdict.FAIL
+    ):  # the reason is the worst check's (the control), not the trick's warn before it
+        assert result.reason.startswith(
+            "RCPT TO:<nosuchuser@[127.0.0.1]>: expected the made-up user accepted too, got 550 5.1.1 User unknown"
+        ), result.reason
+        assert "the trick was routed" in result.summary and "(+1 more)" in result.reason
 
 
 def test_warn_if_is_checked_before_expect(tmp_path, server):

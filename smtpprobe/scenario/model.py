@@ -60,6 +60,7 @@ class Step:
     info_if: Expectation | None = None  # checked first: leniency the RFC allows, worth an info
     repeat: int = 1  # the command sent this many times; the first refusal (or the last reply) decides
     since: int | None = None  # window start (step number): "refused at or before this step, from step N on"
+    when: tuple[str, Expectation] | None = None  # sent only if the named earlier step's reply matched this
     timeout: float | None = None  # seconds for this step's reply (default: the run's --timeout)
     if_missing: Literal["skip", "fail", "try"] = "skip"  # starttls/auth when the server does not offer it
     basis: Basis | None = None  # overrides the scenario's, for this step's judgement

@@ -172,7 +172,8 @@ def _result(
     satisfied: list[str] | None = None,
 ) -> Result:
     verdict = worst(checks)
-    problems = [c for c in checks if c.verdict is not Verdict.PASS]
+    # the worst first: the reason explains the verdict (a control step's fail after the step it controls warned)
+    problems = sorted((c for c in checks if c.verdict is not Verdict.PASS), key=lambda c: -c.verdict.rank)
     summary = problems[0].explanation if problems else ""
     reason = problems[0].short if problems else ""
     if len(problems) > 1:
@@ -218,6 +219,12 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
     skip_through = -1
     for step in scenario.steps:
         if step.number <= skip_through:
+            continue
+        if step.when is not None and not _when_holds(step.when, ctx.named):
+            ctx.session.transcript.info(
+                f"step {step.number}: not sent: step {step.when[0]!r} got "
+                f"{_reply_words(ctx.named, step.when[0])}, not {ex.describe(step.when[1])}"
+            )
             continue
         ctx.session.transcript.info(
             f"step {step.number}: {step.kind}" + (f" ({step.name})" if step.name else "")
@@ -277,6 +284,23 @@ def _drive(scenario: Scenario, ctx: Context, policy: str, checks: list[Check]) -
             )
             checks.append(Check(step.number, Verdict.ERROR, text + ".", text))
             return
+
+
+def _when_holds(when: tuple[str, Expectation], named: dict) -> bool:
+    """A step's `when`: the named earlier step was sent and its reply matches (never sent: no)."""
+    name, expectation = when
+    if name not in named:
+        return False
+    reply = named[name]
+    return ex.matches(expectation, ex.Outcome(replies=[reply] if reply else [], closed=reply is None))
+
+
+def _reply_words(named: dict, name: str) -> str:
+    if name not in named:
+        return "nothing (it was not sent)"
+    return ex.describe_outcome(
+        ex.Outcome(replies=[named[name]] if named[name] else [], closed=named[name] is None)
+    )
 
 
 def _ended(outcome: ex.Outcome) -> bool:

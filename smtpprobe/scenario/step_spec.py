@@ -19,6 +19,7 @@ STEP_KEYS = {
     "info_if",
     "repeat",
     "since",
+    "when",
     "timeout",
     "if_missing",
     "basis",
@@ -102,6 +103,11 @@ def _step(kind: str, raw: dict, number: int, names: dict[str, int]) -> Step:
     since = _since(raw.get("since"), number, names)
     if since is not None and not isinstance(expect, Expectation):
         raise SpecError("since", "needs an `expect` table on the same step")
+    when = _when(raw.get("when"), names)
+    if when is not None and since is not None:
+        raise SpecError(
+            "when", "a step with `since` is always sent (its window decides): drop one of the two"
+        )
     timeout = None
     if "timeout" in raw:
         timeout = _num("timeout", raw["timeout"], 0.1, 600)
@@ -132,6 +138,7 @@ def _step(kind: str, raw: dict, number: int, names: dict[str, int]) -> Step:
         info_if=info_if,
         repeat=repeat,
         since=since,
+        when=when,
         timeout=timeout,
         if_missing=if_missing,
         basis=basis,
@@ -144,6 +151,31 @@ def _same_as(expect: Expectation | None) -> list[str]:
     if expect is None:
         return []
     return ([expect.same_as] if expect.same_as else []) + [n for e in expect.any_of for n in _same_as(e)]
+
+
+WHEN_KEYS = {"code", "class", "text", "refused"}  # about the named step's reply alone
+
+
+def _when(value: object, names: dict[str, int]) -> tuple[str, Expectation] | None:
+    """`when = { step = "trick", refused = false }`: send this step only if that earlier step's reply
+    matched (a control that only means something after the step it controls was accepted)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("step"), str):
+        raise SpecError("when", 'must be a table naming an earlier step: { step = "name", refused = false }')
+    if value["step"] not in names:
+        raise SpecError("when.step", f"no earlier step is named {value['step']!r}")
+    rest = {k: v for k, v in value.items() if k != "step"}
+    for k in rest:
+        if k not in WHEN_KEYS:
+            raise SpecError(
+                f"when.{k}", f"not a condition on a reply (allowed: {', '.join(sorted(WHEN_KEYS))})"
+            )
+    if not rest:
+        raise SpecError(
+            "when", f"needs a condition on step {value['step']!r}'s reply ({', '.join(sorted(WHEN_KEYS))})"
+        )
+    return value["step"], parse_expectation(rest, "when")
 
 
 def _since(value: object, number: int, names: dict[str, int]) -> int | None:
