@@ -29,7 +29,7 @@ def test_role_mapping_for_any_port_and_mixing():
 
 
 @pytest.mark.parametrize("text, words", [
-    ("lmtp=24", "'lmtp' is not a port role"), ("mx=0", "1 to 65535"),
+    ("lmtp=24", "doctor checks the roles mx, submission, smtps"), ("pop3=110", "'pop3' is not a port role"), ("mx=0", "1 to 65535"),
     ("mx=70000", "1 to 65535"), ("25,,587", "empty item"), ("", "empty"), ("mx=abc", "1 to 65535"),
 ])
 def test_bad_port_lists_name_the_item(text, words):

@@ -464,7 +464,7 @@ def test_cli_bad_file_exits_2_with_one_line_and_no_connection(tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["--port", "lmtp=24"], "'lmtp' is not a port role"),
+        (["--port", "pop3=110"], "'pop3' is not a port role"),
         (["--port", "mx=99999"], "a port is a number from 1 to 65535"),
         (["--port", "mx=2525", "--port", "mx=2526"], "the mx role is given twice (2525 and 2526)"),
         (["--only", "no-such-thing"], "no scenario matches --only no-such-thing"),
