@@ -110,7 +110,8 @@ def test_nothing_listening_is_exit_3_and_says_so(dns_server):
 
 
 @pytest.mark.parametrize("args, words", [
-    (("--port", "mx=1,lmtp=24"), "'lmtp' is not a port role"),
+    (("--port", "mx=1,lmtp=24"), "doctor checks the roles mx, submission, smtps"),
+    (("--port", "mx=1,pop3=110"), "'pop3' is not a port role"),
     (("--helo", "[1.2.3]"), "not an address literal"),
     (("--ip", "not-an-ip"), "--ip: not an IP address"),
     (("--from", "nobody"), "--from: expected local@domain"),

@@ -32,7 +32,7 @@ def test_one_spelling(values, parsed):
     "values, words",
     [
         (["mx=2525", "mx=2526"], "the mx role is given twice (2525 and 2526)"),
-        (["lmtp=24"], "'lmtp' is not a port role"),
+        (["pop3=110"], "'pop3' is not a port role"),
         (["mx=0"], "1 to 65535"),
         (["mx=2525,,smtps"], "empty item"),
     ],
