@@ -21,6 +21,17 @@ def parse_server(text: str, default_port: int) -> tuple[str, int]:
     return validate.host(text), default_port  # a name, an IPv4 address, or an IPv6 address without a port
 
 
+def is_ip(host: str) -> bool:
+    """An IP address (IPv4, IPv6, or either in brackets as in an address literal), not a name."""
+    import ipaddress  # only where a host is asked about: not on every start-up
+
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
 def _port(value: str, text: str) -> int:
     if not value.isdigit() or not 0 < int(value) < 65536:
         raise UsageError(f"--server {text!r}: port must be a number from 1 to 65535")

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 
 from smtpprobe.display import clip  # the one display sanitizer
 from smtpprobe.errors import Timeout, TLSFailure, quote_bytes
+from smtpprobe.target import is_ip
 
 SHOWN_NAMES = 10  # names listed in a transcript; the rest are counted (a certificate may carry thousands)
 MAX_NAMES_TRIED = 50  # names tried as the chain verification subject before giving up
@@ -219,7 +220,7 @@ def _verification_subject(names: list[str]):
 
     for name in names[:MAX_NAMES_TRIED]:
         try:
-            if _is_ip(name):
+            if is_ip(name):
                 return IPAddress(ipaddress.ip_address(name.strip("[]")))
             return DNSName("wildcard" + name[1:] if name.startswith("*.") else name.rstrip("."))
         except ValueError:
@@ -269,9 +270,9 @@ def name_matches(name: str, names: list[str]) -> bool:
     name = name.strip("[]").lower().rstrip(".")
     if not name:
         return False
-    if _is_ip(name):
+    if is_ip(name):
         target = ipaddress.ip_address(name)
-        return any(_is_ip(n) and ipaddress.ip_address(n.strip("[]")) == target for n in names)
+        return any(is_ip(n) and ipaddress.ip_address(n.strip("[]")) == target for n in names)
     label, _, parent = name.partition(".")
     for san in (n.lower().rstrip(".") for n in names):
         if san == name:
@@ -303,12 +304,6 @@ def name_text(name) -> str:
         return "(unreadable name)"
 
 
-def _is_ip(name: str) -> bool:
-    try:
-        ipaddress.ip_address(name.strip("[]"))
-        return True
-    except ValueError:
-        return False
 
 
 def _ssl_reason(exc: ssl.SSLError) -> str:

@@ -6,10 +6,10 @@ The MX and its address are looked up through the audit's resolver, so `--resolve
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 
 from smtpprobe.errors import TransportError
+from smtpprobe.target import is_ip
 
 
 @dataclass(frozen=True)
@@ -19,17 +19,11 @@ class Target:
     how: str  # "given with --server" / "MX of example.org (preference 10)"
 
 
-def _is_ip(text: str) -> bool:
-    try:
-        ipaddress.ip_address(text)
-    except ValueError:
-        return False
-    return True
 
 
 def resolve_target(server_host: str | None, to: str | None, resolver: str | None, timeout: float) -> Target:
     if server_host is not None:
-        if _is_ip(server_host) or resolver is None:
+        if is_ip(server_host) or resolver is None:
             return Target(server_host, server_host, "given with --server")
         address = _address(server_host, resolver, timeout)
         return Target(server_host, address or server_host, "given with --server")

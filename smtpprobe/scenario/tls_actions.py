@@ -11,7 +11,6 @@ address. DANE and MTA-STS use the resolver in SMTPPROBE_RESOLVER (IP[:PORT]) whe
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import threading
 
@@ -20,6 +19,7 @@ from smtpprobe.protocol.reply import Reply
 from smtpprobe.scenario.actions import AUTO_MODE, Context
 from smtpprobe.scenario.expect import Outcome
 from smtpprobe.scenario.model import Step
+from smtpprobe.target import is_ip
 
 CODES = {"fail": 550, "warn": 450}
 DNS_TIMEOUT = (
@@ -40,7 +40,7 @@ def tls_posture(ctx: Context, step: Step) -> Outcome:
     ep = Endpoint(
         session.host, session.port, starttls, helo=ctx.env.fill("{helo}"), timeout=ctx.step_timeout(step)
     )
-    name = None if _is_ip(session.host) else session.host
+    name = None if is_ip(session.host) else session.host
     try:
         result = _scan(ep, name, os.environ.get("SMTPPROBE_TLS_CA_FILE"))
     except TransportError as exc:
@@ -125,9 +125,3 @@ def _mail_auth(check: str, ctx: Context, result):
     )
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host.strip("[]"))
-        return True
-    except ValueError:
-        return False

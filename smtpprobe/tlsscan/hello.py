@@ -12,6 +12,8 @@ import os
 import struct
 from dataclasses import dataclass, field
 
+from smtpprobe.target import is_ip
+
 SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0300, 0x0301, 0x0302, 0x0303, 0x0304
 VERSION_NAMES = {SSL3: "SSLv3", TLS10: "TLSv1.0", TLS11: "TLSv1.1", TLS12: "TLSv1.2", TLS13: "TLSv1.3"}
 
@@ -238,7 +240,7 @@ ALERTS = {
 
 def _sni(server_name: str | None) -> bytes | None:
     """The SNI host name (RFC 6066 §3): ASCII (A-labels), never an address; None when there is none to send."""
-    if not server_name or _is_ip(server_name):
+    if not server_name or is_ip(server_name):
         return None
     try:
         name = server_name.rstrip(".").encode("idna")
@@ -253,14 +255,6 @@ def _suite_name(code: int) -> str:
     return SUITES.get(code, "")
 
 
-def _is_ip(name: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.ip_address(name.strip("[]"))
-        return True
-    except ValueError:
-        return False
 
 
 def _u8(n: int) -> bytes:
