@@ -5,15 +5,11 @@ the lab's memory bounded (VmHWM measured inside the lab process), a non-loopback
 from __future__ import annotations
 
 import os
-import queue
-import re
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterator
 
@@ -22,48 +18,20 @@ import pytest
 from smtpprobe.exitcodes import Exit
 from tests.cli import _WRAPPER, smtpprobe
 from tests.servers._common import unavailable
+from tests.servers._lab_process import FREE, LabProcess
 from tests.servers.lab import Dialog
 
 pytestmark = pytest.mark.timeout(120)
-LISTEN = re.compile(r"^lab: (\w+) \((.*)\) on (\S+):(\d+)$")
-FREE = ("--port", "0", "--submission-port", "0", "--smtps-port", "0")
 
 
-class MeasuredLab:
+class MeasuredLab(LabProcess):
     """`smtpprobe lab` as a process whose peak resident set (VmHWM) is written at exit."""
 
     def __init__(self, *args: str, prefix: list[str] | None = None):
         self.peak_file = tempfile.NamedTemporaryFile("r", suffix=".peak")  # noqa: SIM115 - closed in kill()
-        self.proc = subprocess.Popen(
-            [*(prefix or []), sys.executable, "-c", _WRAPPER, "lab", *args], stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, text=True, env={**os.environ, "SMTPPROBE_TEST_PEAK_FILE": self.peak_file.name})
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        super().__init__(*args, command=[*(prefix or []), sys.executable, "-c", _WRAPPER],
+                         env={**os.environ, "SMTPPROBE_TEST_PEAK_FILE": self.peak_file.name})
         self.wait_for(r"^lab: press Ctrl-C to stop$")
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-            if re.search(pattern, line):
-                return line
-        raise AssertionError(f"no line matching {pattern!r}; got {self.lines!r}")
-
-    def ports(self) -> dict[str, int]:
-        return {m[1]: int(m[4]) for line in self.lines if (m := LISTEN.match(line))}
 
     def stop(self) -> tuple[int, float, str]:
         """(exit code, peak RSS in MB, stderr) after Ctrl-C."""
@@ -74,9 +42,7 @@ class MeasuredLab:
         return self.proc.returncode, int(kib) / 1024 if kib else 0.0, self.proc.stderr.read()
 
     def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
+        super().kill()
         self.peak_file.close()
 
 

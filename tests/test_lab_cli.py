@@ -2,81 +2,21 @@
 
 from __future__ import annotations
 
-import queue
 import re
 import signal
 import smtplib
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.servers._lab_process import FREE, LabProcess
 from tests.servers.lab import Dialog
 
 pytestmark = pytest.mark.timeout(90)
-LISTEN = re.compile(r"^lab: (\w+) \((.*)\) on (\S+):(\d+)$")
-
-
-class LabProcess:
-    def __init__(self, *args: str):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "smtpprobe", "lab", *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self.lines: list[str] = []
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._queue.put(line.rstrip("\n"))
-        self._queue.put(None)
-
-    def wait_for(self, pattern: str, timeout: float = 30.0) -> str:
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            try:
-                line = self._queue.get(timeout=left)
-            except queue.Empty:
-                break
-            if line is None:
-                break
-            self.lines.append(line)
-            if re.search(pattern, line):
-                return line
-        raise AssertionError(f"no line matching {pattern!r}; got {self.lines!r}")
-
-    def ports(self) -> dict[str, int]:
-        return {m[1]: int(m[4]) for line in self.lines if (m := LISTEN.match(line))}
-
-    def finish(self, sig: int) -> tuple[int, str, str]:
-        self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            raise
-        rest: list[str] = []
-        while (line := self._queue.get(timeout=5)) is not None:
-            rest.append(line)
-        assert self.proc.stderr is not None
-        return self.proc.returncode, "\n".join(self.lines + rest), self.proc.stderr.read()
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        for pipe in (self.proc.stdout, self.proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
 
 @pytest.fixture
@@ -93,8 +33,6 @@ def run_lab() -> Iterator:
     for process in started:
         process.kill()
 
-
-FREE = ("--port", "0", "--submission-port", "0", "--smtps-port", "0")
 
 
 def test_listening_lines_talk_then_ctrl_c(run_lab, tmp_path: Path) -> None:
