@@ -82,6 +82,10 @@ def test_what_may_differ_and_what_may_not():
         )
         is None
     )
+    assert (  # a session id may begin with '+' or '/', which is no word boundary
+        matches(["<-  250 2.0.0 <a@lab.test> AN3pFW1RCmupBwAAg+zDdQ Saved"], "<-  250 2.0.0 <a@lab.test> +ORpE+VtCmsKGQAAg+zDdQ Saved\n")
+        is None
+    )
     assert matches(["lab: AUTH users: user/sKhriE4BC47VflJn"], "lab: AUTH users: admin/x\n")
     assert matches(["rate 20/s"], "rate 100/s\n")  # a rate the user chose is compared
     assert matches([], "output the page does not show\n")  # a block with no output shown is no wildcard

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs
 import pytest
 
 from tests.servers._common import free_port, unavailable
+from tests.servers._mta_bed import read_maildir
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 USERS = {"alice": "wonderland", "bob": "builder"}
@@ -151,8 +152,8 @@ class DovecotInstance:
         raise RuntimeError(f"dovecot did not listen within 15 s:\n{self.log()}")
 
     def delivered(self, user: str) -> list[bytes]:
-        new = self.workdir / "mail" / user / "new"
-        return [p.read_bytes() for p in sorted(new.iterdir())] if new.is_dir() else []
+        """The user's messages, oldest first (by mtime: Dovecot's file names do not sort by time)."""
+        return read_maildir(self.workdir / "mail" / user)
 
     def log(self) -> str:
         path = self.workdir / "dovecot.log"
