@@ -1,13 +1,12 @@
 """The one resolver of an audit: every DNS query (ours, pyspf's, dkimpy's) goes through it.
 
 Queries are bounded by `timeout`, de-duplicated (a name asked twice, even concurrently, is sent once)
-and classified so that callers never confuse "no record" with "could not ask":
-OK, NODATA, NXDOMAIN (void); SERVFAIL, REFUSED, TIMEOUT, CNAME_LOOP, MALFORMED, REFERRAL, ERROR (the answer
-is unknown); BADNAME (not a DNS name).
+and classified (lookup.Lookup) so that callers never confuse "no record" with "could not ask". Every query
+carries the AD bit (RFC 6840 §5.7), so a validating resolver says whether it validated the answer.
 
 With one DNS server (always with --resolver), queries go through udpclient.UdpClient: a few long-lived
-sockets instead of dnspython's socket per query (the CPU that bulk audits spend), answers read here as
-dnspython's resolver reads them (_interpret), and an unparseable answer is MALFORMED at once. With several
+sockets instead of dnspython's socket per query (the CPU that bulk audits spend), answers read by
+interpret.interpret as dnspython's resolver reads them, and an unparseable answer is MALFORMED at once. With several
 servers from /etc/resolv.conf, dnspython's resolver rotates through them; it reports a server that sends
 garbage as a timeout (it ignores unparseable datagrams), so after a timeout the question is asked once
 more, raw, to tell the two apart.
@@ -18,90 +17,17 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import threading
-from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import dns.asyncresolver
 import dns.exception
+import dns.flags
 import dns.name
 import dns.rdatatype
 import dns.resolver
 
 from smtpprobe.audit.findings import AuditError, BadInput
-
-
-class Status(str, Enum):
-    OK = "ok"
-    NODATA = "nodata"
-    NXDOMAIN = "nxdomain"
-    SERVFAIL = "servfail"
-    REFUSED = "refused"
-    TIMEOUT = "timeout"
-    CNAME_LOOP = "cname-loop"
-    MALFORMED = "malformed"
-    REFERRAL = "referral"
-    ERROR = "error"
-    BADNAME = "badname"
-
-
-@dataclass(frozen=True)
-class Lookup:
-    name: str
-    rdtype: str
-    status: Status
-    # TXT: tuple of tuples of bytes (the character-strings of each RR); A/AAAA/PTR: str;
-    # MX: (preference, exchange) with names lower-case and without the trailing dot.
-    records: tuple[Any, ...] = ()
-    error: str = ""
-    chain: tuple[tuple[str, str], ...] = ()  # CNAME_LOOP: the (owner, target) CNAMEs that loop
-
-    @property
-    def failed(self) -> bool:
-        """SERVFAIL, timeout or another problem: the answer is unknown (temperror)."""
-        return self.status in FAILED
-
-    @property
-    def void(self) -> bool:
-        return self.status in (Status.NODATA, Status.NXDOMAIN, Status.BADNAME)
-
-    def txt(self) -> list[bytes]:
-        """Each TXT RR with its strings joined without spaces (RFC 7208 §3.3, RFC 6376 §3.6.2.2)."""
-        return [b"".join(strings) for strings in self.records] if self.rdtype == "TXT" else []
-
-    def describe(self) -> str:
-        return {
-            Status.OK: "answered",
-            Status.NODATA: "exists but has no such record (NODATA)",
-            Status.NXDOMAIN: "does not exist (NXDOMAIN)",
-            Status.SERVFAIL: "the DNS server answered SERVFAIL",
-            Status.REFUSED: "the DNS server refused the query (REFUSED)",
-            Status.TIMEOUT: "the DNS query timed out (no answer)",
-            Status.CNAME_LOOP: "CNAME loop (or a chain too long to follow)",
-            Status.MALFORMED: f"the DNS server sent a malformed answer ({self.error})",
-            Status.REFERRAL: "the DNS server is not recursive: it answered with a referral",
-            Status.ERROR: f"DNS error: {self.error}",
-            Status.BADNAME: f"not a valid DNS name: {self.error}",
-        }[self.status]
-
-
-FAILED = frozenset({Status.SERVFAIL, Status.REFUSED, Status.TIMEOUT, Status.CNAME_LOOP, Status.MALFORMED,
-                    Status.REFERRAL, Status.ERROR})
-# Failures that say something about the resolver rather than the name asked (see run.resolver_finding).
-RESOLVER_FAILURES = frozenset({Status.TIMEOUT, Status.REFUSED, Status.REFERRAL, Status.MALFORMED})
-
-
-def fix_hint(lookup: Lookup) -> str:
-    """What to do about a failed lookup: whose fault it is depends on the kind of failure."""
-    return {
-        Status.SERVFAIL: "The domain's name servers fail (broken delegation, DNSSEC, dead servers): fix them; "
-                         "receivers answer 4xx meanwhile.",
-        Status.REFUSED: "The DNS server refused: if it is your --resolver, use a recursive resolver for this name.",
-        Status.REFERRAL: "Your --resolver is an authoritative server, not a recursive resolver: use a recursive one.",
-        Status.TIMEOUT: "No answer in time: check that the resolver and the domain's name servers are reachable.",
-        Status.MALFORMED: "The DNS server answers garbage: fix or replace it (a middlebox may mangle DNS).",
-        Status.CNAME_LOOP: "Break the CNAME loop: each alias must end at a name with records.",
-    }.get(lookup.status, "Fix the DNS servers; receivers answer 4xx (temperror) meanwhile.")
+from smtpprobe.audit.lookup import FAILED, RESOLVER_FAILURES, Lookup, Status, fix_hint  # noqa: F401 - re-exported
 
 
 def parse_resolver(text: str) -> tuple[str, int]:
@@ -126,6 +52,7 @@ def parse_resolver(text: str) -> tuple[str, int]:
 
 
 def _convert(rdtype: str, rrset: Any) -> tuple[Any, ...]:
+    """dnspython's rdata as Lookup.records holds them (interpret.py reads the wire into the same values)."""
     out: list[Any] = []
     for rd in rrset:
         if rdtype == "TXT":
@@ -182,6 +109,7 @@ class Resolver:
             r.lifetime = timeout  # whole query, retries included
             r.retry_servfail = False
             r.cache = None
+            r.flags = dns.flags.RD | dns.flags.AD
 
     @staticmethod
     def _key(name: str, rdtype: str) -> tuple[str, str]:
@@ -194,8 +122,8 @@ class Resolver:
                 response = getattr(answer, "response", None)
                 if response is not None and _is_referral(response):
                     return Lookup(name, rdtype, Status.REFERRAL)
-                return Lookup(name, rdtype, Status.NODATA)
-            return Lookup(name, rdtype, Status.OK, _convert(rdtype, answer.rrset))
+                return Lookup(name, rdtype, Status.NODATA, secure=_validated(response))
+            return Lookup(name, rdtype, Status.OK, _convert(rdtype, answer.rrset), secure=_validated(answer.response))
         if isinstance(exc, dns.resolver.NXDOMAIN):
             return Lookup(name, rdtype, Status.NXDOMAIN)
         if isinstance(exc, dns.resolver.NoAnswer):
@@ -256,21 +184,22 @@ class Resolver:
         return self._classify(name, rdtype, None, answer)
 
     async def _ask_pooled(self, name: str, rdtype: str) -> Lookup:
-        """One server: queries share a few sockets (udpclient), answers classified like dnspython's."""
-        from smtpprobe.audit.udpclient import Malformed, UdpClient
+        """One server: queries share a few sockets (udpclient), answers read by interpret (as dnspython's)."""
+        from smtpprobe.audit.interpret import interpret
+        from smtpprobe.audit.udpclient import Malformed, UdpClient, wire_name
 
         if self._client is None:
             self._client = UdpClient((str(self._async.nameservers[0]), self._async.port), self._async.timeout)
         try:
-            qname = dns.name.from_text(name)
-            response = await self._client.query(qname, rdtype, self.timeout)
+            qname, want = wire_name(name), dns.rdatatype.from_text(rdtype)
+            wire = await self._client.query(qname, want, self.timeout)
         except Malformed as exc:
             return Lookup(name, rdtype, Status.MALFORMED, error=str(exc))
         except dns.exception.Timeout:
             return Lookup(name, rdtype, Status.TIMEOUT, error="timed out")
         except Exception as exc:  # noqa: BLE001 - classified; nothing escapes as a traceback
             return self._classify(name, rdtype, exc)
-        return _interpret_answer(name, rdtype, qname, response)
+        return interpret(name, rdtype, want, qname, wire)
 
     async def _diagnose(self, lookup: Lookup) -> Lookup:
         """A timeout may be a server answering garbage: ask once more, raw (once per resolver)."""
@@ -319,11 +248,13 @@ class Resolver:
         return result
 
 
+def _validated(response: Any) -> bool:
+    return response is not None and bool(response.flags & dns.flags.AD)
+
+
 def _is_referral(response: Any) -> bool:
     """NOERROR, no answer, not authoritative, NS records in the authority section: a delegation handed to a
     stub resolver by a server that does not recurse."""
-    import dns.flags
-
     return (not response.answer and not response.flags & dns.flags.AA
             and any(rrset.rdtype == dns.rdatatype.NS for rrset in response.authority))
 
@@ -351,67 +282,3 @@ def _cname_chain(response: Any) -> tuple[Any, ...]:
         return ()
     return tuple((rrset.name.to_text(True).lower(), rd.target.to_text(True).lower())
                  for rrset in response.answer if rrset.rdtype == dns.rdatatype.CNAME for rd in rrset)
-
-
-def _rdatas(response: Any, owner: Any, rdtype: Any) -> list[Any]:
-    """Every IN rdata of `owner`/`rdtype` in the answer section, parsed one RR per RRset or not."""
-    import dns.rdataclass
-
-    return [rd for rrset in response.answer if rrset.rdtype == rdtype and rrset.rdclass == dns.rdataclass.IN
-            and rrset.name == owner for rd in rrset]
-
-
-def _interpret_answer(name: str, rdtype: str, qname: Any, answer: Any) -> Lookup:
-    """A udpclient.Answer: from the header alone when it says enough, else parsed and read by _interpret."""
-    import dns.rcode
-
-    from smtpprobe.audit.udpclient import Malformed
-
-    rcode = answer.rcode
-    if rcode == dns.rcode.NXDOMAIN and answer.ancount == 0:
-        return Lookup(name, rdtype, Status.NXDOMAIN)
-    if rcode == dns.rcode.SERVFAIL:
-        return Lookup(name, rdtype, Status.SERVFAIL)
-    if rcode == dns.rcode.REFUSED:
-        return Lookup(name, rdtype, Status.REFUSED)
-    if rcode == dns.rcode.NOERROR and answer.ancount == 0 and (answer.authoritative or answer.nscount == 0):
-        return Lookup(name, rdtype, Status.NODATA)  # not a referral: that needs a non-authoritative NS set
-    try:
-        response = answer.message()
-    except Malformed as exc:
-        return Lookup(name, rdtype, Status.MALFORMED, error=str(exc))
-    return _interpret(name, rdtype, qname, response)
-
-
-def _interpret(name: str, rdtype: str, qname: Any, response: Any) -> Lookup:
-    """An answer as dnspython's resolver reads it: the rcode, then the CNAME chain inside the answer."""
-    import dns.rcode
-    import dns.rdataclass
-
-    rcode = response.rcode()
-    if rcode == dns.rcode.NXDOMAIN:
-        return Lookup(name, rdtype, Status.NXDOMAIN)
-    if rcode == dns.rcode.SERVFAIL:
-        return Lookup(name, rdtype, Status.SERVFAIL)
-    if rcode == dns.rcode.REFUSED:
-        return Lookup(name, rdtype, Status.REFUSED)
-    if rcode != dns.rcode.NOERROR:
-        return Lookup(name, rdtype, Status.ERROR, error=f"the DNS server answered {dns.rcode.to_text(rcode)}")
-    want = dns.rdatatype.from_text(rdtype)
-    current, seen = qname, {qname}
-    for _ in range(16):
-        found = _rdatas(response, current, want)
-        if found:
-            return Lookup(name, rdtype, Status.OK, _convert(rdtype, found))
-        alias = _rdatas(response, current, dns.rdatatype.CNAME)
-        if not alias:
-            break
-        current = alias[0].target
-        if current in seen:
-            return Lookup(name, rdtype, Status.CNAME_LOOP, error="CNAME loop", chain=_cname_chain(response))
-        seen.add(current)
-    else:
-        return Lookup(name, rdtype, Status.CNAME_LOOP, error="CNAME chain too long", chain=_cname_chain(response))
-    if _is_referral(response):
-        return Lookup(name, rdtype, Status.REFERRAL)
-    return Lookup(name, rdtype, Status.NODATA)

@@ -210,7 +210,7 @@ async def _warm_up() -> None:
 
 
 def _load_key_parsers() -> None:
-    import cryptography.hazmat.primitives.asymmetric.rsa  # noqa: F401
+    import cryptography.hazmat.primitives.asymmetric.rsa
     import cryptography.hazmat.primitives.serialization  # noqa: F401
 
 

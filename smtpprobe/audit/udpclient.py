@@ -3,9 +3,8 @@
 dnspython's async resolver opens, connects and closes a socket for every query and builds and parses
 every message in full; with thousands of queries a second (bulk audits) that costs more CPU than the rest
 of the audit. Here a small pool of sockets (one event loop's) carries every query, the query's wire form is
-built directly, each answer is matched to its query by ID and question, and an answer is parsed (by
-dnspython) only when its records are needed: NXDOMAIN, SERVFAIL, REFUSED and a plain NODATA are read from
-the header. Truncated answers are asked again over TCP with dnspython. An answer that does not parse is
+built directly, each answer is matched to its query by ID and question and handed back as bytes
+(interpret.py reads it). Truncated answers are asked again over TCP. An answer that does not parse is
 reported as such (MALFORMED), not waited out as a timeout.
 
 Security trade-off: a query's source port is one of POOL random ports rather than a fresh one, so an
@@ -16,19 +15,16 @@ question. Acceptable for an audit tool on a trusted path to its resolver; see do
 from __future__ import annotations
 
 import asyncio
-import random
+import os
+import re
 import struct
 from typing import Any
 
-import dns.asyncquery
 import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.rdatatype
+
+from smtpprobe.audit import dnswire
 
 POOL = 8
-_random = random.SystemRandom()
 
 
 class Malformed(Exception):
@@ -81,16 +77,17 @@ class UdpClient:
                 sock.transport.close()
         self._sockets = []
 
-    async def query(self, qname: dns.name.Name, rdtype: str, lifetime: float) -> Answer:
-        """The server's answer; dns.exception.Timeout when none came within `lifetime`; Malformed."""
-        sock = _random.choice(await self._pool())
-        question = qname.to_wire() + struct.pack("!HH", dns.rdatatype.from_text(rdtype), 1)
-        while True:
-            qid = _random.randrange(65536)
-            if qid not in sock.waiting:
-                break
-        # header (RD set, one question, one additional: EDNS0 OPT with a 1232-byte payload), question, OPT
-        wire = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 1) + question + _OPT
+    async def query(self, qname: bytes, rdtype: int, lifetime: float) -> bytes:
+        """The server's answer to `qname` (wire form, lower-case) / `rdtype`, with RD and AD set (RFC 6840
+        §5.7: a validating resolver says whether it validated); dns.exception.Timeout when none came within
+        `lifetime`; Malformed when what came is not an answer to it."""
+        pool = await self._pool()
+        sock = pool[_ids.take() % len(pool)]
+        question = qname + struct.pack("!HH", rdtype, 1)
+        while (qid := _ids.take()) in sock.waiting:
+            pass
+        # header (RD and AD set, one question, one additional: EDNS0 OPT with a 1232-byte payload)
+        wire = struct.pack("!HHHHHH", qid, 0x0120, 1, 0, 0, 1) + question + _OPT
         loop = asyncio.get_running_loop()
         deadline = loop.time() + lifetime
         try:
@@ -112,20 +109,33 @@ class UdpClient:
                     break
         finally:
             sock.waiting.pop(qid, None)
-        answer = Answer(data)
-        if not (answer.flags & 0x8000) or data[12 : 12 + len(question)].lower() != question.lower():
+        flags = int.from_bytes(data[2:4], "big")
+        if not flags & 0x8000 or data[12 : 12 + len(question)].lower() != question:
             try:  # not an answer to this question: say why if it does not even parse
-                dns.message.from_wire(data)
-            except Exception as exc:  # noqa: BLE001 - any parse failure: the answer is garbage
-                raise Malformed(f"{type(exc).__name__}: {exc}"[:120]) from None
+                dnswire.Message(data)
+            except dnswire.Malformed as exc:
+                raise Malformed(str(exc)) from None
             raise Malformed("an answer to another question")
-        if answer.flags & 0x0200:  # TC: ask again over TCP
-            request = dns.message.make_query(qname, rdtype, use_edns=0, payload=1232)
-            response = await dns.asyncquery.tcp(
-                request, self.server[0], timeout=max(deadline - loop.time(), 0.1), port=self.server[1]
-            )
-            return Answer(response.to_wire())
-        return answer
+        if flags & 0x0200:  # TC: ask again over TCP (RFC 7766 §5)
+            return await self._tcp(wire, max(deadline - loop.time(), 0.1))
+        return data
+
+    async def _tcp(self, wire: bytes, timeout: float) -> bytes:
+        async def ask() -> bytes:
+            reader, writer = await asyncio.open_connection(*self.server)
+            try:
+                writer.write(len(wire).to_bytes(2, "big") + wire)
+                size = int.from_bytes(await reader.readexactly(2), "big")
+                return await reader.readexactly(size)
+            finally:
+                writer.close()
+
+        try:
+            return await asyncio.wait_for(ask(), timeout)
+        except TimeoutError:
+            raise dns.exception.Timeout(timeout=timeout) from None
+        except asyncio.IncompleteReadError:
+            raise Malformed("the TCP answer ends early") from None
 
 
 def _expire(fut: asyncio.Future[bytes | None]) -> None:
@@ -133,29 +143,35 @@ def _expire(fut: asyncio.Future[bytes | None]) -> None:
         fut.set_result(None)
 
 
+class _Entropy:
+    """Query IDs and socket choices from a buffer of os.urandom refilled 4 KiB at a time: as unpredictable
+    as a call per ID (RFC 5452 §9.2), without a system call per query."""
+
+    def __init__(self) -> None:
+        self._buf, self._at = b"", 0
+
+    def take(self) -> int:
+        if self._at + 2 > len(self._buf):
+            self._buf, self._at = os.urandom(4096), 0
+        self._at += 2
+        return int.from_bytes(self._buf[self._at - 2 : self._at], "big")
+
+
+_ids = _Entropy()
 _OPT = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
 
 
-class Answer:
-    """A DNS answer read lazily: the header is enough for NXDOMAIN, SERVFAIL, REFUSED and most NODATA;
-    dnspython parses the rest only when the records are needed."""
+def wire_name(name: str) -> bytes:
+    """A name's uncompressed wire form, lower-case; ValueError (or dnspython's) for a name that is not one."""
+    if _LDH.match(name):
+        labels = name.rstrip(".").split(".") if name not in (".", "") else []
+        if all(0 < len(label) < 64 for label in labels):
+            wire = b"".join(bytes((len(label),)) + label.encode() for label in labels).lower() + b"\x00"
+            if len(wire) <= 255:
+                return wire
+    import dns.name
 
-    def __init__(self, wire: bytes) -> None:
-        self.wire = wire
-        _id, self.flags, _qd, self.ancount, self.nscount, _ar = struct.unpack("!HHHHHH", wire[:12])
+    return dns.name.from_text(name).to_wire().lower()
 
-    @property
-    def rcode(self) -> int:
-        return self.flags & 0x000F
 
-    @property
-    def authoritative(self) -> bool:
-        return bool(self.flags & 0x0400)
-
-    def message(self) -> dns.message.Message:
-        """Parsed one RR per RRset: skips dnspython's de-duplication (it hashes every rdata), the costliest
-        part of parsing; callers gather the RRs of a name and type themselves."""
-        try:
-            return dns.message.from_wire(self.wire, one_rr_per_rrset=True)
-        except Exception as exc:  # noqa: BLE001 - any parse failure: the answer is garbage
-            raise Malformed(f"{type(exc).__name__}: {exc}"[:120]) from None
+_LDH = re.compile(r"[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.?\Z")
