@@ -71,6 +71,7 @@ def _convert(rdtype: str, rrset: Any) -> tuple[Any, ...]:
 class Resolver:
     def __init__(self, nameserver: str | None = None, timeout: float = 5.0) -> None:
         self.timeout = timeout
+        self.address = nameserver  # as the user gave it (None: the system's); for code that asks on its own
         self.queries = 0  # sent to the server (cache hits not counted)
         self._done: dict[tuple[str, str], Lookup] = {}
         self._pending: dict[tuple[str, str], asyncio.Future[Lookup]] = {}
@@ -86,7 +87,7 @@ class Resolver:
         """A resolver with an empty cache and counters, sharing this one's configuration (bulk audits: one
         per domain, so memory does not grow with the list)."""
         new = Resolver.__new__(Resolver)
-        new.timeout, new.queries = self.timeout, 0
+        new.timeout, new.address, new.queries = self.timeout, self.address, 0
         new._done, new._pending, new._lock = {}, {}, threading.Lock()
         new._garbage, new._probe = self._garbage, None
         new._async, new._sync = self._async, self._sync

@@ -149,9 +149,6 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
                                                               else hosts.DEFAULT_DNSBLS))]
         if helo_name:
             jobs.append(hosts.check_helo(resolver, helo_name, opts.ip))
-        from smtpprobe.tlsscan.hooks import audit_findings  # MTA-STS policy and DANE of the domain's MXs
-
-        tls_job = asyncio.create_task(asyncio.to_thread(audit_findings, opts.domain, opts.resolver, opts.timeout))
         results = await asyncio.gather(*jobs)
         (mx_f, mx), sts_f = results[0], results[1]
         out, report.host["mx"] = mx_f + sts_f, mx
@@ -163,7 +160,9 @@ async def _audit(opts: Options, resolver: Resolver) -> Report:
             out += results[-1]
         elif opts.helo:
             out += identity.helo_findings(opts.helo, opts.ip)
-        return out + await tls_job
+        from smtpprobe.tlsscan.hooks import audit_findings  # MTA-STS policy and DANE of the domain's MXs
+
+        return out + await audit_findings(resolver, opts.domain, [m["host"] for m in mx], opts.timeout)
 
     async def message_part() -> tuple[list[dict[str, Any]], list[F.Finding]]:
         if opts.message is None:

@@ -44,51 +44,33 @@ def doctor_items(probes: list[Any], host: str, timeout: float) -> list[Any]:
     return items
 
 
-def audit_findings(domain: str, resolver: str | None, timeout: float) -> list[Any]:
-    """MTA-STS policy (fetched, parsed, every MX covered) and DANE (TLSA validated?) for the domain."""
-    from concurrent.futures import ThreadPoolExecutor
+async def audit_findings(resolver: Any, domain: str, mx_hosts: list[str], timeout: float) -> list[Any]:
+    """MTA-STS policy (fetched, parsed, every MX covered) and DANE (TLSA validated?) for the domain.
+    `resolver`: the audit's (cached; its lookups carry the AD bit). The policy is fetched, through
+    mailauth.check_mta_sts, only when the domain publishes an MTA-STS record: most do not."""
+    import asyncio
 
     from smtpprobe.audit import findings as F
-    from smtpprobe.tlsscan import dnsq
-    from smtpprobe.tlsscan.mailauth import check_mta_sts
+    from smtpprobe.audit.lookup import Status
 
     out: list[Finding] = []
-    report = check_mta_sts(domain, None, None, resolver, timeout, None)
-    if report.applicable:  # the TXT records themselves are audit's own checks (host.mta-sts, host.tlsrpt)
-        out += [f for f in report.findings if f.severity != "info" and f.reference not in RECORD_CHECKS]
-    mxs = report.details.get("mx_hosts") or [
-        str(r.exchange).rstrip(".") for r in dnsq.ask(domain, "MX", resolver, timeout).records
-    ]
-    with ThreadPoolExecutor(max_workers=4) as pool:
-        answers = list(pool.map(lambda mx: dnsq.ask(f"_25._tcp.{mx}", "TLSA", resolver, timeout), mxs[:10]))
-    for mx, tlsa in zip(mxs, answers, strict=False):
+    sts = await resolver.lookup(f"_mta-sts.{domain}", "TXT")
+    if any(t.startswith(b"v=STSv1") for t in sts.txt()):
+        from smtpprobe.tlsscan.mailauth import check_mta_sts
+
+        report = await asyncio.to_thread(check_mta_sts, domain, None, None, resolver.address, timeout, None)
+        if report.applicable:  # the TXT records themselves are audit's own checks (host.mta-sts, host.tlsrpt)
+            out += [f for f in report.findings if f.severity != "info" and f.reference not in RECORD_CHECKS]
+        mx_hosts = report.details.get("mx_hosts") or mx_hosts
+    answers = await asyncio.gather(*(resolver.lookup(f"_25._tcp.{mx}", "TLSA") for mx in mx_hosts[:10]))
+    for mx, tlsa in zip(mx_hosts, answers, strict=False):
         if tlsa.records and not tlsa.secure:
-            out.append(
-                Finding(
-                    "warn",
-                    "dane",
-                    f"TLSA at _25._tcp.{mx} is not DNSSEC-validated: senders ignore it",
-                    "RFC 7672 §2.2",
-                )
-            )
-        elif tlsa.status == "servfail":
-            out.append(
-                Finding(
-                    "fail",
-                    "dane",
-                    f"TLSA lookup at _25._tcp.{mx} fails (DNSSEC bogus?): DANE senders defer mail to it",
-                    "RFC 7672 §2.1.1",
-                )
-            )
+            out.append(Finding("warn", "dane", f"TLSA at _25._tcp.{mx} is not DNSSEC-validated: senders ignore it",
+                               "RFC 7672 §2.2"))
+        elif tlsa.status == Status.SERVFAIL:
+            out.append(Finding("fail", "dane", f"TLSA lookup at _25._tcp.{mx} fails (DNSSEC bogus?): DANE senders "
+                               "defer mail to it", "RFC 7672 §2.1.1"))
     severity = {"fail": F.Severity.ERROR, "warn": F.Severity.WARNING}
     ids = {"mta-sts": "host.mta-sts-policy", "dane": "host.dane"}
-    return [
-        F.Finding(
-            ids[f.topic],
-            severity[f.severity],
-            f.text,
-            f"smtpprobe tls --server MX --dane --mta-sts {domain}",
-            f.reference,
-        )
-        for f in out
-    ]
+    return [F.Finding(ids[f.topic], severity[f.severity], f.text, f"smtpprobe tls --server MX --dane --mta-sts {domain}",
+                      f.reference) for f in out]
