@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
@@ -42,11 +42,11 @@ class Finding:
         return self.id.split(".", 1)[0]
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["severity"] = self.severity.value
+        d = {"id": self.id, "severity": self.severity.value, "message": self.message, "fix": self.fix,
+             "rfc": self.rfc}
+        if self.detail:  # shared, not copied (dataclasses.asdict's deep copy cost a bulk audit 5% of its CPU)
+            d["detail"] = self.detail
         d["group"] = self.group
-        if not self.detail:
-            del d["detail"]
         return d
 
 
