@@ -58,6 +58,7 @@ SCENARIOS = frozenset(
         # TLS posture (tag "tls", scenarios/55-tls-posture.toml)
         "tls-versions",
         "tls-ciphers",
+        "tls-features",
         "tls-certificate",
         "dane",
         "mta-sts",

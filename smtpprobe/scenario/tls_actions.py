@@ -1,9 +1,9 @@
 """The `tls_posture` step: a port's TLS scan (smtpprobe.tlsscan), judged for one topic.
 
 The scan opens its own connections (it is a connecting step, like `burst`) and runs once per port in a
-process: tls-versions, tls-ciphers and tls-certificate share it. Its verdict enters the engine as a reply
-of smtpprobe's own, marked "TLS scan:" (never the server's words): 250 nothing found, 450 a finding worth a
-warn, 550 a finding that fails; the findings themselves go to the transcript.
+process: tls-versions, tls-ciphers, tls-features and tls-certificate share it. Its verdict enters the engine
+as a reply of smtpprobe's own, marked "TLS scan:" (never the server's words): 250 nothing found, 450 a
+finding worth a warn, 550 a finding that fails; the findings themselves go to the transcript.
 
 The certificate must name the server: the target host, or the name in its greeting when the host is an
 address. DANE and MTA-STS use the resolver in SMTPPROBE_RESOLVER (IP[:PORT]) when set, else the system's.
@@ -61,10 +61,16 @@ def tls_posture(ctx: Context, step: Step) -> Outcome:
             outcome.missing = report.summary
             return outcome
         found = report.findings
+    elif check == "features" and not result.features:
+        outcome.missing = (
+            "no version below TLS 1.3 is accepted (TLS 1.3 has no renegotiation, no compression)"
+        )
+        return outcome
     else:
         found = {
             "versions": fnd.versions,
             "ciphers": lambda r: fnd.ciphers(r, ctx.role),
+            "features": fnd.features,
             "certificate": lambda r: fnd.certificate(r, ctx.role),
         }[check](result)
         session.transcript.info(
@@ -87,6 +93,8 @@ def _passed(check: str, result) -> str:
         return f"{len(result.suites())} suites, none anonymous, NULL, EXPORT, RC4 or DES"
     if check == "certificate":
         return "chain, name and expiry are in order"
+    if check == "features":
+        return "secure renegotiation, no compression"
     return f"{check} in order"
 
 
@@ -123,5 +131,3 @@ def _mail_auth(check: str, ctx: Context, result):
         timeout,
         os.environ.get("SMTPPROBE_TLS_CA_FILE"),
     )
-
-

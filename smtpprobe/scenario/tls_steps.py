@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from smtpprobe.scenario.errors import SpecError
 
-CHECKS = ("versions", "ciphers", "certificate", "dane", "mta-sts")
+CHECKS = ("versions", "ciphers", "features", "certificate", "dane", "mta-sts")
 
 
 def parse_tls_posture(value: object) -> str:

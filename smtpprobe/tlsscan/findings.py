@@ -1,6 +1,7 @@
 """What a scan means for a port, as findings (severity, topic, text, reference): pure.
 
-Topics match the catalogue scenarios: versions (tls-versions), ciphers (tls-ciphers), certificate
+Topics match the catalogue scenarios: versions (tls-versions), ciphers (tls-ciphers, with the server's
+cipher order), features (tls-features: renegotiation, compression, heartbeat), certificate
 (tls-certificate). Severity: fail, warn, info (ARCHITECTURE.md "Verdicts": fail only for harm).
 """
 
@@ -18,7 +19,7 @@ ROLE_BY_PORT = {25: "mx", 587: "submission", 465: "smtps"}
 @dataclass(frozen=True)
 class Finding:
     severity: str  # fail, warn, info
-    topic: str  # versions, ciphers, certificate
+    topic: str  # versions, ciphers, features, certificate
     text: str
     reference: str = ""
 
@@ -32,7 +33,7 @@ def role_for(port: int, starttls: bool) -> str:
 
 
 def assess(result: ScanResult, role: str) -> list[Finding]:
-    return versions(result) + ciphers(result, role) + certificate(result, role)
+    return versions(result) + ciphers(result, role) + features(result) + certificate(result, role)
 
 
 def versions(result: ScanResult) -> list[Finding]:
@@ -109,6 +110,104 @@ def ciphers(result: ScanResult, role: str) -> list[Finding]:
                 "ciphers",
                 f"Diffie-Hellman group of {result.dh_bits} bits",
                 "RFC 9325 §4.1 (at least 2048 bits)",
+            )
+        )
+    return out + order(result)
+
+
+ORDER_REFERENCE = (
+    "RFC 9325 §4.2.1 (servers MUST prefer the recommended suite over weaker ones, even when it is not the "
+    "client's first)"
+)
+
+
+def order(result: ScanResult) -> list[Finding]:
+    """Whose cipher order wins, where it matters: the client's while weaker suites are enabled (a client that
+    lists one first gets it), or the server's own order preferring the weaker of two suites."""
+    client, weak_first, shown = [], [], ""
+    for v in result.versions:
+        evidence = v.order_evidence or {}
+        if v.order == "client" and any(s["grade"] != "strong" for s in v.suites):
+            client.append(v.version)
+            (first, second), chosen = evidence["offered"], evidence["chosen"]
+            shown = f"{v.version}: {first} first, it chose {chosen[0]}; {second} first, {chosen[1]}"
+        elif v.order == "server" and "chosen" in evidence:
+            grades = {s["name"]: s["grade"] for s in v.suites}
+            picked = evidence["chosen"][0]
+            other = next(n for n in evidence["offered"] if n != picked)
+            if grade.GRADES.index(grades[picked]) > grade.GRADES.index(grades[other]):
+                weak_first.append(
+                    f"{v.version}: {picked} ({grades[picked]}) before {other} ({grades[other]})"
+                )
+    out = []
+    if client:
+        out.append(
+            Finding(
+                "warn",
+                "ciphers",
+                f"the server follows the client's cipher order on {', '.join(client)}, where weaker suites "
+                f"are enabled too ({shown}): a client that lists a weaker suite first gets it",
+                ORDER_REFERENCE,
+            )
+        )
+    if weak_first:
+        out.append(
+            Finding(
+                "warn",
+                "ciphers",
+                f"the server's own cipher order prefers a weaker suite: {'; '.join(weak_first)}",
+                ORDER_REFERENCE,
+            )
+        )
+    return out
+
+
+def features(result: ScanResult) -> list[Finding]:
+    """Secure renegotiation, compression, heartbeat, as the ServerHello to one hello up to TLS 1.2 shows."""
+    f = result.features
+    if not f:
+        return []
+    asked = f["asked_with"]
+    if "error" in f:
+        return [
+            Finding(
+                "info",
+                "features",
+                f"renegotiation, compression and heartbeat unknown: {printable(f['error'], 160)}",
+            )
+        ]
+    out = []
+    if not f["secure_renegotiation"]:
+        out.append(
+            Finding(
+                "fail",
+                "features",
+                f"no secure renegotiation: the ServerHello to a {asked} hello carries no "
+                "renegotiation_info; clients that follow RFC 9325 abort such handshakes, and a server that "
+                "renegotiates is open to prefix injection (CVE-2009-3555)",
+                "RFC 5746 §3.6, §4.3 (MUST); RFC 9325 §3.5 (MUST)",
+            )
+        )
+    if f["compression"] != "null":
+        out.append(
+            Finding(
+                "fail",
+                "features",
+                f"TLS compression: offered DEFLATE and null in a {asked} hello, the server chose "
+                f"{printable(f['compression'])}: whoever can add text to a session can recover secrets "
+                "in it, such as AUTH credentials, from the sizes of the compressed records (CRIME)",
+                "RFC 9325 §3.3 (SHOULD NOT); RFC 7457 §2.6",
+            )
+        )
+    if f["heartbeat"]:
+        out.append(
+            Finding(
+                "info",
+                "features",
+                "the heartbeat extension is enabled (the server echoed it): SMTP has no use for it, and it "
+                "is the code path of Heartbleed (CVE-2014-0160); smtpprobe never sends a heartbeat, so that "
+                "bug was not probed",
+                "RFC 6520 §2",
             )
         )
     return out

@@ -1,8 +1,9 @@
 """TLS ClientHello builder and server-flight parser: bytes in, bytes and events out, no sockets.
 
 Only what a scan needs (RFC 5246 §7.4, RFC 8446 §4.1): a ClientHello for one protocol version offering
-many suites at once, and the server's answer up to its ServerHello, plus the TLS 1.2 ServerKeyExchange for
-the key-exchange group. No key is ever computed: the scan never finishes a handshake with these bytes.
+many suites at once, and the server's answer up to its ServerHello (suite, compression method, extensions),
+plus the TLS 1.2 ServerKeyExchange for the key-exchange group. No key is ever computed: the scan never
+finishes a handshake with these bytes.
 """
 
 from __future__ import annotations
@@ -23,7 +24,11 @@ SERVER_HELLO, CERTIFICATE, SERVER_KEY_EXCHANGE, SERVER_HELLO_DONE = 2, 11, 12, 1
 HRR_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()
 
 EXT_SERVER_NAME, EXT_GROUPS, EXT_POINT_FORMATS, EXT_SIG_ALGS = 0, 10, 11, 13
-EXT_SUPPORTED_VERSIONS, EXT_KEY_SHARE, EXT_RENEGOTIATION = 43, 51, 0xFF01
+EXT_SUPPORTED_VERSIONS, EXT_KEY_SHARE, EXT_RENEGOTIATION, EXT_HEARTBEAT = 43, 51, 0xFF01, 15
+# TLS_EMPTY_RENEGOTIATION_INFO_SCSV (RFC 5746 §3.3): how an SSLv3 hello, which has no extensions, asks
+RENEGOTIATION_SCSV = 0x00FF
+DEFLATE = 1
+COMPRESSION = {0: "null", DEFLATE: "DEFLATE", 64: "LZS"}  # RFC 3749, RFC 3943
 
 X25519 = 29
 # RFC 8422, RFC 7919, RFC 8446 §4.2.7: name per code point.
@@ -74,14 +79,22 @@ def client_hello(
     server_name: str | None = None,
     groups: list[int] | None = None,
     key_share: bool = True,
+    features: bool = False,
 ) -> bytes:
     """One TLS record holding a ClientHello for exactly `version`, offering `suites` (in that order).
 
     TLS 1.3 is asked for with supported_versions; `key_share=False` sends an empty key_share list so
     the server answers with a HelloRetryRequest naming its group (a scan learns the group without keys).
-    With key_share, a random X25519 share: any 32 bytes are a valid public value (RFC 7748 §5)."""
+    With key_share, a random X25519 share: any 32 bytes are a valid public value (RFC 7748 §5).
+    Every hello up to TLS 1.2 asks for secure renegotiation (RFC 5746 §3.4: the extension, or for SSLv3 the
+    SCSV). `features` (up to TLS 1.2) also offers DEFLATE before null compression and the heartbeat
+    extension (RFC 6520 §2, mode peer_not_allowed_to_send: we never answer a heartbeat): the ServerHello
+    says whether the server would use them."""
     groups = list(groups if groups is not None else GROUPS)
     legacy = min(version, TLS12)
+    features = features and version < TLS13  # RFC 8446 §4.1.2: a TLS 1.3 hello offers null compression only
+    if version == SSL3 and RENEGOTIATION_SCSV not in suites:
+        suites = [*suites, RENEGOTIATION_SCSV]
     exts = b""
     if version >= TLS10:
         name = _sni(server_name)
@@ -91,6 +104,8 @@ def client_hello(
         exts += _ext(EXT_POINT_FORMATS, _vec(b"\x00", 1))
         exts += _ext(EXT_SIG_ALGS, _vec(b"".join(_u16(a) for a in SIG_ALGS), 2))
         exts += _ext(EXT_RENEGOTIATION, b"\x00")
+        if features:
+            exts += _ext(EXT_HEARTBEAT, b"\x02")
     if version >= TLS13:
         exts += _ext(EXT_SUPPORTED_VERSIONS, _vec(_u16(TLS13), 1))
         share = _u16(X25519) + _vec(os.urandom(32), 2) if key_share and X25519 in groups else b""
@@ -100,7 +115,7 @@ def client_hello(
         + os.urandom(32)
         + _vec(os.urandom(32) if version >= TLS13 else b"", 1)
         + _vec(b"".join(_u16(s) for s in suites), 2)
-        + _vec(b"\x00", 1)
+        + _vec(bytes([DEFLATE, 0]) if features else b"\x00", 1)
         + (_vec(exts, 2) if exts else b"")
     )
     handshake = bytes([1]) + len(body).to_bytes(3, "big") + body
@@ -114,6 +129,8 @@ class ServerHello:
     suite: int
     retry: bool = False  # a HelloRetryRequest (TLS 1.3)
     group: int | None = None  # key_share's group (TLS 1.3)
+    compression: int = 0  # the compression method chosen (0: null)
+    extensions: list[int] = field(default_factory=list)  # the extension types, in the order sent
 
 
 @dataclass
@@ -205,15 +222,16 @@ def parse_server_hello(body: bytes) -> ServerHello:
     random = body[2:34]
     sid_len = body[34]
     pos = 35 + sid_len
-    suite = struct.unpack("!H", body[pos : pos + 2])[0]
-    pos += 3  # suite and compression method
-    hello = ServerHello(version=version, suite=suite, retry=random == HRR_RANDOM)
+    suite, compression = struct.unpack("!HB", body[pos : pos + 3])
+    pos += 3
+    hello = ServerHello(version=version, suite=suite, retry=random == HRR_RANDOM, compression=compression)
     if pos + 2 <= len(body):
         end = pos + 2 + struct.unpack("!H", body[pos : pos + 2])[0]
         pos += 2
         while pos + 4 <= end:
             ext, length = struct.unpack("!HH", body[pos : pos + 4])
             data = body[pos + 4 : pos + 4 + length]
+            hello.extensions.append(ext)
             if ext == EXT_SUPPORTED_VERSIONS and length == 2:
                 hello.version = struct.unpack("!H", data)[0]
             elif ext == EXT_KEY_SHARE and length >= 2:
@@ -253,8 +271,6 @@ def _suite_name(code: int) -> str:
     from smtpprobe.tlsscan.registry import SUITES
 
     return SUITES.get(code, "")
-
-
 
 
 def _u8(n: int) -> bytes:

@@ -30,10 +30,9 @@ def text(result: ScanResult, role: str, findings: list[Finding], extra_lines: li
     lines.append("Protocol versions")
     for v in result.versions:
         mark = "accepted" if v.accepted else "refused"
-        lines.append(
-            (f"  {v.version:<8} {mark:<9}" + (f" ({v.note})" if v.note and not v.accepted else "")).rstrip()
-        )
-    lines += ["", "Cipher suites (in the order the server chose them)"]
+        why = f" ({v.note})" if v.note and not v.accepted else f" {_order(v)}" if v.accepted else ""
+        lines.append(f"  {v.version:<8} {mark:<9}{why}".rstrip())
+    lines += ["", "Cipher suites (in the order found: the server's preference where it enforces its order)"]
     for v in result.versions:
         for s in v.suites:
             flags = ", ".join(f for f in s["flags"] if f != "CBC" or s["grade"] == "acceptable")
@@ -43,6 +42,7 @@ def text(result: ScanResult, role: str, findings: list[Finding], extra_lines: li
         f"Key exchange groups: {', '.join(result.groups) or '(none seen)'}"
         + (f"; DH prime {result.dh_bits} bits" if result.dh_bits else "")
     )
+    lines += _features(result.features)
     cert = result.certificate
     if cert:
         lines += ["", "Certificate"] + _certificate(cert)
@@ -57,6 +57,30 @@ def text(result: ScanResult, role: str, findings: list[Finding], extra_lines: li
     for error in result.errors:
         lines.append(f"  note: {printable(error)}")
     return "\n".join(lines)
+
+
+def _order(v) -> str:
+    """Whose cipher order the server follows on an accepted version, as the two order questions found."""
+    if v.order in ("server", "client"):
+        return f"{v.order} order"
+    if v.order == "not applicable":
+        return "order n/a (TLS 1.3)" if v.version == "TLSv1.3" else "order n/a (one suite)"
+    error = (v.order_evidence or {}).get("error")
+    return f"order unknown ({printable(error, 80)})" if error else "order unknown"
+
+
+def _features(f: dict) -> list[str]:
+    if not f:
+        return ["", "Renegotiation, compression, heartbeat: not asked (no version below TLS 1.3 accepted)"]
+    head = ["", f"Renegotiation, compression, heartbeat (one {f['asked_with']} ClientHello)"]
+    if "error" in f:
+        return head + [f"  unknown: {printable(f['error'])}"]
+    return head + [
+        "  secure renegotiation  "
+        + ("yes (renegotiation_info in the ServerHello)" if f["secure_renegotiation"] else "NO"),
+        f"  compression           {printable(f['compression'])} (DEFLATE and null offered)",
+        f"  heartbeat             {'enabled (echoed)' if f['heartbeat'] else 'not enabled'}",
+    ]
 
 
 def _certificate(cert: dict) -> list[str]:

@@ -4,7 +4,9 @@ Why this shape (and not a handshake per suite, as sslyze does): a ClientHello of
 registry knows makes the server name the one it prefers in its ServerHello, which is all we read; that
 suite is removed and the question asked again until the server refuses (nmap's ssl-enum-ciphers does the
 same). A version with n suites costs n + 1 short exchanges, no key is computed, and the five versions are
-asked in parallel. One real handshake (Python's ssl) reads the certificate chain.
+asked in parallel. Then, per version up to TLS 1.2, two more questions ask whose cipher order wins
+(preference.py), and one hello at the highest such version what it says about renegotiation, compression
+and heartbeat (features.py). One real handshake (Python's ssl) reads the certificate chain.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from smtpprobe.errors import SmtpProbeError, TLSFailure, TransportError
-from smtpprobe.tlsscan import grade
+from smtpprobe.tlsscan import grade, preference
+from smtpprobe.tlsscan.features import read as read_features
 from smtpprobe.tlsscan.hello import GROUPS, TLS13, VERSION_NAMES, client_hello
 from smtpprobe.tlsscan.probe import Endpoint, ask, connect_patiently, open_channel
 from smtpprobe.tlsscan.registry import SUITES
@@ -38,6 +41,8 @@ class VersionResult:
     accepted: bool
     suites: list[dict] = field(default_factory=list)  # {code, name, grade, flags}, in the order found
     note: str | None = None  # why not accepted: the alert, or the lower version the server chose
+    order: str | None = None  # whose cipher order wins: server, client, not applicable; None: unknown
+    order_evidence: dict | None = None  # {offered: [a, b], chosen: [x, y]} or {error}
 
 
 @dataclass
@@ -49,6 +54,7 @@ class ScanResult:
     versions: list[VersionResult] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
     dh_bits: int | None = None
+    features: dict = field(default_factory=dict)  # features.read(); {} when only TLS 1.3 is accepted
     certificate: dict = field(default_factory=dict)
     chain: list[bytes] = field(default_factory=list)  # DER, leaf first: for DANE matching (not in JSON)
     errors: list[str] = field(default_factory=list)
@@ -73,6 +79,7 @@ class ScanResult:
             "versions": [v.__dict__ for v in self.versions],
             "groups": self.groups,
             "dh_bits": self.dh_bits,
+            "features": self.features,
             "certificate": self.certificate,
             "errors": self.errors,
             "seconds": round(self.seconds, 3),
@@ -102,7 +109,9 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
             result.errors += errors
             result.groups += [g for g in groups if g not in result.groups]
             result.dh_bits = max(filter(None, [result.dh_bits, dh_bits]), default=None)
+        asked = pool.submit(_features, ep, name, result.versions, deadline)
         result.groups += [g for g in groups13.result() if g not in result.groups]
+        result.features = asked.result()
         try:
             result.certificate = cert.result()
         except SmtpProbeError as exc:
@@ -159,7 +168,57 @@ def _version(
         if group is not None and GROUPS.get(group, str(group)) not in groups:
             groups.append(GROUPS.get(group, str(group)))
         dh_bits = max(filter(None, [dh_bits, flight.dh_bits]), default=None)
+    if vr.accepted:
+        _order(ep, version, name, vr, deadline)
     return vr, groups, dh_bits, errors
+
+
+def _order(ep: Endpoint, version: int, name: str | None, vr: VersionResult, deadline: float) -> None:
+    """Two accepted suites offered in one order, then in the other: whose order the server follows."""
+    offered = None if version == TLS13 else preference.pair(vr.suites)
+    if offered is None:  # TLS 1.3 (all suites strong), or one suite: nothing to choose between
+        vr.order = preference.NOT_APPLICABLE
+        return
+    chosen: list[int | None] = []
+    for suites in (list(offered), list(offered)[::-1]):
+        if time.monotonic() > deadline:
+            vr.order_evidence = {"error": _spent(ep)}
+            return
+        try:
+            hello = ask(ep, client_hello(version, suites, name)).hello
+        except SmtpProbeError as exc:
+            vr.order_evidence = {"error": str(exc)}
+            return
+        chosen.append(hello.suite if hello is not None and hello.version == version else None)
+    vr.order = preference.verdict(offered, chosen[0], chosen[1])
+    vr.order_evidence = {
+        "offered": [SUITES[c] for c in offered],
+        "chosen": [SUITES.get(c, f"0x{c:04X}") if c is not None else None for c in chosen],
+    }
+
+
+def _features(ep: Endpoint, name: str | None, versions: list[VersionResult], deadline: float) -> dict:
+    """Renegotiation, compression, heartbeat: one hello at the highest accepted version below TLS 1.3,
+    offering the suites it accepted there. Empty when only TLS 1.3 is accepted (it has none of the three
+    in the ServerHello: renegotiation and compression are gone, a heartbeat would be encrypted)."""
+    codes = {n: c for c, n in VERSION_NAMES.items()}
+    legacy = [v for v in versions if v.accepted and v.suites and codes[v.version] < TLS13]
+    if not legacy:
+        return {}
+    best = max(legacy, key=lambda v: codes[v.version])
+    version = codes[best.version]
+    if time.monotonic() > deadline:
+        return {"asked_with": best.version, "error": _spent(ep)}
+    suites = [s["code"] for s in best.suites]
+    try:
+        flight = ask(ep, client_hello(version, suites, name, features=True))
+    except SmtpProbeError as exc:
+        return {"asked_with": best.version, "error": str(exc)}
+    return read_features(flight, version)
+
+
+def _spent(ep: Endpoint) -> str:
+    return f"not asked: the scan's {BUDGET * ep.timeout:g}s were spent"
 
 
 def _groups13(ep: Endpoint, name: str | None, deadline: float) -> list[str]:
