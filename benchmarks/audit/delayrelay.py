@@ -12,8 +12,8 @@ link would), an upstream answer is awaited UPSTREAM_TIMEOUT seconds, an idle TCP
 after as long. Runs until SIGTERM or SIGINT.
 
 Cheap, so as not to take CPU from the tool being measured: UDP queries go upstream through one socket
-per listener, under query ids of the relay's own (mapped back to the client's on the way back), and the
-delays are timers, not a task per query.
+per listener, under query ids of the relay's own (mapped back to the client's on the way back), the
+delays are timers, not a task per query, and the event loop is uvloop's when it is installed.
 """
 
 from __future__ import annotations
@@ -217,4 +217,9 @@ async def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    try:  # uvloop: about a third of the CPU time of asyncio's own loop per query here
+        import uvloop
+    except ImportError:
+        asyncio.run(main(sys.argv[1:]))
+    else:
+        uvloop.run(main(sys.argv[1:]))
