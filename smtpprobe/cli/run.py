@@ -8,6 +8,7 @@ import time
 
 import click
 
+from smtpprobe import tlsfiles
 from smtpprobe.cli.common import handle_errors
 from smtpprobe.errors import UsageError
 
@@ -108,6 +109,7 @@ def run(**opts) -> None:
     profile = load_profile(opts["profile"]) if opts["profile"] else {}
     overrides = {k: opts[k] for k in OVERRIDE_KEYS}
     target = build_target(opts["server"], opts["ports"], profile, overrides)
+    tlsfiles.check_env_ca()  # the TLS scans hand it to OpenSSL, which a FIFO would hang
     runnable = [s for s in scenarios if any(role in target.ports for role in s.ports)]
     not_run = [{"id": s.id, "roles": list(s.ports)} for s in scenarios if s not in runnable]
     if not runnable:
