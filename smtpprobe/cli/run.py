@@ -187,6 +187,7 @@ def _run_and_report(
     scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict], cut_off: dict | None = None
 ) -> None:
     from smtpprobe.report import json_report, junit, table
+    from smtpprobe.report.layout import terminal_width
     from smtpprobe.report.progress import RunProgress
     from smtpprobe.scenario.runner import run_all
     from smtpprobe.scenario.verdict import exit_code
@@ -206,7 +207,7 @@ def _run_and_report(
         results,
         seconds,
         colour=colour,
-        width=table.terminal_width() if tty else None,
+        width=terminal_width() if tty else None,
         verbose=opts["verbose"],
         not_run=not_run,
         unreachable=cut_off,
