@@ -50,6 +50,13 @@ def open_checked(path: str, what: str, limit: int, raise_with: str | None = None
     return fd, info.st_size
 
 
+def check(path: str, what: str, limit: int, raise_with: str | None = None) -> int:
+    """The size of PATH after the checks, for a path another library opens itself (OpenSSL's loaders)."""
+    fd, size = open_checked(path, what, limit, raise_with)
+    os.close(fd)
+    return size
+
+
 def read_file(path: str, what: str, limit: int = DEFAULT_LIMIT, raise_with: str | None = None) -> bytes:
     """The whole of a checked file (a file that grows while read is cut at the limit and refused)."""
     fd, _ = open_checked(path, what, limit, raise_with)
@@ -98,9 +105,7 @@ class FileMessage:
     @classmethod
     def checked(cls, path: str, what: str = "--data", limit: int = DEFAULT_LIMIT,
                 raise_with: str | None = "--max-file-size") -> FileMessage:
-        fd, size = open_checked(path, what, limit, raise_with)
-        os.close(fd)
-        return cls(path, size, limit)
+        return cls(path, check(path, what, limit, raise_with), limit)
 
     def chunks(self) -> Iterator[bytes]:
         fd, _ = open_checked(self.path, "--data", self.limit)

@@ -22,8 +22,9 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
+from smtpprobe import inputfile, tlsfiles
 from smtpprobe.display import clip  # the one display sanitizer
-from smtpprobe.errors import Timeout, TLSFailure, quote_bytes
+from smtpprobe.errors import Timeout, TLSFailure, UsageError, quote_bytes
 from smtpprobe.target import is_ip
 
 SHOWN_NAMES = 10  # names listed in a transcript; the rest are counted (a certificate may carry thousands)
@@ -78,6 +79,7 @@ def _context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
 
 
 def _new_context(ca_file: str | None, verify: bool) -> ssl.SSLContext:
+    tlsfiles.check_trust_store(ca_file)  # a FIFO would hang OpenSSL's load: one line, exit 2
     context = ssl.create_default_context(cafile=ca_file)
     context.hostname_checks_common_name = False  # the same rule as describe(): subjectAltName only
     if not verify:
@@ -115,6 +117,8 @@ def handshake(
 
 def _configure(context: ssl.SSLContext, client: ClientTLS) -> ssl.SSLContext:
     if client.cert_file:
+        tlsfiles.check(client.cert_file, "client certificate")
+        tlsfiles.check(client.key_file, "client key")
         try:
             context.load_cert_chain(client.cert_file, client.key_file)
         except OSError as exc:
@@ -196,7 +200,7 @@ def verify_chain(certs: list, ca_file: str | None, name: str | None = None) -> t
     paths = ssl.get_default_verify_paths()
     try:
         trusted, store = _trust_store(ca_file or paths.cafile or paths.openssl_cafile)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, UsageError) as exc:
         return False, f"no trust store to verify against ({exc})"
     if leaf in trusted:  # the user trusts this very certificate (pinned, or a self-signed lab's own)
         return True, None
@@ -236,9 +240,10 @@ def _trust_store_unlocked(path: str) -> tuple[list, object]:
     from cryptography import x509
     from cryptography.x509.verification import Store
 
-    with open(path, "rb") as f, warnings.catch_warnings():
+    data = inputfile.read_file(path, "CA file", tlsfiles.LIMIT)  # a regular file, bounded: never a FIFO
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # some system CA certificates carry deprecated encodings
-        certs = x509.load_pem_x509_certificates(f.read())
+        certs = x509.load_pem_x509_certificates(data)
     return certs, Store(certs)
 
 

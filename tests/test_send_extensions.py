@@ -198,8 +198,9 @@ def test_unreadable_client_certificate_is_one_line(postfix_strict, tmp_path):
         "--to",
         postfix_strict.local_rcpt,
     )
-    assert run.code == Exit.TLS
-    assert "cannot read client certificate" in run.err and "Traceback" not in run.err
+    assert run.code == Exit.USAGE  # bad input, found before connecting (tests/test_attack_tls_files.py)
+    assert f"--tls-cert {tmp_path / 'missing.pem'}: No such file or directory" in run.err
+    assert "Traceback" not in run.err
 
 
 def test_pinned_tls_version_and_cipher_reach_postfix(postfix_factory, tmp_path):

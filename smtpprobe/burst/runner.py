@@ -125,6 +125,9 @@ def _loop_factory():
 
 
 def _tls_context(plan: BurstPlan) -> ssl.SSLContext:
+    from smtpprobe import tlsfiles
+
+    tlsfiles.check_trust_store(None)  # an SSL_CERT_FILE FIFO would hang OpenSSL's load
     context = ssl.create_default_context()
     if not plan.tls_verify:
         context.check_hostname = False

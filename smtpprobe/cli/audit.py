@@ -29,7 +29,7 @@ from smtpprobe.exitcodes import Exit
 @click.option("--dnsbl", multiple=True, help="DNS blocklist zone (repeatable; replaces the default list).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "jsonl"]),
               help="table (one domain, default), json; several domains: jsonl (one object a line, the default).")
-@click.option("-v", "--verbose", is_flag=True, help="Show the SPF include tree.")
+@click.option("-v", "--verbose", is_flag=True, help="Show the SPF record and include tree.")
 @click.option("--debug", is_flag=True, help="Show a traceback on internal errors.")
 @handle_errors(prefix="smtpprobe audit")
 def audit(domains: tuple[str, ...], from_file: str | None, concurrency: int, ip: str | None, helo: str | None,

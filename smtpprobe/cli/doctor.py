@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from smtpprobe import tlsfiles
 from smtpprobe.cli.common import handle_errors
 from smtpprobe.display import safe
 from smtpprobe.errors import UsageError
@@ -64,6 +65,7 @@ def doctor(sender: str, ip: str, helo: str, server: str | None, to: str | None, 
 
     if report_file is not None:
         _check_writable(report_file)
+    tlsfiles.check(tls_ca_file, "--tls-ca-file")  # before the minutes of probing: a FIFO hangs OpenSSL
     password = auth_password or ""
     if auth_user and auth_password is None:
         if not sys.stdin.isatty():

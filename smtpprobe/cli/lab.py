@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from smtpprobe import tlsfiles
 from smtpprobe.cli.common import handle_errors
 from smtpprobe.exitcodes import Exit
 from smtpprobe.lab.config import DEFAULT_MAX_CONNECTIONS_PER_CLIENT, LabConfig, parse_rate, parse_user
@@ -47,8 +48,8 @@ def _say(text: str) -> None:
 @click.option("--greet-pause", type=click.FloatRange(0, 10), default=0.0, show_default=True,
               help="Hardened: wait this long before the greeting, to catch clients that talk first.")
 @click.option("--maildir", type=click.Path(file_okay=False, path_type=Path), help="Write each message here.")
-@click.option("--cert", type=click.Path(dir_okay=False, path_type=Path), help="PEM certificate (with --key).")
-@click.option("--key", type=click.Path(dir_okay=False, path_type=Path), help="PEM private key.")
+@click.option("--cert", type=click.Path(path_type=Path), help="PEM certificate (with --key).")
+@click.option("--key", type=click.Path(path_type=Path), help="PEM private key.")
 @handle_errors(prefix="smtpprobe lab")
 def lab(
     host: str,
@@ -93,6 +94,8 @@ def lab(
         cert=cert,
         key=key,
     )
+    for option, path in (("--cert", cert), ("--key", key)):  # after "--cert and --key go together"
+        tlsfiles.check(str(path) if path else None, option)  # a FIFO would hang OpenSSL's load
     _serve(config)
 
 

@@ -8,6 +8,7 @@ import time
 
 import click
 
+from smtpprobe import tlsfiles
 from smtpprobe.cli.common import handle_errors
 from smtpprobe.errors import UsageError
 
@@ -108,6 +109,7 @@ def run(**opts) -> None:
     profile = load_profile(opts["profile"]) if opts["profile"] else {}
     overrides = {k: opts[k] for k in OVERRIDE_KEYS}
     target = build_target(opts["server"], opts["ports"], profile, overrides)
+    tlsfiles.check_env_ca()  # the TLS scans hand it to OpenSSL, which a FIFO would hang
     runnable = [s for s in scenarios if any(role in target.ports for role in s.ports)]
     not_run = [{"id": s.id, "roles": list(s.ports)} for s in scenarios if s not in runnable]
     if not runnable:
@@ -185,6 +187,7 @@ def _run_and_report(
     scenarios: list, target, concurrency: int, opts: dict, not_run: list[dict], cut_off: dict | None = None
 ) -> None:
     from smtpprobe.report import json_report, junit, table
+    from smtpprobe.report.layout import terminal_width
     from smtpprobe.report.progress import RunProgress
     from smtpprobe.scenario.runner import run_all
     from smtpprobe.scenario.verdict import exit_code
@@ -204,7 +207,7 @@ def _run_and_report(
         results,
         seconds,
         colour=colour,
-        width=table.terminal_width() if tty else None,
+        width=terminal_width() if tty else None,
         verbose=opts["verbose"],
         not_run=not_run,
         unreachable=cut_off,

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from smtpprobe import tlsfiles
 from smtpprobe.cli.common import handle_errors
 from smtpprobe.errors import UsageError
 
@@ -77,6 +78,7 @@ def tls(
     from smtpprobe.tlsscan.scan import scan
 
     host, parsed_port = parse_server(server, 25)
+    tlsfiles.check(tls_ca_file, "--tls-ca-file")  # a FIFO would hang OpenSSL's load
     if name is not None and not _NAME.fullmatch(name.rstrip(".")) and not _is_address(name):
         raise UsageError(f"--name {name!r}: want a host name like mx.example.org")
     if resolver is not None:

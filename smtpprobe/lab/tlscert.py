@@ -10,6 +10,7 @@ import ipaddress
 import ssl
 from pathlib import Path
 
+from smtpprobe import tlsfiles
 from smtpprobe.errors import UsageError
 
 
@@ -84,6 +85,8 @@ def server_context(cert: Path, key: Path) -> ssl.SSLContext:
     """A server context for STARTTLS and implicit TLS; TLS 1.2+ (RFC 8996/8997)."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    tlsfiles.check(str(cert), "TLS certificate")  # a FIFO would hang OpenSSL's load
+    tlsfiles.check(str(key), "TLS key")
     try:
         context.load_cert_chain(cert, key)
     except (OSError, ssl.SSLError) as error:

@@ -3,9 +3,8 @@ line, and with --verbose the transcript of each non-pass."""
 
 from __future__ import annotations
 
-import shutil
-
 from smtpprobe.display import safe
+from smtpprobe.report.layout import fit_width, grid, wrap
 from smtpprobe.report.transcript_text import transcript_lines
 from smtpprobe.scenario.target import Target
 from smtpprobe.scenario.verdict import ORDER, Result, Verdict, counts
@@ -18,11 +17,6 @@ COLOURS = {
     Verdict.ERROR: "magenta",
     Verdict.SKIP: "bright_black",
 }
-
-
-WIDTH_MIN, WIDTH_MAX = 80, 120  # the table fits a terminal of this width; wider terminals get 120
-DEFAULT_WIDTH = 100  # output that is not a terminal (a CI log, a pipe, a file)
-NBSP = "\u00a0"
 
 
 def render(
@@ -112,22 +106,6 @@ def finding(results: list[Result]) -> str:
     return "Nothing was judged: every check was skipped."
 
 
-def fit_width(width: int | None) -> int:
-    """The width to lay out for: a terminal's, kept within 80..120 columns; otherwise DEFAULT_WIDTH."""
-    return DEFAULT_WIDTH if not width else max(WIDTH_MIN, min(WIDTH_MAX, width))
-
-
-def wrap(text: str, width: int, indent: str = "") -> list[str]:
-    import textwrap
-
-    for verb in ("MAIL FROM:", "RCPT TO:"):  # keep a command whole: a no-break space until wrapped
-        text = text.replace(verb, verb.replace(" ", NBSP))
-    lines = textwrap.wrap(
-        text, width, initial_indent=indent, subsequent_indent=indent, break_on_hyphens=False
-    )
-    return [line.replace(NBSP, " ") for line in lines] or [indent.rstrip()]
-
-
 def shorten(line: str, width: int) -> str:
     """A transcript line wider than the table (a probe's payload can be thousands of characters) is cut,
     saying how long it was; JSON and JUnit keep it whole."""
@@ -142,36 +120,6 @@ def click_unstyle(text: str) -> str:
     import click
 
     return click.unstyle(text)
-
-
-def grid(headers: list[str], rows: list[list[str]], width: int, paint=None) -> list[str]:
-    """A plain-text table (tabulate's "simple" look) whose last column wraps so each line fits `width`;
-    the other columns are as wide as their widest cell. `paint(row, col, text)` styles a cell after it was
-    measured (colour codes take no columns)."""
-    fixed = [max([len(headers[c])] + [len(r[c]) for r in rows]) for c in range(len(headers) - 1)]
-    rest = max(16, width - sum(fixed) - 2 * len(fixed))
-    last = min(rest, max([len(headers[-1])] + [len(r[-1]) for r in rows]))
-    widths = [*fixed, last]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=True)).rstrip()
-
-    out = [line(headers), "  ".join("-" * w for w in widths)]
-    for i, row in enumerate(rows):
-        pieces = wrap(row[-1], last) if row[-1] else [""]
-        cells = [*row[:-1], pieces[0]]
-        text = line(cells)
-        if paint is not None:
-            padded = [cell.ljust(w) for cell, w in zip(cells, widths, strict=True)]
-            text = "  ".join(paint(i, c, cell) for c, cell in enumerate(padded)).rstrip()
-        out.append(text)
-        indent = " " * (sum(fixed) + 2 * len(fixed))
-        out += [indent + piece for piece in pieces[1:]]
-    return out
-
-
-def terminal_width() -> int:
-    return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
 
 
 def render_list(scenarios: list, colour: bool = False) -> str:

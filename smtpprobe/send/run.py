@@ -42,6 +42,10 @@ def session_options(opts: dict) -> dict:
         tls_client = ClientTLS(opts["tls_cert"], opts["tls_key"], opts["tls_protocol"], opts["tls_cipher"])
     elif opts["tls_key"]:
         raise UsageError("--tls-key needs --tls-cert")
+    from smtpprobe import tlsfiles  # files OpenSSL will open: checked now, before connecting
+
+    for option in ("tls_ca_file", "tls_cert", "tls_key"):
+        tlsfiles.check(opts[option], "--" + option.replace("_", "-"))
     return {
         "timeout": opts["timeout"],
         "connect_timeout": opts["connect_timeout"],

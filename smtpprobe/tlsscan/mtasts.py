@@ -8,6 +8,9 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
+from smtpprobe import tlsfiles
+from smtpprobe.errors import UsageError
+
 MAX_POLICY = 64 * 1024  # RFC 8461 §3.3: senders may limit the policy body; 64 KiB is what they use
 MAX_AGE = 31557600  # RFC 8461 §3.2: max_age at most one year
 _ID = re.compile(r"[A-Za-z0-9]{1,32}")
@@ -94,7 +97,10 @@ def fetch(domain: str, address: str, timeout: float, ca_file: str | None) -> tup
 
     host = f"mta-sts.{domain}"
     try:
+        tlsfiles.check_trust_store(ca_file)  # OpenSSL would block for ever on a FIFO
         context = ssl.create_default_context(cafile=ca_file)
+    except UsageError as exc:
+        return None, str(exc)
     except (OSError, ssl.SSLError) as exc:
         return None, f"cannot read CA file {ca_file}: {exc}"
     context.hostname_checks_common_name = False
