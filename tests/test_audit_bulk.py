@@ -195,3 +195,53 @@ def test_reader_closing_the_output_ends_quietly(dns_server, tmp_path):
         for pipe in (proc.stdin, proc.stdout, proc.stderr):
             if pipe is not None and not pipe.closed:
                 pipe.close()
+
+
+def test_workers_share_the_list_and_lose_nothing(dns_server):
+    """--workers 3: every domain once, the same verdicts as one process, one summary, the exit code of the
+    whole list; the children are real processes (each line carries the report of the domain it names)."""
+    names = [f"n{i}.good.test" for i in range(30)] + ["good.test", "plusall.spf.test", "bad..name"]
+    common = ["--from-file", "-", "--resolver", dns_server.address, "--dnsbl", "bl.test", "--concurrency", "6"]
+    single = run(*common, stdin="\n".join(names) + "\n")
+    shared = run(*common, "--workers", "3", stdin="\n".join(names) + "\n")
+    assert shared.returncode == single.returncode == 1, shared.stderr
+    verdicts = {o["domain"]: o["result"] for o in lines(shared.stdout)}
+    assert len(lines(shared.stdout)) == len(names) and verdicts == {o["domain"]: o["result"]
+                                                                     for o in lines(single.stdout)}
+    assert verdicts["good.test"] == "pass" and verdicts["plusall.spf.test"] == "fail"
+    (summary,) = shared.stderr.strip().splitlines()
+    assert f"audited {len(names)} domain(s)" in summary and "1 pass, 31 fail, 1 invalid" in summary
+    assert "spf.all-pass 1" in summary
+
+
+def test_a_worker_that_dies_is_reported_with_what_it_did_not_audit(tmp_path):
+    """A child killed mid-list: the parent says so on stderr, counts the domains it was given but never
+    reported as invalid, exits 1, and writes every line the other child produced. The resolver is a closed
+    port, so each domain takes --timeout and the children are still busy when one is killed."""
+    import re
+    import signal
+
+    listing = tmp_path / "domains.txt"
+    listing.write_text("".join(f"n{i}.good.test\n" for i in range(24)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtpprobe", "audit", "--from-file", str(listing), "--workers", "2",
+         "--resolver", "127.0.0.1:9", "--timeout", "1", "--concurrency", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = proc.stdout.readline()  # a report: both children have long been given their lines
+        assert json.loads(first)["domain"].endswith(".good.test")
+        kids = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True,
+                              check=False).stdout.split()
+        assert len(kids) == 2
+        os.kill(int(kids[0]), signal.SIGKILL)
+        out, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 1
+    found = re.search(r"worker \d ended with exit -9; (\d+) of its domains were not audited", err)
+    assert found, err
+    lost = int(found.group(1))
+    assert lost > 0 and 1 + len(lines(out)) + lost == 24
+    assert "audited 24 domain(s)" in err

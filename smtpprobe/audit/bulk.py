@@ -186,15 +186,25 @@ def run(
     out: IO[str] | None = None,
     err: IO[str] | None = None,
     streaming: bool = False,
+    worker: bool = False,
 ) -> Summary:
-    """`streaming`: the input is a pipe or terminal; each line is audited as soon as it arrives."""
-    if not 1 <= concurrency <= MAX_CONCURRENCY:
-        raise BadInput(f"--concurrency: expected 1 to {MAX_CONCURRENCY}, got {concurrency}")
+    """`streaming`: the input is a pipe or terminal; each line is audited as soon as it arrives.
+    `worker`: a child of `--workers` (workers.py): no progress line; lines taken one at a time, so that
+    the parent can give the rest to whichever child is free."""
     out = out or sys.stdout
     err = err or sys.stderr
-    summary = asyncio.run(
-        run_bulk(domains, template, concurrency, out, Progress(err), 1 if streaming else _CHUNK)
-    )
+    chunk = 1 if streaming or worker else _CHUNK
+    summary = asyncio.run(run_bulk(domains, template, concurrency, out, None if worker else Progress(err), chunk))
+    close_quietly(summary, out)
+    return summary
+
+
+def check_concurrency(concurrency: int) -> None:
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise BadInput(f"--concurrency: expected 1 to {MAX_CONCURRENCY}, got {concurrency}")
+
+
+def close_quietly(summary: Summary, out: IO[str]) -> None:
     if summary.closed:
         # the reader of our output closed it (`| head`): stop quietly, like other Unix filters
         import os
