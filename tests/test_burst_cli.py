@@ -194,22 +194,22 @@ def test_ctrl_c_closes_every_socket_and_exits_130():
 
 
 def _run_measured(args: list[str], soft_nofile: int | None = None) -> tuple[int, str, str, float]:
-    """Run the CLI, returning (exit code, stdout, stderr, peak RSS in MB of that process alone)."""
+    """Run the CLI, returning (exit code, stdout, stderr, peak RSS in MB of that process alone: VmHWM, written
+    at exit by tests/cli's wrapper; ru_maxrss would carry over pytest's own peak through the fork)."""
+    import tempfile
+
+    from tests.cli import _WRAPPER
+
     def limit() -> None:
         if soft_nofile:
             resource.setrlimit(resource.RLIMIT_NOFILE, (soft_nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-m", "smtpprobe", *args], stdout=out_w, stderr=err_w,
-                            preexec_fn=limit)
-    os.close(out_w)
-    os.close(err_w)
-    with os.fdopen(out_r) as out_f, os.fdopen(err_r) as err_f:
-        out, err = out_f.read(), err_f.read()  # the reports are small: no deadlock between the two pipes
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return proc.returncode, out, err, usage.ru_maxrss / 1024
+    with tempfile.NamedTemporaryFile("r", suffix=".peak") as peak:
+        proc = subprocess.run([sys.executable, "-c", _WRAPPER, *args], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "SMTPPROBE_TEST_PEAK_FILE": peak.name}, preexec_fn=limit,
+                              check=False)
+        kib = peak.read().strip()
+    return proc.returncode, proc.stdout, proc.stderr, int(kib) / 1024 if kib else float("inf")
 
 
 def test_open_file_limit_is_raised_for_held_connections_and_said():

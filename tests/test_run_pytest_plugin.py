@@ -81,8 +81,8 @@ def test_scenario_files_and_the_catalogue_become_test_items(lab_hardened, tmp_pa
         tmp_path, *lab_options(lab_hardened), "--smtpprobe-catalogue", "-k", "relay", "--collect-only"
     )
     assert "40-relay.toml::open-relay/bang-path[mx]" in selected.stdout
-    # 27 + 47 security probes on mx (14 smuggling sequences sent both in one write and split) + 5 TLS scans + VRFY
-    assert "16/80 tests collected (64 deselected)" in selected.stdout
+    # 27 + 47 security probes on mx (14 smuggling sequences sent both in one write and split) + 6 TLS scans + VRFY
+    assert "16/81 tests collected (65 deselected)" in selected.stdout
 
 
 def test_a_failing_scenario_fails_the_test_with_explanation_and_transcript(lab_open, tmp_path):

@@ -2,7 +2,7 @@
 """Many domains in one call: `smtpprobe audit --from-file` through a DNS link with a realistic round trip.
 
     sudo .venv/bin/python benchmarks/audit/bulk.py zones --checkdmarc /path/to/venv/bin/checkdmarc [--pairs 7]
-    sudo .venv/bin/python benchmarks/audit/bulk.py many [--domains 10000] [--concurrency 64] [--delay-ms 31]
+    sudo .venv/bin/python benchmarks/audit/bulk.py many [--domains 10000] [--concurrency 64] [--workers N] [--delay-ms 31]
 
 Same private network namespace as compare.py (only its own loopback), NSD on 127.0.0.2:53 and the delay relay
 (delayrelay.py) on 127.0.0.1:53. The zone `gen.test` is generated into the temporary directory: N domains
@@ -186,7 +186,7 @@ def inside(opts: argparse.Namespace) -> int:
             DELAYED_IP,
             "--concurrency",
             str(opts.concurrency),
-        ] + [a for s in opts.selector for a in ("--dkim-selector", s)]
+        ] + (["--workers", str(opts.workers)] if opts.workers > 1 else []) + [a for s in opts.selector for a in ("--dkim-selector", s)]
         if opts.mode == "zones":
             return _zones(opts, smtpprobe, listing, relay)
         return _many(n, smtpprobe, listing, relay)
@@ -288,6 +288,7 @@ def main() -> int:
     ap.add_argument("--pairs", type=int, default=7, choices=range(1, 101), metavar="N")
     ap.add_argument("--domains", type=int, default=10000, choices=range(1, 1000001), metavar="N")
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--workers", type=int, default=1, help="smtpprobe audit --workers (1: one process)")
     ap.add_argument(
         "--selector",
         action="append",
