@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def timed(argv: list[str]) -> float:
     started = time.perf_counter()
-    proc = subprocess.run(argv, capture_output=True, text=True)
+    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
     if proc.returncode != 0:
         sys.exit(f"benchmark: {' '.join(argv)} failed with {proc.returncode}:\n{proc.stdout}{proc.stderr}")

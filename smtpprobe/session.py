@@ -203,7 +203,7 @@ class Session:
                 self.process.wait(timeout=2)
             self.process = None
 
-    def __enter__(self) -> Session:
+    def __enter__(self) -> Session:  # noqa: PYI034 - typing.Self would import typing on send's fast path
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -42,7 +42,7 @@ def smtpprobe(*args: str, timeout: float = 60, input: str | None = None, env: di
         started = time.monotonic()
         proc = subprocess.run(
             [sys.executable, "-c", _WRAPPER, *args], capture_output=True, text=True, timeout=timeout, input=input,
-            env={**os.environ, **(env or {}), "SMTPPROBE_TEST_PEAK_FILE": peak.name},
+            env={**os.environ, **(env or {}), "SMTPPROBE_TEST_PEAK_FILE": peak.name}, check=False,
         )
         seconds = time.monotonic() - started
         kib = peak.read().strip()

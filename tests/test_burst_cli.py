@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Self
 
 import pytest
 
@@ -35,7 +36,7 @@ class GreetServer:
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.port = 0
 
-    def __enter__(self) -> GreetServer:
+    def __enter__(self) -> Self:
         self.thread.start()
         assert self.ready.wait(10), "greeter did not start"
         return self
@@ -109,8 +110,8 @@ def test_above_the_cap_nothing_is_sent(listener, args, said):
     assert run.code == 2, run.err
     assert run.out == ""
     assert run.err_lines == [
-        f"smtpprobe: refusing to send {said} to 127.0.0.1:{port} without --i-own-this-server; "
-        "no connection was made"
+        (f"smtpprobe: refusing to send {said} to 127.0.0.1:{port} without --i-own-this-server; "
+        "no connection was made")
     ]
     assert_nothing_connected(listener)
 

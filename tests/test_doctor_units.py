@@ -38,7 +38,7 @@ def test_bad_port_lists_name_the_item(text, words):
 
 
 def _opts(**kw):
-    base = dict(sender="alice@example.org", ip="192.0.2.25", helo="mail.example.org", server="mx.example.net")
+    base = {"sender": "alice@example.org", "ip": "192.0.2.25", "helo": "mail.example.org", "server": "mx.example.net"}
     base.update(kw)
     return Options(**base)
 
@@ -51,13 +51,13 @@ def test_server_port_without_port_list():
 
 
 @pytest.mark.parametrize("kw, words", [
-    (dict(server="h:2525", ports="25"), "not both"),
-    (dict(server=None), "--server HOST"),
-    (dict(sender="nobody"), "--from"),
-    (dict(ip="192.0.2"), "--ip"),
-    (dict(helo="[192.0.2.300]"), "address literal"),
-    (dict(helo="two words"), "--helo"),
-    (dict(to="no-at-sign"), "--to"),
+    ({"server": "h:2525", "ports": "25"}, "not both"),
+    ({"server": None}, "--server HOST"),
+    ({"sender": "nobody"}, "--from"),
+    ({"ip": "192.0.2"}, "--ip"),
+    ({"helo": "[192.0.2.300]"}, "address literal"),
+    ({"helo": "two words"}, "--helo"),
+    ({"to": "no-at-sign"}, "--to"),
 ])
 def test_bad_options(kw, words):
     with pytest.raises(UsageError, match=words):

@@ -133,5 +133,5 @@ def test_ehlo_falls_back_to_helo_only_when_ehlo_is_not_recognised(hostile_server
                         "--helo", "[127.0.0.1]")
     assert refused.code == Exit.HELO
     assert " -> HELO" not in refused.out
-    assert refused.err_lines == ["*** EHLO refused: 554 5.7.1 <[127.0.0.1]>: Helo command rejected: "
-                                 "IP-literal HELO not accepted here"]
+    assert refused.err_lines == [("*** EHLO refused: 554 5.7.1 <[127.0.0.1]>: Helo command rejected: "
+                                 "IP-literal HELO not accepted here")]

@@ -67,7 +67,7 @@ def outer(opts: argparse.Namespace, argv: list[str]) -> int:
             subprocess.run(["ip", "netns", "add", ns], check=True, timeout=10)
             subprocess.run(["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"], check=True, timeout=10)
             inner = subprocess.run(["ip", "netns", "exec", ns, sys.executable, __file__, "--inside", "--workdir",
-                                    workdir, *argv], timeout=opts.pairs * 60 + 120)
+                                    workdir, *argv], check=False, timeout=opts.pairs * 60 + 120)
             return inner.returncode
         finally:
             _remove_namespace(ns)
@@ -76,7 +76,8 @@ def outer(opts: argparse.Namespace, argv: list[str]) -> int:
 def _remove_namespace(ns: str) -> None:
     """Ends what still runs in our namespace (only our own processes can be there), then deletes it."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10).stdout.split()
+        pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True, timeout=10,
+                              check=False).stdout.split()
         for pid in pids:
             try:
                 os.kill(int(pid), sig)
@@ -85,10 +86,10 @@ def _remove_namespace(ns: str) -> None:
         deadline = time.monotonic() + 5
         while pids and time.monotonic() < deadline:
             if not subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                                  timeout=10).stdout.split():
+                                  timeout=10, check=False).stdout.split():
                 break
             time.sleep(0.1)
-    subprocess.run(["ip", "netns", "del", ns], timeout=10)
+    subprocess.run(["ip", "netns", "del", ns], timeout=10, check=False)
 
 
 # ---------------------------------------------------------------- inside the namespace
@@ -185,7 +186,7 @@ def rtt(server: str, count: int, deadline: float | None = None) -> float | None:
 
 def timed(cmd: list[str]) -> tuple[float, int, str]:
     started = time.perf_counter()
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT, check=False)
     return time.perf_counter() - started, done.returncode, done.stdout
 
 
@@ -203,8 +204,8 @@ def check_outputs(smtpprobe_out: str, checkdmarc_out: str) -> list[str]:
     return [f"smtpprobe: SPF {s['spf']['lookups']} lookups, result {s['spf']['result']}; DKIM "
             + ", ".join(f"{d['selector']}={d['status']}" for d in s["dkim"])
             + f"; DMARC p={s['dmarc']['policy']}; {len(s['findings'])} findings {counts}",
-            f"checkdmarc: SPF valid={c['spf']['valid']} dns_lookups={c['spf'].get('dns_lookups')}; "
-            f"DMARC valid={c['dmarc']['valid']}; sections: {', '.join(k for k in c if k not in ('domain', 'base_domain'))}"]
+            (f"checkdmarc: SPF valid={c['spf']['valid']} dns_lookups={c['spf'].get('dns_lookups')}; "
+            f"DMARC valid={c['dmarc']['valid']}; sections: {', '.join(k for k in c if k not in ('domain', 'base_domain'))}")]
 
 
 def show_queries(log: list[tuple[float, str]], extra: float) -> None:

@@ -27,7 +27,7 @@ def demo() -> None:
     config = LabConfig(port=0, submission_port=0, smtps_port=0)
     with LabServer(config) as lab:
         click.echo(f"=== smtpprobe demo: the lab (hardened profile) listens on {lab.host}:{lab.port}")
-        session = dict(timeout=10.0, tls_name=lab.hostname, tls_ca_file=str(lab.cert_path))
+        session = {"timeout": 10.0, "tls_name": lab.hostname, "tls_ca_file": str(lab.cert_path)}
         sender, helo = "demo@client.example", "client.example"
 
         click.echo("=== 1. a message to a local mailbox, over STARTTLS: expect it accepted")

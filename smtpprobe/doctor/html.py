@@ -53,9 +53,9 @@ def render_html(r: DoctorReport) -> str:
                 for i in r.verdict.verified]
         out.append("</ul>")
     if r.probes:
-        out += ["<h2>Transcripts</h2>", '<p class="intro"><code>-&gt;</code> sent by the sender, <code>&lt;-</code> '
+        out += ["<h2>Transcripts</h2>", ('<p class="intro"><code>-&gt;</code> sent by the sender, <code>&lt;-</code> '
                 "received, <code>&lt;**</code> a refusal, <code>~&gt;</code>/<code>&lt;~</code> inside TLS. "
-                "AUTH secrets are redacted.</p>"]
+                "AUTH secrets are redacted.</p>")]
         for p in r.probes:
             open_ = " open" if not p.ok else ""  # a refusal is what the admin wants to see first
             out += [f"<details{open_}><summary>{escape(X.probe_title(p))}</summary><pre>"]
@@ -66,8 +66,8 @@ def render_html(r: DoctorReport) -> str:
 
 
 def _item(item: Item, key: str) -> str:
-    parts = [f'<div class="item {key}"><div><span class="sum">{escape(item.summary)}</span>'
-             f'<span class="id">{escape(item.id)}</span></div>', "<ul>"]
+    parts = [(f'<div class="item {key}"><div><span class="sum">{escape(item.summary)}</span>'
+             f'<span class="id">{escape(item.id)}</span></div>'), "<ul>"]
     if item.reply:
         parts.append(f"<li>Reply: <code>{escape(item.reply)}</code></li>")
     if item.meaning:

@@ -56,8 +56,8 @@ def render_markdown(r: DoctorReport, transcripts: bool = True) -> str:
         out += [f"- [x] {_plain(i.summary)}" + (f" ({i.ref})" if i.ref else "") for i in r.verdict.verified]
         out.append("")
     if transcripts and r.probes:
-        out += ["## Transcripts", "", "`->` sent by the sender, `<-` received, `<**` (`<~*` inside TLS) a refusal, `~>`/`<~` inside "
-                "TLS, `***` an error. AUTH secrets are redacted.", ""]
+        out += ["## Transcripts", "", ("`->` sent by the sender, `<-` received, `<**` (`<~*` inside TLS) a refusal, `~>`/`<~` inside "
+                "TLS, `***` an error. AUTH secrets are redacted."), ""]
         for p in r.probes:
             out += [f"### {_plain(X.probe_title(p))}", "", *_fence(X.transcript_lines(p)), ""]
     out += ["## Reproduce", "", *_fence([safe(X.command_line(r))]), ""]

@@ -96,5 +96,5 @@ def _note_source_address(report: DoctorReport) -> None:
         report.verdict.advice.append(Item(
             "probe", "doctor.source-address",
             f"the probes came from {', '.join(others)}, not from --ip {report.opts.ip}",
-            ["Run the doctor on the mail host itself (or --local-address IP) so the receiver sees the same "
-             "address as your real mail; behind NAT the public address may still be --ip."]))
+            [("Run the doctor on the mail host itself (or --local-address IP) so the receiver sees the same "
+             "address as your real mail; behind NAT the public address may still be --ip.")]))

@@ -42,7 +42,7 @@ def resolve_target(server_host: str | None, to: str | None, resolver: str | None
     if not mx.records:  # no MX: the domain itself is the implicit MX (RFC 5321 §5.1)
         host, how = domain, f"no MX for {domain}: its own address (RFC 5321 §5.1)"
     else:
-        pref, host = sorted(mx.records)[0]
+        pref, host = min(mx.records)
         if host in ("", "."):
             raise TransportError(f"{domain} publishes a null MX (RFC 7505): it accepts no mail")
         how = f"MX of {domain} (preference {pref})"
