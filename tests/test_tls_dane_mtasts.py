@@ -252,3 +252,41 @@ def test_a_hostile_policy_reaches_the_terminal_escaped(
     )
     assert code == 1 and "\x1b" not in out + err and "\x07" not in out
     assert "\\x1b]0;pwned\\x07.test" in out
+
+
+def _resolver_validates(resolver: str, name: str) -> bool:
+    """unbound's own word, read without smtpprobe: the AD bit on its answer to a TLSA question."""
+    import dns.flags
+    import dns.message
+    import dns.query
+
+    host, port = resolver.rsplit(":", 1)
+    query = dns.message.make_query(name, "TLSA", want_dnssec=True)
+    response = dns.query.udp(query, host, port=int(port), timeout=5)
+    assert response.answer, f"no TLSA answer for {name}"
+    return bool(response.flags & dns.flags.AD)
+
+
+def test_audit_warns_of_tlsa_records_the_resolver_did_not_validate(dnssec_bed):
+    """`smtpprobe audit`: the MX's TLSA records are checked through the audit's own resolver, whose AD bit
+    says whether unbound validated them; an unsigned zone's TLSA is a warning (senders ignore it, RFC 7672
+    §2.2), a signed one none. Truth: unbound's AD bit, asked directly."""
+    tlsa = "3 1 1 " + "ab" * 32
+    resolver = dnssec_bed(
+        {
+            zone: f'@ MX 10 mx.{zone}.\nmx A 127.0.0.1\n_25._tcp.mx TLSA {tlsa}\n@ TXT "v=spf1 -all"'
+            for zone in ("dane-signed.test", "dane-plain.test")
+        },
+        signed={"dane-signed.test"},
+    )
+    assert _resolver_validates(resolver, "_25._tcp.mx.dane-signed.test")
+    assert not _resolver_validates(resolver, "_25._tcp.mx.dane-plain.test")
+    reports = {}
+    for zone in ("dane-signed.test", "dane-plain.test"):
+        run = smtpprobe("audit", zone, "--resolver", resolver, "--format", "json", "--dkim-selector", "s",
+                        timeout=60)
+        reports[zone] = {f["id"]: f for f in json.loads(run.out)["findings"]}
+    assert "host.dane" not in reports["dane-signed.test"]
+    warning = reports["dane-plain.test"]["host.dane"]
+    assert warning["severity"] == "warning" and "_25._tcp.mx.dane-plain.test is not DNSSEC-validated" in (
+        warning["message"])
