@@ -98,6 +98,7 @@ OPTIONS: tuple[Opt, ...] = (
         help="Speak LMTP (RFC 2033): LHLO, one reply per recipient after the message.",
     ),
     Opt("--local-address", "local_address", metavar="IP", help="Source address to connect from."),
+    Opt("--local-port", "local_port", type=int, low=1, high=65535, help="Source port to connect from."),
     Opt("-4", "ipv4", "flag", help="IPv4 only."),
     Opt("-6", "ipv6", "flag", help="IPv6 only."),
     # envelope and greeting

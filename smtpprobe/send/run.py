@@ -51,6 +51,7 @@ def session_options(opts: dict) -> dict:
         "connect_timeout": opts["connect_timeout"],
         "greeting_timeout": opts["greeting_timeout"],
         "local_address": opts["local_address"],
+        "local_port": opts["local_port"],
         "family": family,
         "tls_verify": opts["tls_verify"],
         "tls_name": opts["tls_sni"],
@@ -119,6 +120,8 @@ def plan(opts: dict):
         raise UsageError("--proxy-version needs a TCP connection (not --socket or --pipe)")
     if opts["quit_after"] and opts["drop_after"]:
         raise UsageError("--quit-after and --drop-after exclude each other")
+    if opts["local_port"] and (opts["socket_path"] or opts["pipe_command"]):
+        raise UsageError("--local-port needs a TCP connection (not --socket or --pipe)")
     if opts["socket_path"] or opts["pipe_command"]:
         server, port = opts["server"] or "", default_port  # a name for --tls-sni's default, if any
     elif opts["server"]:
