@@ -103,6 +103,8 @@ OPTIONS: tuple[Opt, ...] = (
     Opt("-6", "ipv6", "flag", help="IPv6 only."),
     # envelope and greeting
     Opt("--to -t", "recipients", "multiple", required=True, metavar="ADDR", help="Recipient (repeatable)."),
+    Opt("--cc", "cc", "multiple", metavar="ADDR", help="Recipient named in a Cc header (repeatable)."),
+    Opt("--bcc", "bcc", "multiple", metavar="ADDR", help="Recipient in the envelope only (repeatable)."),
     Opt("--from -f", "sender", metavar="ADDR", help="Envelope sender; '' for the null sender <>."),
     Opt("--helo --ehlo --lhlo", "helo", metavar="NAME", help="Name for EHLO/LHLO (HELO if EHLO is refused)."),
     Opt("--force-helo", "force_helo", "flag", help="Send plain HELO, never EHLO."),

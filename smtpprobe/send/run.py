@@ -100,6 +100,7 @@ def execute(
 
 
 def plan(opts: dict):
+    from smtpprobe import validate
     from smtpprobe.hints import bare_recipient
     from smtpprobe.message import build_message, read_message_file
     from smtpprobe.ports import single_port
@@ -111,9 +112,13 @@ def plan(opts: dict):
     given = parse_server(opts["server"], 0)[1] if opts["server"] and not opts["socket_path"] else None
     opts["port"] = single_port(opts["port"], given)  # one spelling for every command; a second port must agree
     default_port = opts["port"] or (465 if tls == "implicit" else 24 if opts["lmtp"] else 25)
-    recipients = list(opts["recipients"])
-    if problem := next(filter(None, map(bare_recipient, recipients)), None):
-        raise UsageError(problem)
+    to, cc = list(opts["recipients"]), list(opts["cc"])
+    recipients = [*to, *cc, *opts["bcc"]]  # the envelope; Bcc is named nowhere in the message
+    for option, addresses in (("--to", to), ("--cc", cc), ("--bcc", opts["bcc"])):
+        for address in addresses:
+            if problem := bare_recipient(address, option):
+                raise UsageError(problem)
+            validate.address(address, option)  # here to name the option; the Transaction says --to for all
     if opts["socket_path"] and opts["pipe_command"]:
         raise UsageError("--socket and --pipe exclude each other")
     if opts["proxy_version"] and (opts["socket_path"] or opts["pipe_command"]):
@@ -163,9 +168,8 @@ def plan(opts: dict):
     if opts["data_file"]:
         message = read_message_file(opts["data_file"], limit)
     elif stop in (None, "dot") or opts["dump_message"]:
-        message = build_message(
-            sender, recipients, list(opts["headers"]), opts["body"], list(opts["attachments"]), helo, limit
-        )
+        headers, attachments = list(opts["headers"]), list(opts["attachments"])
+        message = build_message(sender, to, headers, opts["body"], attachments, helo, limit, cc)
     else:
         message = None
     wanted = Wanted(
