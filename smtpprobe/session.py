@@ -10,7 +10,7 @@ import re
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from smtpprobe.errors import (
     ConnectionClosed,
@@ -277,14 +277,18 @@ class Session:
         except OSError as exc:
             raise self._fail(TransportError(f"connection lost while sending: {exc.strerror or exc}")) from None
 
-    def command(self, line: str, shown: str | None = None, secret: str | None = None) -> Reply:
+    def command(self, line: str, shown: str | None = None, secret: str | None = None,
+                sent: Callable[[], None] | None = None) -> Reply:
+        """Send a command and read its reply; `sent` is called in between (--drop-after-send hangs up)."""
         verb, _, arg = line.partition(" ")
         self.send(command(verb, arg), shown=shown, secret=secret)
+        if sent is not None:
+            sent()
         return self.read_reply()
 
-    def ehlo(self, name: str, verb: str = "EHLO") -> Reply:
+    def ehlo(self, name: str, verb: str = "EHLO", sent: Callable[[], None] | None = None) -> Reply:
         """EHLO (or LMTP's LHLO); a 2xx reply sets the extensions."""
-        reply = self.command(f"{verb} {name}")
+        reply = self.command(f"{verb} {name}", sent=sent)
         if reply.category == 2:
             self.extensions = ehlo_ext.extensions(reply)
         return reply

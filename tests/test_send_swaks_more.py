@@ -1,10 +1,14 @@
-"""The swaks options added after the first round, each checked by what it did on a real server: --cc/--bcc (Postfix's
-mailboxes and relay catch-all), --local-port (Postfix's log with smtpd_client_port_logging)."""
+"""The swaks options added after the first round, each checked by what it did on a real server: --drop-after-send
+(Postfix's log and mailbox), --cc/--bcc (Postfix's mailboxes and relay catch-all), --local-port (Postfix's log
+with smtpd_client_port_logging)."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
+
+import pytest
 
 from smtpprobe.exitcodes import Exit
 from tests.cli import smtpprobe
@@ -16,6 +20,74 @@ HELO = "client.example.org"
 def _send(port, *options):
     return smtpprobe("send", "--server", f"127.0.0.1:{port}", "--from", "probe@example.org", "--helo", HELO,
                      "--timeout", "10", *options)
+
+
+def _subjects(messages: list[bytes]) -> list[str]:
+    return [m.split(b"\nSubject: ", 1)[1].split(b"\n", 1)[0].decode() for m in messages if b"\nSubject: " in m]
+
+
+# -- --drop-after-send --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage, verb, postfix_saw", [
+    ("ehlo", "EHLO", "lost connection after EHLO"),
+    ("tls", "STARTTLS", "lost connection after STARTTLS"),
+    ("mail", "MAIL", "lost connection after MAIL"),
+    ("rcpt", "RCPT", "lost connection after RCPT"),
+    ("data", "DATA", "lost connection after DATA (0 bytes)"),
+])
+def test_drop_after_send_before_the_message_delivers_nothing(postfix_strict, stage, verb, postfix_saw):
+    """The command reached Postfix (its log names it as the last one), its reply was never read, and no
+    message came of it."""
+    subject = f"Subject: das-{stage}"
+    lost = re.compile(rf"{re.escape(postfix_saw)} from localhost\[127\.0\.0\.1\]")
+    before = len(lost.findall(postfix_strict.maillog()))
+    run = _send(postfix_strict.smtp_port, "--to", postfix_strict.local_rcpt, "--tls-optional", "--header",
+                subject, "--drop-after-send", stage, "--json")
+    assert run.code == 0, run.out + run.err
+    result = json.loads(run.out)
+    texts = [(e["kind"], e["text"]) for e in result["transcript"]]
+    assert texts[-1] == ("info", f"hung up after sending {verb} without reading its reply")
+    assert texts[-2][0] == "sent" and texts[-2][1].startswith(verb)  # nothing received after it
+    assert not any(text.startswith("QUIT") for _, text in texts)
+    postfix_strict.settle(5)
+    assert len(lost.findall(postfix_strict.maillog())) == before + 1
+    assert subject.split(": ")[1] not in _subjects(postfix_strict.delivered())
+
+
+def test_drop_after_send_dot_the_message_is_delivered_though_we_never_read_the_250(postfix_factory):
+    """Postfix queues a message when the end of data arrives, before it answers: hanging up right after the
+    dot still delivers it, and the client cannot know (the duplicate-message window of RFC 1047)."""
+    postfix = postfix_factory("strict")
+    run = _send(postfix.smtp_port, "--to", postfix.local_rcpt, "--header", "Subject: das-dot",
+                "--drop-after-send", "dot")
+    assert run.code == 0, run.out + run.err
+    assert run.out.rstrip().endswith(" -> .\n=== hung up after sending the end of data (.) without reading its reply")
+    assert "<-  250 2.0.0 Ok: queued" not in run.out
+    assert _subjects(postfix.delivered()) == ["das-dot"]
+    assert re.search(r"disconnect from localhost\[127\.0\.0\.1\] ehlo=1 mail=1 rcpt=1 data=1 commands=4",
+                     postfix.maillog())
+
+
+def test_drop_after_send_dot_with_bdat_hangs_up_after_the_last_chunk(postfix_factory):
+    postfix = postfix_factory("strict")
+    run = _send(postfix.smtp_port, "--to", postfix.local_rcpt, "--header", "Subject: das-bdat", "--chunking",
+                "--drop-after-send", "dot")
+    assert run.code == 0, run.out + run.err
+    assert re.search(r"=== hung up after sending BDAT \d+ LAST without reading its reply$", run.out.rstrip())
+    assert _subjects(postfix.delivered()) == ["das-bdat"]
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--drop-after-send", "connect"], "'connect' is not one of 'ehlo', 'tls'"),
+    (["--drop-after-send", "rcpt", "--quit-after", "mail"], "exclude each other"),
+    (["--drop-after-send", "rcpt", "--drop-after", "mail"], "exclude each other"),
+])
+def test_drop_after_send_takes_only_stages_that_send_a_command(options, message):
+    run = smtpprobe("send", "--server", "127.0.0.1:1", "--to", "a@b.test", *options)
+    assert run.code == Exit.USAGE
+    assert message in run.err
+    assert run.out == ""
 
 
 # -- --cc, --bcc ------------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import math
 import os
 
 STAGES = ("connect", "proxy", "banner", "ehlo", "tls", "xclient", "auth", "mail", "rcpt", "data", "dot")
+SEND_STAGES = STAGES[3:]  # the stages that send a command and wait for its reply (--drop-after-send)
 AUTH_MECHANISMS = (
     "PLAIN",
     "LOGIN",
@@ -253,6 +254,14 @@ OPTIONS: tuple[Opt, ...] = (
         "choice",
         choices=STAGES,
         help="Hang up after this stage, without QUIT.",
+    ),
+    Opt(
+        "--drop-after-send",
+        "drop_after_send",
+        "value",
+        "choice",
+        choices=SEND_STAGES,
+        help="Hang up right after sending this stage's command, before its reply.",
     ),
     Opt("--pipeline", "pipeline", "flag", help="Send MAIL, RCPT and DATA in one batch (RFC 2920)."),
     Opt("--timeout", "timeout", type=float, low=0.1, high=3600, default=30.0, help="Seconds per reply."),

@@ -123,8 +123,8 @@ def plan(opts: dict):
         raise UsageError("--socket and --pipe exclude each other")
     if opts["proxy_version"] and (opts["socket_path"] or opts["pipe_command"]):
         raise UsageError("--proxy-version needs a TCP connection (not --socket or --pipe)")
-    if opts["quit_after"] and opts["drop_after"]:
-        raise UsageError("--quit-after and --drop-after exclude each other")
+    if sum(1 for k in ("quit_after", "drop_after", "drop_after_send") if opts[k]) > 1:
+        raise UsageError("--quit-after, --drop-after and --drop-after-send exclude each other")
     if opts["local_port"] and (opts["socket_path"] or opts["pipe_command"]):
         raise UsageError("--local-port needs a TCP connection (not --socket or --pipe)")
     if opts["socket_path"] or opts["pipe_command"]:
@@ -163,8 +163,10 @@ def plan(opts: dict):
             import getpass
 
             password = getpass.getpass("Password: ")
-    stop = opts["quit_after"] or opts["drop_after"]
+    stop = opts["quit_after"] or opts["drop_after"] or opts["drop_after_send"]
     limit = opts["max_file_size"] << 20
+    if opts["drop_after_send"] == "data" and opts["chunking"]:
+        stop = "dot"  # with BDAT the data stage sends the first chunk of the message: build it
     if opts["data_file"]:
         message = read_message_file(opts["data_file"], limit)
     elif stop in (None, "dot") or opts["dump_message"]:
@@ -201,6 +203,7 @@ def plan(opts: dict):
         allow_plaintext_auth=opts["allow_plaintext_auth"],
         quit_after=(opts["quit_after"] or "").lower() or None,
         drop_after=(opts["drop_after"] or "").lower() or None,
+        drop_after_send=(opts["drop_after_send"] or "").lower() or None,
         pipeline=opts["pipeline"],
         lmtp=opts["lmtp"],
         xclient=xclient,
