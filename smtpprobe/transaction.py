@@ -16,6 +16,7 @@ from smtpprobe.protocol.ehlo import auth_mechanisms
 from smtpprobe.protocol.reply import Reply
 from smtpprobe.send.options import STAGES
 from smtpprobe.send.stops import QuitAfter, after_sending, hook, stop
+from smtpprobe.send.verdicts import final_replies
 from smtpprobe.session import Session
 from smtpprobe.transcript import REDACTED
 
@@ -47,7 +48,9 @@ class Transaction:
         self.xclient: dict[str, str] = {}  # Postfix XCLIENT attributes, e.g. {"ADDR": "192.0.2.1"}
         self.esmtp = esmtp.Wanted()
         self.accepted: list[str] = []  # recipients the server took
-        self.delivered: list[str] = []  # LMTP: recipients whose reply after the message was 2xx
+        self.delivered: list[str] = []  # LMTP, PRDR: recipients whose reply after the message was 2xx
+        self.verdicts: list[tuple[str, Reply]] = []  # LMTP, PRDR: each accepted recipient's reply after the data
+        self.prdr_sent = False  # MAIL carried PRDR: a 353 after the data opens one reply per recipient
         for name, value in options.items():
             if name not in Transaction.__annotations__ and name not in ("xclient", "esmtp"):
                 raise TypeError(f"Transaction has no option {name!r}")
@@ -191,6 +194,7 @@ def _mail_parameters(s: Session, tx: Transaction) -> list[str]:
         raise StageFailure("mail", str(exc), Exit.MAIL) from None
     for note in notes + esmtp.rcpt_notes(tx.esmtp, s.extensions):
         s.transcript.info(note)
+    tx.prdr_sent = "PRDR" in (p.upper() for p in params)
     return params
 
 
@@ -353,7 +357,7 @@ def _send_data(s: Session, tx: Transaction) -> None:
     else:
         s.send_message(commands.data_payload_stream(tx.message.chunks()))
     after_sending(s, tx, "dot", "the end of data (.)")
-    _final_replies(s, tx)
+    final_replies(s, tx)
 
 
 def _pieces(message: bytes | FileMessage) -> Iterable[bytes]:
@@ -380,22 +384,7 @@ def _send_bdat(s: Session, tx: Transaction) -> None:
     after_sending(s, tx, "dot", line.decode())
     if total > shown:
         s.transcript.info(f"message data: {total} bytes sent, the first {shown} shown above")
-    _final_replies(s, tx)
-
-
-def _final_replies(s: Session, tx: Transaction) -> None:
-    """One reply for the message; with LMTP one per accepted recipient, in RCPT order (RFC 2033 §4.2). The
-    stage fails when no recipient got the message; a partial delivery is noted per recipient."""
-    if not tx.lmtp:
-        _expect(s.read_reply(), (2,), "dot", Exit.DATA, "message refused after end of data")
-        return
-    replies = [(rcpt, s.read_reply()) for rcpt in tx.accepted]
-    tx.delivered = [rcpt for rcpt, reply in replies if reply.category == 2]
-    for rcpt, reply in replies:
-        if reply.category != 2:
-            s.transcript.info(f"LMTP: not delivered to {rcpt}: {reply}")
-    if not tx.delivered:
-        raise StageFailure("dot", f"message refused for every recipient: {replies[-1][1]}", Exit.DATA)
+    final_replies(s, tx)
 
 
 def _quit(s: Session) -> None:

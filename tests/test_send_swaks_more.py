@@ -1,6 +1,7 @@
 """The swaks options added after the first round, each checked by what it did on a real server: --drop-after-send
-(Postfix's log and mailbox), --cc/--bcc (Postfix's mailboxes and relay catch-all), --local-port (Postfix's log
-with smtpd_client_port_logging)."""
+(Postfix's log and mailbox), --prdr (Exim with prdr_enable and a per-recipient data ACL; Postfix, which does
+not offer it), --cc/--bcc (Postfix's mailboxes and relay catch-all), --local-port (Postfix's log with
+smtpd_client_port_logging)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,79 @@ def test_drop_after_send_takes_only_stages_that_send_a_command(options, message)
     assert run.code == Exit.USAGE
     assert message in run.err
     assert run.out == ""
+
+
+# -- --prdr -----------------------------------------------------------------------------------------------------
+
+
+def test_prdr_one_recipient_refused_at_data_time_gets_nothing(exim_factory):
+    """Exim with prdr_enable refuses user@ this content in its per-recipient data ACL: a 353, one reply per
+    recipient, the final reply; the message lands in postmaster's maildir only."""
+    exim = exim_factory("prdr")
+    run = _send(exim.port, "--to", exim.local_rcpt, "--to", exim.local_user, "--prdr",
+                "--header", "Subject: prdr refuse-user", "--json")
+    assert run.code == 0, run.out + run.err
+    result = json.loads(run.out)
+    texts = [e["text"] for e in result["transcript"]]
+    mail = next(t for t in texts if t.startswith("MAIL FROM"))
+    assert mail.split()[-1] == "PRDR"
+    after_dot = texts[texts.index(".") + 1:]
+    assert after_dot[:5] == [
+        "353 PRDR content analysis beginning",
+        f"250 PRDR R=<{exim.local_rcpt}> acceptance",
+        "550 user does not take this content",
+        f"PRDR reply for {exim.local_rcpt}: 250 PRDR R=<{exim.local_rcpt}> acceptance",
+        f"PRDR reply for {exim.local_user}: 550 user does not take this content",
+    ]
+    assert re.fullmatch(r"250 id=\S+ message accepted for some recipients", after_dot[5])
+    assert result["accepted_recipients"] == [exim.local_rcpt, exim.local_user]
+    assert result["delivered_recipients"] == [exim.local_rcpt]
+    assert [(r["recipient"], r["code"]) for r in result["recipient_replies"]] == [
+        (exim.local_rcpt, 250), (exim.local_user, 550)]
+    assert _subjects(exim.delivered(exim.local_rcpt)) == ["prdr refuse-user"]
+    assert _subjects(exim.delivered(exim.local_user)) == []
+    assert f"PRDR {exim.local_user} user does not take this content" in exim.log()
+
+
+def test_prdr_refused_for_every_recipient_is_the_data_exit_code(exim_factory):
+    exim = exim_factory("prdr")
+    run = _send(exim.port, "--to", exim.local_user, "--to", exim.local_user, "--prdr",
+                "--header", "Subject: prdr refuse-user twice")
+    assert run.code == Exit.DATA, run.out + run.err
+    assert run.out.count("<** 550 user does not take this content") == 2
+    assert re.fullmatch(r"\*\*\* message refused after end of data: 550 id=\S+ message rejected for all recipients",
+                        run.err.strip())
+    assert exim.delivered() == []
+
+
+def test_prdr_single_recipient_gets_one_reply_without_353(exim_factory):
+    """The draft lets a server answer every recipient at once; Exim does so for one recipient (and then runs
+    no per-recipient ACL at all, so even user@ gets this message)."""
+    exim = exim_factory("prdr")
+    run = _send(exim.port, "--to", exim.local_user, "--prdr", "--header", "Subject: prdr refuse-user alone")
+    assert run.code == 0, run.out + run.err
+    assert "<-  353" not in run.out
+    assert "=== PRDR: no 353, so this one reply is every recipient's" in run.out
+    assert _subjects(exim.delivered(exim.local_user)) == ["prdr refuse-user alone"]
+
+
+def test_prdr_not_offered_is_a_note_and_an_ordinary_transaction(postfix_factory):
+    postfix = postfix_factory("strict")
+    run = _send(postfix.smtp_port, "--to", postfix.local_rcpt, "--prdr", "--header", "Subject: no-prdr", "--json")
+    assert run.code == 0, run.out + run.err
+    result = json.loads(run.out)
+    texts = [e["text"] for e in result["transcript"]]
+    assert ("the server does not offer PRDR (draft-hall-prdr-00 §4.1): not asked for, one reply for the whole "
+            "message") in texts
+    assert "PRDR" not in next(t for t in texts if t.startswith("MAIL FROM"))
+    assert result["delivered_recipients"] is None and result["recipient_replies"] is None
+    assert _subjects(postfix.delivered()) == ["no-prdr"]
+
+
+def test_prdr_with_lmtp_is_refused_before_connecting():
+    run = smtpprobe("send", "--server", "127.0.0.1:1", "--to", "a@b.test", "--lmtp", "--prdr")
+    assert run.code == Exit.USAGE
+    assert run.err_lines == ["smtpprobe: --prdr is for SMTP: LMTP already replies once per recipient after the message"]
 
 
 # -- --cc, --bcc ------------------------------------------------------------------------------------------------

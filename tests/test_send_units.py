@@ -86,7 +86,7 @@ ARGVS = [
     ],
     ["--to", "a@b.c", "-4", "--json", "--show-time", "--header", "A: 1", "--header", "B: 2", "--body", "x"],
     ["-sexample.org", "--to", "a@b.c", "-q", "mail", "--pipeline", "--body-type", "8bitmime"],
-    ["--to", "a@b.c", "--cc", "d@e.f", "--bcc", "g@h.i", "--bcc", "j@k.l", "--drop-after-send", "dot"],
+    ["--to", "a@b.c", "--cc", "d@e.f", "--bcc", "g@h.i", "--bcc", "j@k.l", "--prdr", "--drop-after-send", "dot"],
     ["--to", "a@b.c", "--local-address", "127.0.0.1", "--local-port=2600"],
 ]
 

@@ -235,6 +235,7 @@ OPTIONS: tuple[Opt, ...] = (
         "flag",
         help="Send the message with BDAT (RFC 3030) when CHUNKING is offered.",
     ),
+    Opt("--prdr", "prdr", "flag", help="Ask for one reply per recipient after the message (PRDR), if offered."),
     Opt("--mail-param", "mail_params", "multiple", metavar="KEY[=VALUE]", help="Extra MAIL FROM parameter."),
     Opt("--rcpt-param", "rcpt_params", "multiple", metavar="KEY[=VALUE]", help="Extra RCPT TO parameter."),
     Opt("--no-auto-params", "no_auto_params", "flag", help="Send no BODY=, SMTPUTF8 or SIZE= on our own."),

@@ -127,6 +127,8 @@ def plan(opts: dict):
         raise UsageError("--quit-after, --drop-after and --drop-after-send exclude each other")
     if opts["local_port"] and (opts["socket_path"] or opts["pipe_command"]):
         raise UsageError("--local-port needs a TCP connection (not --socket or --pipe)")
+    if opts["prdr"] and opts["lmtp"]:
+        raise UsageError("--prdr is for SMTP: LMTP already replies once per recipient after the message")
     if opts["socket_path"] or opts["pipe_command"]:
         server, port = opts["server"] or "", default_port  # a name for --tls-sni's default, if any
     elif opts["server"]:
@@ -181,6 +183,7 @@ def plan(opts: dict):
         dsn_envid=opts["dsn_envid"],
         dsn_orcpt=opts["dsn_orcpt"],
         requiretls=opts["requiretls"],
+        prdr=opts["prdr"],
         auto=not opts["no_auto_params"],
         mail_extra=list(opts["mail_params"]),
         rcpt_extra=list(opts["rcpt_params"]),
@@ -255,7 +258,10 @@ def _result(server, port, session, transcript, tx, error, show_secrets) -> dict:
         else ("network" if error and error.exit_code == Exit.NETWORK else "protocol" if error else None),
         "error": str(error) if error else None,
         "accepted_recipients": tx.accepted,
-        "delivered_recipients": tx.delivered if tx.lmtp else None,
+        "delivered_recipients": tx.delivered if tx.lmtp or tx.prdr_sent else None,
+        "recipient_replies": [{"recipient": rcpt, **reply.to_dict()} for rcpt, reply in tx.verdicts]
+        if tx.lmtp or tx.prdr_sent
+        else None,
         "tls": session.tls.to_dict() if session.tls else None,
         "extensions": session.extensions,
         "transcript": transcript.to_json(show_secrets),
