@@ -22,9 +22,9 @@ def final_replies(s, tx) -> None:
     if tx.prdr_sent:
         if reply.code == 353:
             tx.verdicts = [(rcpt, s.read_reply()) for rcpt in tx.accepted]
-            for rcpt, verdict in tx.verdicts:
-                s.transcript.info(f"PRDR reply for {rcpt}: {verdict}")
             reply = s.read_reply()
+            for rcpt, verdict in tx.verdicts:  # the replies do not always name their recipient: say whose
+                s.transcript.info(f"PRDR reply for {rcpt}: {verdict}")
         else:
             s.transcript.info("PRDR: no 353, so this one reply is every recipient's")
             tx.verdicts = [(rcpt, reply) for rcpt in tx.accepted]
