@@ -42,12 +42,12 @@ def tls_failure(message: str, tls_mode: str, starttls: str = "--tls") -> str | N
     return None
 
 
-def bare_recipient(address: str) -> str | None:
+def bare_recipient(address: str, option: str = "--to") -> str | None:
     """`--to userlab.test`: an address without @ (only <postmaster> may go without a domain, RFC 5321
     §4.1.1.3). None when the address is fine."""
     if "@" in address or address.lower() == "postmaster":
         return None
     return (
-        f"--to {address!r} is not an address (no @): write user@domain (only 'postmaster' may go without "
+        f"{option} {address!r} is not an address (no @): write user@domain (only 'postmaster' may go without "
         "a domain)"
     )

@@ -10,7 +10,7 @@ import re
 import socket
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from smtpprobe.errors import (
     ConnectionClosed,
@@ -41,6 +41,7 @@ class Session:
         connect_timeout: float | None = None,
         greeting_timeout: float | None = None,
         local_address: str | None = None,
+        local_port: int | None = None,
         family: int = socket.AF_UNSPEC,
         tls_verify: bool = False,
         tls_name: str | None = None,
@@ -55,7 +56,7 @@ class Session:
         self.timeout = timeout
         self.connect_timeout = connect_timeout or timeout
         self.greeting_timeout = greeting_timeout or timeout  # postscreen-style greet waits can be long
-        self.local_address = local_address
+        self.local_address, self.local_port = local_address, local_port
         self.family = family
         self.tls_verify = tls_verify
         self.tls_name = tls_name or host  # SNI and the name the certificate must carry
@@ -142,8 +143,12 @@ class Session:
             self.transcript.info(f"Trying {_hostport(address)}...")
             sock = socket.socket(family, kind, proto)
             try:
-                if self.local_address:
-                    sock.bind((self.local_address, 0))
+                self._bind(sock)
+            except OSError as exc:  # this address's family, say: the next address may do
+                sock.close()
+                last_error = TransportError(f"cannot bind the source {self._source()}: {exc.strerror or exc}")
+                continue
+            try:
                 sock.settimeout(self.connect_timeout)
                 sock.connect(address)
             except TimeoutError:
@@ -155,12 +160,26 @@ class Session:
                 last_error = TransportError(f"cannot connect to {_hostport(address)}: {exc.strerror or exc}")
                 continue
             self.sock, self.peer, self.local = sock, address[:2], sock.getsockname()[:2]
-            self.transcript.info(f"Connected to {address[0]}.")
+            source = f" from {_hostport(self.local)}" if self.local_address or self.local_port else ""
+            self.transcript.info(f"Connected to {address[0]}{source}.")
             break
         else:
             error = last_error or TransportError(f"no address for {self.host}")
             self.transcript.error(str(error))
             raise error
+
+    def _bind(self, sock: socket.socket) -> None:
+        """The source address and port, when given. A fixed port is often still in TIME_WAIT from the run
+        before (a --drop-after hangs up first): SO_REUSEADDR lets us bind it again."""
+        if self.local_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.local_address or self.local_port:
+            sock.bind((self.local_address or "", self.local_port or 0))
+
+    def _source(self) -> str:
+        if self.local_port:
+            return _hostport((self.local_address or "*", self.local_port))
+        return self.local_address or ""
 
     def start_tls(self) -> None:
         """TLS handshake on the open connection (after a 220 to STARTTLS, or at once for port 465)."""
@@ -258,14 +277,18 @@ class Session:
         except OSError as exc:
             raise self._fail(TransportError(f"connection lost while sending: {exc.strerror or exc}")) from None
 
-    def command(self, line: str, shown: str | None = None, secret: str | None = None) -> Reply:
+    def command(self, line: str, shown: str | None = None, secret: str | None = None,
+                sent: Callable[[], None] | None = None) -> Reply:
+        """Send a command and read its reply; `sent` is called in between (--drop-after-send hangs up)."""
         verb, _, arg = line.partition(" ")
         self.send(command(verb, arg), shown=shown, secret=secret)
+        if sent is not None:
+            sent()
         return self.read_reply()
 
-    def ehlo(self, name: str, verb: str = "EHLO") -> Reply:
+    def ehlo(self, name: str, verb: str = "EHLO", sent: Callable[[], None] | None = None) -> Reply:
         """EHLO (or LMTP's LHLO); a 2xx reply sets the extensions."""
-        reply = self.command(f"{verb} {name}")
+        reply = self.command(f"{verb} {name}", sent=sent)
         if reply.category == 2:
             self.extensions = ehlo_ext.extensions(reply)
         return reply

@@ -15,6 +15,8 @@ from smtpprobe.protocol import commands, esmtp
 from smtpprobe.protocol.ehlo import auth_mechanisms
 from smtpprobe.protocol.reply import Reply
 from smtpprobe.send.options import STAGES
+from smtpprobe.send.stops import QuitAfter, after_sending, hook, stop
+from smtpprobe.send.verdicts import final_replies
 from smtpprobe.session import Session
 from smtpprobe.transcript import REDACTED
 
@@ -35,6 +37,7 @@ class Transaction:
     allow_plaintext_auth: bool = False
     quit_after: str | None = None
     drop_after: str | None = None  # hang up after this stage, without QUIT
+    drop_after_send: str | None = None  # hang up right after sending this stage's command, its reply unread
     pipeline: bool = False
     lmtp: bool = False  # LHLO, and one reply per accepted recipient after the message (RFC 2033)
     chunking: bool = False  # BDAT instead of DATA when the server offers CHUNKING
@@ -45,7 +48,9 @@ class Transaction:
         self.xclient: dict[str, str] = {}  # Postfix XCLIENT attributes, e.g. {"ADDR": "192.0.2.1"}
         self.esmtp = esmtp.Wanted()
         self.accepted: list[str] = []  # recipients the server took
-        self.delivered: list[str] = []  # LMTP: recipients whose reply after the message was 2xx
+        self.delivered: list[str] = []  # LMTP, PRDR: recipients whose reply after the message was 2xx
+        self.verdicts: list[tuple[str, Reply]] = []  # LMTP, PRDR: each accepted recipient's reply after the data
+        self.prdr_sent = False  # MAIL carried PRDR: a 353 after the data opens one reply per recipient
         for name, value in options.items():
             if name not in Transaction.__annotations__ and name not in ("xclient", "esmtp"):
                 raise TypeError(f"Transaction has no option {name!r}")
@@ -65,15 +70,11 @@ class Transaction:
             validate.address(rcpt, "--to")
 
 
-class _QuitAfter(Exception):
-    pass
-
-
 def run(session: Session, tx: Transaction) -> None:
     """Drive the session through the transaction. Returns normally when it went as asked."""
     try:
         _stages(session, tx)
-    except _QuitAfter:
+    except QuitAfter:
         pass
     except StageFailure as exc:
         session.transcript.error(str(exc))  # said before the QUIT, where it happened
@@ -102,8 +103,8 @@ def _stages(s: Session, tx: Transaction) -> None:
         raise
     if s.tls is not None:
         _save_chain(s, tx)
-    _stop(s, tx, "connect")
-    _stop(s, tx, "proxy")
+    stop(s, tx, "connect")
+    stop(s, tx, "proxy")
     early = hints.port_mode(s.port, tx.tls)
     _hint(s, early)  # said before the wait, not after it
     try:
@@ -112,48 +113,38 @@ def _stages(s: Session, tx: Transaction) -> None:
         _hint(s, None if early else hints.no_greeting(tx.tls))
         raise
     _expect(greeting, (2,), "banner", Exit.BANNER, "the server refused the connection")
-    _stop(s, tx, "banner")
-    _greet(s, tx)
-    _stop(s, tx, "ehlo")
+    stop(s, tx, "banner")
+    _greet(s, tx, stage="ehlo")
+    stop(s, tx, "ehlo")
     if tx.tls in ("starttls", "optional") and _starttls(s, tx):
         _save_chain(s, tx)
         _greet(s, tx)
-    _stop(s, tx, "tls")
+    stop(s, tx, "tls")
     if tx.xclient:
         _xclient(s, tx)
-    _stop(s, tx, "xclient")
+    stop(s, tx, "xclient")
     if tx.auth_mechanism:
         _authenticate(s, tx)
-    _stop(s, tx, "auth")
+    stop(s, tx, "auth")
     mail_params = _mail_parameters(s, tx)
     bdat = _use_bdat(s, tx)
-    if tx.pipeline and "PIPELINING" in s.extensions and "mail" not in (tx.quit_after, tx.drop_after) \
-            and "rcpt" not in (tx.quit_after, tx.drop_after):
+    stops_in_envelope = {"mail", "rcpt"} & {tx.quit_after, tx.drop_after, tx.drop_after_send}
+    if tx.pipeline and "PIPELINING" in s.extensions and not stops_in_envelope:
         _pipelined_envelope(s, tx, mail_params, bdat)
     else:
-        if tx.pipeline:
+        if tx.pipeline and "PIPELINING" not in s.extensions:
             s.transcript.info("server does not advertise PIPELINING; sending commands one at a time")
         _envelope(s, tx, mail_params)
-        _stop(s, tx, "rcpt")
+        stop(s, tx, "rcpt")
         if not bdat:
-            _expect(s.command("DATA"), (3,), "data", Exit.DATA, "DATA refused")
+            reply = s.command("DATA", sent=hook(s, tx, "data", "DATA"))
+            _expect(reply, (3,), "data", Exit.DATA, "DATA refused")
     if bdat:
-        _stop(s, tx, "data")
+        stop(s, tx, "data")
         _send_bdat(s, tx)
     else:
         _send_data(s, tx)
-    _stop(s, tx, "dot")
-
-
-def _stop(s: Session, tx: Transaction, stage: str) -> None:
-    """--quit-after ends with QUIT, --drop-after hangs up. Before the greeting and while the server waits for
-    the message text a QUIT means nothing (it would become part of the message), so those stops hang up too."""
-    if tx.drop_after == stage or (tx.quit_after == stage and stage in ("connect", "proxy", "data")):
-        s.close()
-        s.transcript.info(f"hung up after {stage} without QUIT")
-        raise _QuitAfter
-    if tx.quit_after == stage:
-        raise _QuitAfter
+    stop(s, tx, "dot")
 
 
 def _save_chain(s: Session, tx: Transaction) -> None:
@@ -180,7 +171,8 @@ def _xclient(s: Session, tx: Transaction) -> None:
         line = xclient.command(tx.xclient, s.extensions["XCLIENT"])
     except UsageError as exc:
         raise StageFailure("xclient", str(exc), Exit.XCLIENT) from None
-    _expect(s.command(line), (2,), "xclient", Exit.XCLIENT, "XCLIENT refused")
+    reply = s.command(line, sent=hook(s, tx, "xclient", "XCLIENT"))
+    _expect(reply, (2,), "xclient", Exit.XCLIENT, "XCLIENT refused")
     # The 220 is a new greeting: the session starts over with EHLO (XCLIENT_README). With an XCLIENT HELO, that
     # EHLO says the same name, or it would replace the one XCLIENT just set.
     _greet(s, tx, tx.xclient.get("HELO"))
@@ -202,6 +194,7 @@ def _mail_parameters(s: Session, tx: Transaction) -> list[str]:
         raise StageFailure("mail", str(exc), Exit.MAIL) from None
     for note in notes + esmtp.rcpt_notes(tx.esmtp, s.extensions):
         s.transcript.info(note)
+    tx.prdr_sent = "PRDR" in (p.upper() for p in params)
     return params
 
 
@@ -229,19 +222,22 @@ def _expect(reply: Reply, categories: tuple[int, ...], stage: str, code: int, wh
     return reply
 
 
-def _greet(s: Session, tx: Transaction, name: str | None = None) -> None:
+def _greet(s: Session, tx: Transaction, name: str | None = None, stage: str | None = None) -> None:
+    """EHLO (LHLO, HELO). STAGE: "ehlo" for the first greeting (--drop-after-send ehlo), None after that."""
     name = name or tx.helo
     if tx.lmtp:  # LMTP has no HELO to fall back to (RFC 2033 §4.1)
-        _expect(s.ehlo(name, "LHLO"), (2,), "ehlo", Exit.HELO, "LHLO refused")
+        reply = s.ehlo(name, "LHLO", sent=hook(s, tx, stage, "LHLO"))
+        _expect(reply, (2,), "ehlo", Exit.HELO, "LHLO refused")
         return
     if not tx.force_helo:
-        reply = s.ehlo(name)
+        reply = s.ehlo(name, sent=hook(s, tx, stage, "EHLO"))
         if reply.category == 2:
             return
         if reply.code not in (500, 502):  # a refusal of us, not of EHLO: HELO would fare no better
             raise StageFailure("ehlo", f"EHLO refused: {reply}", Exit.HELO)
         s.transcript.info("EHLO not recognised, falling back to HELO (RFC 5321 §4.1.4)")
-    _expect(s.command(f"HELO {name}"), (2,), "ehlo", Exit.HELO, "HELO refused")
+    reply = s.command(f"HELO {name}", sent=hook(s, tx, stage, "HELO"))
+    _expect(reply, (2,), "ehlo", Exit.HELO, "HELO refused")
 
 
 def _starttls(s: Session, tx: Transaction) -> bool:
@@ -250,7 +246,7 @@ def _starttls(s: Session, tx: Transaction) -> bool:
             s.transcript.info("STARTTLS not advertised; continuing without TLS (--tls-optional)")
             return False
         raise StageFailure("tls", "STARTTLS required (--tls) but the server does not advertise it", Exit.TLS)
-    reply = s.command("STARTTLS")
+    reply = s.command("STARTTLS", sent=hook(s, tx, "tls", "STARTTLS"))
     if reply.category != 2:
         if tx.tls == "optional":
             s.transcript.info("STARTTLS refused; continuing without TLS (--tls-optional)")
@@ -279,7 +275,8 @@ def _authenticate(s: Session, tx: Transaction) -> None:
     steps = MECHANISMS[mech](tx.auth_user, tx.auth_password)
     initial = next(steps)
     line = f"AUTH {mech}" + (f" {initial}" if initial else "")
-    reply = s.command(line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line)
+    reply = s.command(line, shown=f"AUTH {mech}" + (f" {REDACTED}" if initial else ""), secret=line,
+                      sent=hook(s, tx, "auth", "AUTH"))
     rounds = 0
     while reply.code == 334:
         if rounds == MAX_ROUNDS:  # a server that challenges forever
@@ -315,11 +312,14 @@ def _rcpt_line(s: Session, tx: Transaction, rcpt: str) -> bytes:
 
 def _envelope(s: Session, tx: Transaction, mail_params: list[str]) -> None:
     s.send(commands.mail_from(tx.sender, " ".join(mail_params)))
+    after_sending(s, tx, "mail", "MAIL")
     _expect(s.read_reply(), (2,), "mail", Exit.MAIL, "sender refused")
-    _stop(s, tx, "mail")
+    stop(s, tx, "mail")
     replies = []
     for rcpt in tx.recipients:
         s.send(_rcpt_line(s, tx, rcpt))
+        if rcpt is tx.recipients[-1]:  # --drop-after-send rcpt: every recipient named, the last unanswered
+            after_sending(s, tx, "rcpt", "RCPT")
         replies.append(s.read_reply())
         if replies[-1].category == 2:
             tx.accepted.append(rcpt)
@@ -332,6 +332,8 @@ def _pipelined_envelope(s: Session, tx: Transaction, mail_params: list[str], bda
     follow the replies (a pipelined BDAT would be refused with the message already on the wire)."""
     batch = commands.mail_from(tx.sender, " ".join(mail_params)) + b"".join(_rcpt_line(s, tx, r) for r in tx.recipients)
     s.send(batch + (b"" if bdat else b"DATA\r\n"))
+    if not bdat:
+        after_sending(s, tx, "data", "MAIL, RCPT and DATA in one batch")
     mail = s.read_reply()
     rcpts = [s.read_reply() for _ in tx.recipients]
     data = None if bdat else s.read_reply()
@@ -347,14 +349,15 @@ def _pipelined_envelope(s: Session, tx: Transaction, mail_params: list[str], bda
 
 
 def _send_data(s: Session, tx: Transaction) -> None:
-    _stop(s, tx, "data")  # the server now waits for a message: a QUIT would become its text
+    stop(s, tx, "data")  # the server now waits for a message: a QUIT would become its text
     if tx.message is None:
         raise UsageError("no message to send")
     if isinstance(tx.message, bytes):
         s.send_message([commands.data_payload(tx.message)])
     else:
         s.send_message(commands.data_payload_stream(tx.message.chunks()))
-    _final_replies(s, tx)
+    after_sending(s, tx, "dot", "the end of data (.)")
+    final_replies(s, tx)
 
 
 def _pieces(message: bytes | FileMessage) -> Iterable[bytes]:
@@ -369,31 +372,19 @@ def _send_bdat(s: Session, tx: Transaction) -> None:
     if tx.message is None:
         raise UsageError("no message to send")
     shown = total = 0  # the transcript keeps the first SHOWN_MESSAGE_BYTES of the data, as with DATA
-    for chunk in bdat.stream(_pieces(tx.message)):
+    for n, chunk in enumerate(bdat.stream(_pieces(tx.message))):
         line, _, data = chunk.partition(b"\r\n")
         s.send(line + b"\r\n")
         shown += s.send_message([data], SHOWN_MESSAGE_BYTES - shown, summary=False)
+        if n == 0:  # BDAT has no DATA command: for --drop-after-send, its first chunk opens the data
+            after_sending(s, tx, "data", line.decode())
         total += len(data)
         if not line.endswith(b" LAST"):
             _expect(s.read_reply(), (2,), "data", Exit.DATA, "BDAT chunk refused")
+    after_sending(s, tx, "dot", line.decode())
     if total > shown:
         s.transcript.info(f"message data: {total} bytes sent, the first {shown} shown above")
-    _final_replies(s, tx)
-
-
-def _final_replies(s: Session, tx: Transaction) -> None:
-    """One reply for the message; with LMTP one per accepted recipient, in RCPT order (RFC 2033 §4.2). The
-    stage fails when no recipient got the message; a partial delivery is noted per recipient."""
-    if not tx.lmtp:
-        _expect(s.read_reply(), (2,), "dot", Exit.DATA, "message refused after end of data")
-        return
-    replies = [(rcpt, s.read_reply()) for rcpt in tx.accepted]
-    tx.delivered = [rcpt for rcpt, reply in replies if reply.category == 2]
-    for rcpt, reply in replies:
-        if reply.category != 2:
-            s.transcript.info(f"LMTP: not delivered to {rcpt}: {reply}")
-    if not tx.delivered:
-        raise StageFailure("dot", f"message refused for every recipient: {replies[-1][1]}", Exit.DATA)
+    final_replies(s, tx)
 
 
 def _quit(s: Session) -> None:

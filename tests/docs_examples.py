@@ -122,6 +122,7 @@ _VARIABLE = [
     (re.compile(r"(AUTH users: user/)\S+"), r"\1<PASSWORD>"),  # the lab's password, random without --user
     (re.compile(r"\b[0-9A-F]{10,12}\b"), "<QID>"),  # the lab's and Postfix's queue ids (Postfix: 10 to 12)
     (re.compile(r"(?<!\S)[A-Za-z0-9+/]{22}(?=(:R\d+)? Saved\b)"), "<QID>"),  # Dovecot LMTP's session ids
+    (re.compile(r"\b\d[0-9A-Za-z]{5}-[0-9A-Za-z]{6}-[0-9A-Za-z]{2}\b"), "<QID>"),  # Exim's message ids (base 62)
     (re.compile(r"\(pid \d+\)"), "(pid <ID>)"),  # a --pipe command's process id
     # a message's size follows its Date and Message-Id (whose digits vary): MAIL's SIZE=, BDAT's chunk size
     (re.compile(r"\b(SIZE=|BDAT )\d+"), r"\1<SIZE>"),

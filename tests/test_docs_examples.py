@@ -3,10 +3,11 @@ behind the code. The convention (targets, $PORT, `...`) is in docs/README.md, "E
 and comparing are in tests/docs_examples.py.
 
 Each example gets the target its page or its block names, started fresh on free ports: `lab` (hardened) and
-`lab-open` (with LabConfig fields as key=value), `postfix-strict`, `postfix-open`, `dns` (NSD with
-tests/zones), or `none`. The ports go in the environment as PORT, SUBMISSION_PORT and SMTPS_PORT (the names
-`smtpprobe lab --port 0` prints), the lab's certificate as LAB_CA, the DNS server as RESOLVER; commands run
-in bash, in a scratch directory per page, with stdout and stderr interleaved as on a terminal."""
+`lab-open` (with LabConfig fields as key=value), `postfix-strict`, `postfix-open`, `exim CONFIG` (a private
+Exim of the test bed, tests/servers/exim.py), `dns` (NSD with tests/zones), or `none`. The ports go in the
+environment as PORT, SUBMISSION_PORT and SMTPS_PORT (the names `smtpprobe lab --port 0` prints), the lab's
+certificate as LAB_CA, the DNS server as RESOLVER; commands run in bash, in a scratch directory per page, with
+stdout and stderr interleaved as on a terminal."""
 
 from __future__ import annotations
 
@@ -67,6 +68,7 @@ def test_the_docs_have_examples_and_each_names_a_target_it_can_get():
             "postfix-open",
             "postfix",
             "dovecot",
+            "exim",
             "dns",
             *_BROKEN_DNS,
             "skip",
@@ -140,6 +142,9 @@ class _targets:
                 self._postfix(self.request.getfixturevalue(word.replace("-", "_")))
             elif word == "postfix":
                 self._postfix_configured(words[i + 1], words[i + 2 :])
+            elif word == "exim":  # `exim CONFIG`: a fresh Exim of the test bed (tests/servers/exim.py)
+                exim = self.request.getfixturevalue("exim_factory")(words[i + 1])
+                self.env.update(PORT=str(exim.port), LAB_CA=str(exim.cert_path))
             elif word == "dovecot":
                 dovecot = self.request.getfixturevalue("dovecot")
                 self.env.update(

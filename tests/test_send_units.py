@@ -86,6 +86,8 @@ ARGVS = [
     ],
     ["--to", "a@b.c", "-4", "--json", "--show-time", "--header", "A: 1", "--header", "B: 2", "--body", "x"],
     ["-sexample.org", "--to", "a@b.c", "-q", "mail", "--pipeline", "--body-type", "8bitmime"],
+    ["--to", "a@b.c", "--cc", "d@e.f", "--bcc", "g@h.i", "--bcc", "j@k.l", "--prdr", "--drop-after-send", "dot"],
+    ["--to", "a@b.c", "--local-address", "127.0.0.1", "--local-port=2600"],
 ]
 
 
@@ -106,6 +108,8 @@ def test_lean_parser_gives_what_click_gives(argv):
         ["--to", "a@b.c", "--help"],
         ["--to"],
         ["--to", "a@b.c", "--tls=yes"],
+        ["--to", "a@b.c", "--local-port", "0"],  # out of range
+        ["--to", "a@b.c", "--drop-after-send", "banner"],  # nothing is sent at the banner
     ],
 )
 def test_lean_parser_leaves_the_hard_cases_to_click(argv):

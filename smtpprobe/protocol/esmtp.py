@@ -6,6 +6,7 @@ correct without the user thinking about it. Pure: returns the parameters and not
 - SIZE=n when the server offers SIZE (RFC 1870 §6), n the size of the message as sent.
 - DSN NOTIFY/ORCPT (RCPT) and RET/ENVID (MAIL) when asked and offered (RFC 3461 §4); never when not offered.
 - REQUIRETLS when asked (RFC 8689 §4.1): only over TLS to a server that offers it, else the transaction stops.
+- PRDR when asked and offered (draft-hall-prdr-00 §4.1, §4.2); else a note, and one reply for the message.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ class Wanted:
         dsn_orcpt: bool = False,
         requiretls: bool = False,
         auto: bool = True,
+        prdr: bool = False,
         mail_extra: list[str] | None = None,
         rcpt_extra: list[str] | None = None,
     ):
@@ -35,7 +37,7 @@ class Wanted:
             dsn_envid,
             dsn_orcpt,
         )
-        self.requiretls = requiretls
+        self.requiretls, self.prdr = requiretls, prdr
         self.auto = auto  # BODY, SMTPUTF8 and SIZE on our own
         self.mail_extra, self.rcpt_extra = mail_extra or [], rcpt_extra or []
 
@@ -101,6 +103,14 @@ def mail_parameters(
                 "REQUIRETLS asked for but the server does not offer it (RFC 8689 §4.1): not sending"
             )
         params.append("REQUIRETLS")
+    if wanted.prdr:
+        if "PRDR" in extensions:
+            params.append("PRDR")  # a parameter without a value (draft-hall-prdr-00 §4.2)
+        else:
+            notes.append(
+                "the server does not offer PRDR (draft-hall-prdr-00 §4.1): not asked for, "
+                "one reply for the whole message"
+            )
     return params + list(wanted.mail_extra), notes
 
 

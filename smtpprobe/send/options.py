@@ -12,6 +12,7 @@ import math
 import os
 
 STAGES = ("connect", "proxy", "banner", "ehlo", "tls", "xclient", "auth", "mail", "rcpt", "data", "dot")
+SEND_STAGES = STAGES[3:]  # the stages that send a command and wait for its reply (--drop-after-send)
 AUTH_MECHANISMS = (
     "PLAIN",
     "LOGIN",
@@ -98,10 +99,13 @@ OPTIONS: tuple[Opt, ...] = (
         help="Speak LMTP (RFC 2033): LHLO, one reply per recipient after the message.",
     ),
     Opt("--local-address", "local_address", metavar="IP", help="Source address to connect from."),
+    Opt("--local-port", "local_port", type=int, low=1, high=65535, help="Source port to connect from."),
     Opt("-4", "ipv4", "flag", help="IPv4 only."),
     Opt("-6", "ipv6", "flag", help="IPv6 only."),
     # envelope and greeting
     Opt("--to -t", "recipients", "multiple", required=True, metavar="ADDR", help="Recipient (repeatable)."),
+    Opt("--cc", "cc", "multiple", metavar="ADDR", help="Recipient named in a Cc header (repeatable)."),
+    Opt("--bcc", "bcc", "multiple", metavar="ADDR", help="Recipient in the envelope only (repeatable)."),
     Opt("--from -f", "sender", metavar="ADDR", help="Envelope sender; '' for the null sender <>."),
     Opt("--helo --ehlo --lhlo", "helo", metavar="NAME", help="Name for EHLO/LHLO (HELO if EHLO is refused)."),
     Opt("--force-helo", "force_helo", "flag", help="Send plain HELO, never EHLO."),
@@ -231,6 +235,7 @@ OPTIONS: tuple[Opt, ...] = (
         "flag",
         help="Send the message with BDAT (RFC 3030) when CHUNKING is offered.",
     ),
+    Opt("--prdr", "prdr", "flag", help="Ask for one reply per recipient after the message (PRDR), if offered."),
     Opt("--mail-param", "mail_params", "multiple", metavar="KEY[=VALUE]", help="Extra MAIL FROM parameter."),
     Opt("--rcpt-param", "rcpt_params", "multiple", metavar="KEY[=VALUE]", help="Extra RCPT TO parameter."),
     Opt("--no-auto-params", "no_auto_params", "flag", help="Send no BODY=, SMTPUTF8 or SIZE= on our own."),
@@ -250,6 +255,14 @@ OPTIONS: tuple[Opt, ...] = (
         "choice",
         choices=STAGES,
         help="Hang up after this stage, without QUIT.",
+    ),
+    Opt(
+        "--drop-after-send",
+        "drop_after_send",
+        "value",
+        "choice",
+        choices=SEND_STAGES,
+        help="Hang up right after sending this stage's command, before its reply.",
     ),
     Opt("--pipeline", "pipeline", "flag", help="Send MAIL, RCPT and DATA in one batch (RFC 2920)."),
     Opt("--timeout", "timeout", type=float, low=0.1, high=3600, default=30.0, help="Seconds per reply."),

@@ -51,6 +51,7 @@ def session_options(opts: dict) -> dict:
         "connect_timeout": opts["connect_timeout"],
         "greeting_timeout": opts["greeting_timeout"],
         "local_address": opts["local_address"],
+        "local_port": opts["local_port"],
         "family": family,
         "tls_verify": opts["tls_verify"],
         "tls_name": opts["tls_sni"],
@@ -99,6 +100,7 @@ def execute(
 
 
 def plan(opts: dict):
+    from smtpprobe import validate
     from smtpprobe.hints import bare_recipient
     from smtpprobe.message import build_message, read_message_file
     from smtpprobe.ports import single_port
@@ -110,15 +112,23 @@ def plan(opts: dict):
     given = parse_server(opts["server"], 0)[1] if opts["server"] and not opts["socket_path"] else None
     opts["port"] = single_port(opts["port"], given)  # one spelling for every command; a second port must agree
     default_port = opts["port"] or (465 if tls == "implicit" else 24 if opts["lmtp"] else 25)
-    recipients = list(opts["recipients"])
-    if problem := next(filter(None, map(bare_recipient, recipients)), None):
-        raise UsageError(problem)
+    to, cc = list(opts["recipients"]), list(opts["cc"])
+    recipients = [*to, *cc, *opts["bcc"]]  # the envelope; Bcc is named nowhere in the message
+    for option, addresses in (("--to", to), ("--cc", cc), ("--bcc", opts["bcc"])):
+        for address in addresses:
+            if problem := bare_recipient(address, option):
+                raise UsageError(problem)
+            validate.address(address, option)  # here to name the option; the Transaction says --to for all
     if opts["socket_path"] and opts["pipe_command"]:
         raise UsageError("--socket and --pipe exclude each other")
     if opts["proxy_version"] and (opts["socket_path"] or opts["pipe_command"]):
         raise UsageError("--proxy-version needs a TCP connection (not --socket or --pipe)")
-    if opts["quit_after"] and opts["drop_after"]:
-        raise UsageError("--quit-after and --drop-after exclude each other")
+    if sum(1 for k in ("quit_after", "drop_after", "drop_after_send") if opts[k]) > 1:
+        raise UsageError("--quit-after, --drop-after and --drop-after-send exclude each other")
+    if opts["local_port"] and (opts["socket_path"] or opts["pipe_command"]):
+        raise UsageError("--local-port needs a TCP connection (not --socket or --pipe)")
+    if opts["prdr"] and opts["lmtp"]:
+        raise UsageError("--prdr is for SMTP: LMTP already replies once per recipient after the message")
     if opts["socket_path"] or opts["pipe_command"]:
         server, port = opts["server"] or "", default_port  # a name for --tls-sni's default, if any
     elif opts["server"]:
@@ -155,14 +165,15 @@ def plan(opts: dict):
             import getpass
 
             password = getpass.getpass("Password: ")
-    stop = opts["quit_after"] or opts["drop_after"]
+    stop = opts["quit_after"] or opts["drop_after"] or opts["drop_after_send"]
     limit = opts["max_file_size"] << 20
+    if opts["drop_after_send"] == "data" and opts["chunking"]:
+        stop = "dot"  # with BDAT the data stage sends the first chunk of the message: build it
     if opts["data_file"]:
         message = read_message_file(opts["data_file"], limit)
     elif stop in (None, "dot") or opts["dump_message"]:
-        message = build_message(
-            sender, recipients, list(opts["headers"]), opts["body"], list(opts["attachments"]), helo, limit
-        )
+        headers, attachments = list(opts["headers"]), list(opts["attachments"])
+        message = build_message(sender, to, headers, opts["body"], attachments, helo, limit, cc)
     else:
         message = None
     wanted = Wanted(
@@ -172,6 +183,7 @@ def plan(opts: dict):
         dsn_envid=opts["dsn_envid"],
         dsn_orcpt=opts["dsn_orcpt"],
         requiretls=opts["requiretls"],
+        prdr=opts["prdr"],
         auto=not opts["no_auto_params"],
         mail_extra=list(opts["mail_params"]),
         rcpt_extra=list(opts["rcpt_params"]),
@@ -194,6 +206,7 @@ def plan(opts: dict):
         allow_plaintext_auth=opts["allow_plaintext_auth"],
         quit_after=(opts["quit_after"] or "").lower() or None,
         drop_after=(opts["drop_after"] or "").lower() or None,
+        drop_after_send=(opts["drop_after_send"] or "").lower() or None,
         pipeline=opts["pipeline"],
         lmtp=opts["lmtp"],
         xclient=xclient,
@@ -245,7 +258,10 @@ def _result(server, port, session, transcript, tx, error, show_secrets) -> dict:
         else ("network" if error and error.exit_code == Exit.NETWORK else "protocol" if error else None),
         "error": str(error) if error else None,
         "accepted_recipients": tx.accepted,
-        "delivered_recipients": tx.delivered if tx.lmtp else None,
+        "delivered_recipients": tx.delivered if tx.lmtp or tx.prdr_sent else None,
+        "recipient_replies": [{"recipient": rcpt, **reply.to_dict()} for rcpt, reply in tx.verdicts]
+        if tx.lmtp or tx.prdr_sent
+        else None,
         "tls": session.tls.to_dict() if session.tls else None,
         "extensions": session.extensions,
         "transcript": transcript.to_json(show_secrets),

@@ -12,8 +12,10 @@ Fixtures
     self-signed cert), limits: 10 connections per host, 100 recipients, 10 MB, 3 bad commands.
 ``exim_permissive`` (session) -- Exim's as-shipped acceptance made an open relay: any HELO or none, every
     recipient accepted, STARTTLS not offered.
-``exim_factory``    (function) -- ``exim_factory("hardened" | "permissive")``: a private instance for tests
-    that count messages.
+``exim_factory``    (function) -- ``exim_factory("hardened" | "permissive" | "prdr")``: a private instance for
+    tests that count messages. "prdr" is the hardened one offering PRDR (``prdr_enable``), with a per-recipient
+    data ACL (``acl_smtp_data_prdr``) that refuses user@ a message whose Subject has "refuse-user"; Exim runs
+    that ACL only for two or more recipients (one gets a single reply, no 353).
 
 API (``start_exim(config) -> BedInstance``, see tests/servers/_mta_bed.py)
     ``host``, ``port`` / ``ports`` ({"mx": port}), ``local_rcpt`` (postmaster@lab.test), ``local_user``
@@ -121,6 +123,21 @@ acl_data:
   accept
 """
 
+# PRDR (draft-hall-prdr-00): the hardened server, offering PRDR, whose per-recipient data ACL refuses user@
+# a message whose Subject says "refuse-user": one message, a verdict per recipient after the data.
+_PRDR_MAIN = """\
+prdr_enable = true
+acl_smtp_data_prdr = acl_data_prdr
+"""
+
+_PRDR_ACL = """\
+acl_data_prdr:
+  deny    local_parts = user
+          condition = ${{if match{{$h_subject:}}{{refuse-user}}}}
+          message = user does not take this content
+  accept
+"""
+
 _ROUTING = """\
 
 begin routers
@@ -151,6 +168,8 @@ relay_maildir:
 NOTES = {
     "hardened": "HELO required, relay refused, STARTTLS offered, connection/recipient/size limits",
     "permissive": "open relay (every recipient accepted, relayed to a local catch-all), no TLS",
+    "prdr": "hardened, offering PRDR; its per-recipient data ACL refuses user@ a message whose Subject has "
+    "refuse-user",
 }
 
 
@@ -189,12 +208,15 @@ def start_exim(config: str = "hardened", ready_timeout: float = 20.0) -> EximIns
     for sub in ("spool", "log", "mail", "relayed"):
         (wd / sub).mkdir()
     inst.cert_path, _key = make_cert(wd)
-    conf = _COMMON + (_HARDENED if config == "hardened" else _PERMISSIVE) + _ROUTING
+    if config == "prdr":
+        conf = _COMMON + _PRDR_MAIN + _HARDENED + _PRDR_ACL + _ROUTING
+    else:
+        conf = _COMMON + (_HARDENED if config == "hardened" else _PERMISSIVE) + _ROUTING
     (wd / "exim.conf").write_text(conf.format(wd=wd, exim=EXIM))
     chown_tree(wd, EXIM_USER)
     os.chown(wd / "exim.conf", 0, 0)  # Exim refuses a config not owned by root ("wrong owner")
     (wd / "exim.conf").chmod(0o644)
-    inst.tls = config == "hardened"
+    inst.tls = config in ("hardened", "prdr")
     argv = [str(EXIM), "-C", str(wd / "exim.conf"), "-bdf", "-oX", str(inst.port)]
     return launch(inst, argv, ready_timeout, t0)
 
