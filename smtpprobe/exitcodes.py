@@ -18,3 +18,4 @@ class Exit(IntEnum):
     DATA = 16  # DATA refused, or the message refused after the dot
     XCLIENT = 17  # XCLIENT not offered, an attribute not accepted, or refused
     INTERRUPTED = 130
+    OUTPUT_CLOSED = 141  # the reader of our output went away (`| head`): 128 + SIGPIPE, as the shell reports

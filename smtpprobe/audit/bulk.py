@@ -210,5 +210,7 @@ def close_quietly(summary: Summary, out: IO[str]) -> None:
         import os
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-        raise SystemExit(0)
+        from smtpprobe.exitcodes import Exit
+
+        raise SystemExit(int(Exit.OUTPUT_CLOSED))
     return summary

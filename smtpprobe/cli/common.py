@@ -36,6 +36,9 @@ def handle_errors(func: Callable[..., object] | None = None, *, prefix: str = "s
                 _echo_err(f"{prefix}: interrupted")
                 sys.exit(int(Exit.INTERRUPTED))
             except Exception as exc:
+                if isinstance(exc, BrokenPipeError) and output_closed():
+                    quiet_stdout()  # `| head` closed our output: stop quietly, as a filter killed by SIGPIPE
+                    sys.exit(int(Exit.OUTPUT_CLOSED))
                 if _is_click_exception(exc):
                     raise  # click's own: usage errors (exit 2), a cancelled prompt
                 if debug:
@@ -47,6 +50,23 @@ def handle_errors(func: Callable[..., object] | None = None, *, prefix: str = "s
         return wrapper
 
     return decorate(func) if func is not None else decorate
+
+
+def output_closed() -> bool:
+    """Whether the reader of stdout went away: a pipe's write end polls as an error once no reader is left."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def quiet_stdout() -> None:
+    """Points stdout at /dev/null, so that the interpreter's last flush does not complain about the pipe."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _check_numbers(options: dict[str, object]) -> None:
