@@ -246,3 +246,31 @@ def test_a_worker_that_dies_is_reported_with_what_it_did_not_audit(tmp_path):
     lost = int(found.group(1))
     assert lost > 0 and 1 + len(lines(out)) + lost == 24
     assert "audited 24 domain(s)" in err
+
+
+def test_ctrl_c_with_workers_is_one_line_and_no_child_left(tmp_path):
+    """Ctrl-C (SIGINT to the parent's process group, as a terminal sends it): one "interrupted" line, exit
+    130, and the children are gone (they run in sessions of their own; the parent ends them)."""
+    import signal
+
+    listing = tmp_path / "domains.txt"
+    listing.write_text("".join(f"n{i}.good.test\n" for i in range(40)))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "smtpprobe", "audit", "--from-file", str(listing), "--workers", "2",
+         "--resolver", "127.0.0.1:9", "--timeout", "2", "--concurrency", "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    try:
+        assert proc.stdout.readline()  # running: both children have their lines
+        with open(f"/proc/{proc.pid}/task/{proc.pid}/children") as children:
+            kids = [int(pid) for pid in children.read().split()]
+        assert len(kids) == 2
+        os.killpg(proc.pid, signal.SIGINT)
+        _out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 130
+    assert err.strip().splitlines() == ["smtpprobe audit: interrupted"]
+    for pid in kids:  # gone (reaped by the parent before it exited)
+        assert not os.path.exists(f"/proc/{pid}"), f"child {pid} still there"

@@ -44,8 +44,9 @@ def run(names: Iterator[str], template: Any, concurrency: int, workers: int, out
     share = max(1, -(-concurrency // workers))
     command = [sys.executable, "-m", "smtpprobe", "audit", "--from-file", "-", *child_options(template, share)]
     env = {**os.environ, WORKER_ENV: "1"}
+    # a session of their own: Ctrl-C reaches the parent only, which says so once and ends the children
     children = [subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, text=True,
-                                 encoding="utf-8", bufsize=1) for _ in range(workers)]
+                                 encoding="utf-8", bufsize=1, start_new_session=True) for _ in range(workers)]
     lines: queue.Queue[tuple[int, str | None]] = queue.Queue(maxsize=4 * workers)
     source, source_lock = iter(names), threading.Lock()
     given = [0] * workers
