@@ -108,8 +108,8 @@ def ciphers(result: ScanResult, role: str) -> list[Finding]:
             Finding(
                 "fail" if dh == "insecure" else "warn",
                 "ciphers",
-                f"Diffie-Hellman group of {result.dh_bits} bits",
-                "RFC 9325 §4.1 (at least 2048 bits)",
+                f"Diffie-Hellman prime of {result.dh_bits} bits (the smallest of the DHE suites accepted)",
+                "RFC 9325 §4.5 (at least 2048 bits REQUIRED)",
             )
         )
     return out + order(result)

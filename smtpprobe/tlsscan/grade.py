@@ -78,7 +78,7 @@ def anonymous_severity(role: str) -> str:
 
 
 def dh_grade(bits: int | None) -> str | None:
-    """RFC 9325 §4.1: DH groups under 2048 bits SHOULD NOT be used; under 1024 are broken (Logjam)."""
+    """RFC 9325 §4.5: DH keys of at least 2048 bits are REQUIRED; under 1024 are broken (Logjam)."""
     if bits is None:
         return None
     if bits < 1024:

@@ -14,6 +14,7 @@ import struct
 from dataclasses import dataclass, field
 
 from smtpprobe.target import is_ip
+from smtpprobe.tlsscan.groups import key_exchange
 
 SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0300, 0x0301, 0x0302, 0x0303, 0x0304
 VERSION_NAMES = {SSL3: "SSLv3", TLS10: "TLSv1.0", TLS11: "TLSv1.1", TLS12: "TLSv1.2", TLS13: "TLSv1.3"}
@@ -204,11 +205,11 @@ class FlightParser:
             self.flight.done = True
 
     def _key_exchange(self, body: bytes) -> None:
-        if body[0] == 3:  # ECParameters: named_curve (RFC 8422 §5.4)
+        """The suite says which structure it is: a DH prime of 768 bytes (6144 bits) starts with 0x03 too."""
+        kex = key_exchange(_suite_name(self.flight.hello.suite)) if self.flight.hello else None
+        if kex == "ecdhe" and body[0] == 3:  # ECParameters: named_curve (RFC 8422 §5.4)
             self.flight.group = struct.unpack("!H", body[1:3])[0]
-        elif self.flight.hello and any(
-            k in _suite_name(self.flight.hello.suite) for k in ("_DHE_", "_DH_anon_")
-        ):
+        elif kex == "dhe":  # ServerDHParams: dh_p<1..2^16-1> first (RFC 5246 §7.4.3)
             p_len = struct.unpack("!H", body[0:2])[0]
             p = body[2 : 2 + p_len].lstrip(b"\x00")
             self.flight.dh_bits = int.from_bytes(p, "big").bit_length() if p else None

@@ -53,7 +53,7 @@ class ScanResult:
     name: str | None
     versions: list[VersionResult] = field(default_factory=list)
     groups: list[str] = field(default_factory=list)
-    dh_bits: int | None = None
+    dh_bits: int | None = None  # the smallest DH prime of any DHE suite accepted
     features: dict = field(default_factory=dict)  # features.read(); {} when only TLS 1.3 is accepted
     certificate: dict = field(default_factory=dict)
     chain: list[bytes] = field(default_factory=list)  # DER, leaf first: for DANE matching (not in JSON)
@@ -108,7 +108,7 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
             result.versions.append(vr)
             result.errors += errors
             result.groups += [g for g in groups if g not in result.groups]
-            result.dh_bits = max(filter(None, [result.dh_bits, dh_bits]), default=None)
+            result.dh_bits = min(filter(None, [result.dh_bits, dh_bits]), default=None)
         asked = pool.submit(_features, ep, name, result.versions, deadline)
         result.groups += [g for g in groups13.result() if g not in result.groups]
         result.features = asked.result()
@@ -167,7 +167,7 @@ def _version(
         group = hello.group if version == TLS13 else flight.group
         if group is not None and GROUPS.get(group, str(group)) not in groups:
             groups.append(GROUPS.get(group, str(group)))
-        dh_bits = max(filter(None, [dh_bits, flight.dh_bits]), default=None)
+        dh_bits = min(filter(None, [dh_bits, flight.dh_bits]), default=None)  # the weakest a client can get
     if vr.accepted:
         _order(ep, version, name, vr, deadline)
     return vr, groups, dh_bits, errors
