@@ -42,7 +42,7 @@ def versions(result: ScanResult) -> list[Finding]:
     for v in result.versions:
         level, reference = grade.VERSION_VERDICT[_code(v.version)]
         if v.accepted and level == "insecure":
-            out.append(Finding("fail", "versions", f"{v.version} accepted", reference))
+            out.append(Finding("fail", "versions", _accepted(v), reference))
     if not accepted:
         out.append(Finding("fail", "versions", "no TLS version was accepted", "RFC 9325 §3.1.1"))
     elif "TLSv1.2" not in accepted and "TLSv1.3" not in accepted:
@@ -59,6 +59,17 @@ def versions(result: ScanResult) -> list[Finding]:
             )
         )
     return out
+
+
+def _accepted(v) -> str:
+    if v.version != "SSLv2":
+        return f"{v.version} accepted"
+    kinds = [s["name"] for s in v.suites]
+    return (
+        f"SSLv2 accepted: the server answered an SSLv2 CLIENT-HELLO with a SERVER-HELLO "
+        f"({_few(kinds) if kinds else 'no cipher kind in common'}); a server that speaks SSLv2 lets an attacker "
+        "decrypt recorded TLS sessions made with the same RSA key (DROWN, CVE-2016-0800)"
+    )
 
 
 def ciphers(result: ScanResult, role: str) -> list[Finding]:

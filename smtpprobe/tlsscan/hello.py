@@ -16,8 +16,17 @@ from dataclasses import dataclass, field
 from smtpprobe.target import is_ip
 from smtpprobe.tlsscan.groups import key_exchange
 
-SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0300, 0x0301, 0x0302, 0x0303, 0x0304
-VERSION_NAMES = {SSL3: "SSLv3", TLS10: "TLSv1.0", TLS11: "TLSv1.1", TLS12: "TLSv1.2", TLS13: "TLSv1.3"}
+SSL2, SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0002, 0x0300, 0x0301, 0x0302, 0x0303, 0x0304
+# SSLv2 has another record format: sslv2.py asks about it, client_hello() below never does.
+VERSION_NAMES = {
+    SSL2: "SSLv2",
+    SSL3: "SSLv3",
+    TLS10: "TLSv1.0",
+    TLS11: "TLSv1.1",
+    TLS12: "TLSv1.2",
+    TLS13: "TLSv1.3",
+}
+RECORD_VERSIONS = (SSL3, TLS10, TLS11, TLS12, TLS13)  # the versions a TLS-format ClientHello asks for
 
 HANDSHAKE, ALERT = 22, 21
 SERVER_HELLO, CERTIFICATE, SERVER_KEY_EXCHANGE, SERVER_HELLO_DONE = 2, 11, 12, 14

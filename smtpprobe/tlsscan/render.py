@@ -29,7 +29,9 @@ def text(result: ScanResult, role: str, findings: list[Finding], extra_lines: li
     ]
     lines.append("Protocol versions")
     for v in result.versions:
-        mark = "accepted" if v.accepted else "refused"
+        mark = (
+            "accepted" if v.accepted else "unknown" if (v.note or "").startswith("not asked") else "refused"
+        )
         why = f" ({v.note})" if v.note and not v.accepted else f" {_order(v)}" if v.accepted else ""
         lines.append(f"  {v.version:<8} {mark:<9}{why}".rstrip())
     lines += ["", "Cipher suites (in the order found: the server's preference where it enforces its order)"]
@@ -64,7 +66,9 @@ def _order(v) -> str:
     if v.order in ("server", "client"):
         return f"{v.order} order"
     if v.order == "not applicable":
-        return "order n/a (TLS 1.3)" if v.version == "TLSv1.3" else "order n/a (one suite)"
+        return {"TLSv1.3": "order n/a (TLS 1.3)", "SSLv2": "order n/a (SSLv2)"}.get(
+            v.version, "order n/a (one suite)"
+        )
     error = (v.order_evidence or {}).get("error")
     return f"order unknown ({printable(error, 80)})" if error else "order unknown"
 

@@ -4,9 +4,10 @@ Why this shape (and not a handshake per suite, as sslyze does): a ClientHello of
 registry knows makes the server name the one it prefers in its ServerHello, which is all we read; that
 suite is removed and the question asked again until the server refuses (nmap's ssl-enum-ciphers does the
 same). A version with n suites costs n + 1 short exchanges, no key is computed, and the five versions are
-asked in parallel. Then, per version up to TLS 1.2, two more questions ask whose cipher order wins
-(preference.py), and one hello at the highest such version what it says about renegotiation, compression
-and heartbeat (features.py). One real handshake (Python's ssl) reads the certificate chain.
+asked in parallel, with one SSLv2 CLIENT-HELLO beside them (sslv2.py: another record format). Then, per
+version up to TLS 1.2, two more questions ask whose cipher order wins (preference.py), and one hello at the
+highest such version what it says about renegotiation, compression and heartbeat (features.py). One real
+handshake (Python's ssl) reads the certificate chain.
 """
 
 from __future__ import annotations
@@ -17,9 +18,18 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from smtpprobe.errors import SmtpProbeError, TLSFailure, TransportError
-from smtpprobe.tlsscan import grade, preference
+from smtpprobe.tlsscan import grade, preference, sslv2
 from smtpprobe.tlsscan.features import read as read_features
-from smtpprobe.tlsscan.hello import GROUPS, TLS13, VERSION_NAMES, client_hello
+from smtpprobe.tlsscan.hello import (
+    ALERTS,
+    GROUPS,
+    RECORD_VERSIONS,
+    SSL2,
+    SSL3,
+    TLS13,
+    VERSION_NAMES,
+    client_hello,
+)
 from smtpprobe.tlsscan.probe import Endpoint, ask, connect_patiently, open_channel
 from smtpprobe.tlsscan.registry import SUITES
 
@@ -64,8 +74,11 @@ class ScanResult:
         return [v.version for v in self.versions if v.accepted]
 
     def suites(self) -> list[dict]:
+        """The TLS suites accepted, any version; not SSLv2's cipher kinds (the SSLv2 finding names them)."""
         seen: dict[int, dict] = {}
         for v in self.versions:
+            if v.version == VERSION_NAMES[SSL2]:
+                continue
             for s in v.suites:
                 seen.setdefault(s["code"], s)
         return list(seen.values())
@@ -100,9 +113,10 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
         cert = pool.submit(_certificate, ep, name, ca_file)
         # the versions with the most suites first, so three connections at a time finish together
         jobs = {
-            v: pool.submit(_version, ep, v, name, deadline) for v in sorted(VERSION_NAMES, key=ORDER.index)
+            v: pool.submit(_version, ep, v, name, deadline) for v in sorted(RECORD_VERSIONS, key=ORDER.index)
         }
         groups13 = pool.submit(_groups13, ep, name, deadline)
+        old = pool.submit(_sslv2, ep)
         for job in jobs.values():
             vr, groups, dh_bits, errors = job.result()
             result.versions.append(vr)
@@ -110,6 +124,9 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
             result.groups += [g for g in groups if g not in result.groups]
             result.dh_bits = min(filter(None, [result.dh_bits, dh_bits]), default=None)
         asked = pool.submit(_features, ep, name, result.versions, deadline)
+        sslv2_result, sslv2_error = old.result()
+        result.versions.append(sslv2_result)
+        result.errors += [sslv2_error] if sslv2_error else []
         result.groups += [g for g in groups13.result() if g not in result.groups]
         result.features = asked.result()
         try:
@@ -120,8 +137,8 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
         result.chain = result.certificate.pop("chain", [])
     result.versions.sort(key=lambda v: list(VERSION_NAMES.values()).index(v.version))
     result.seconds = time.monotonic() - start
-    unasked = [e for e in result.errors if not e.startswith("certificate:")]
-    if not result.accepted() and len(unasked) >= len(VERSION_NAMES):  # every version's question failed
+    unasked = [e for e in result.errors if not e.startswith(("certificate:", "SSLv2:"))]
+    if not result.accepted() and len(unasked) >= len(RECORD_VERSIONS):  # every version's question failed
         raise ScanIncomplete(f"no TLS version could be asked about: {unasked[0]}")
     return result
 
@@ -201,12 +218,10 @@ def _features(ep: Endpoint, name: str | None, versions: list[VersionResult], dea
     """Renegotiation, compression, heartbeat: one hello at the highest accepted version below TLS 1.3,
     offering the suites it accepted there. Empty when only TLS 1.3 is accepted (it has none of the three
     in the ServerHello: renegotiation and compression are gone, a heartbeat would be encrypted)."""
-    codes = {n: c for c, n in VERSION_NAMES.items()}
-    legacy = [v for v in versions if v.accepted and v.suites and codes[v.version] < TLS13]
-    if not legacy:
+    best = _highest_legacy(versions)
+    if best is None:
         return {}
-    best = max(legacy, key=lambda v: codes[v.version])
-    version = codes[best.version]
+    version = _code(best.version)
     if time.monotonic() > deadline:
         return {"asked_with": best.version, "error": _spent(ep)}
     suites = [s["code"] for s in best.suites]
@@ -215,6 +230,37 @@ def _features(ep: Endpoint, name: str | None, versions: list[VersionResult], dea
     except SmtpProbeError as exc:
         return {"asked_with": best.version, "error": str(exc)}
     return read_features(flight, version)
+
+
+def _highest_legacy(versions: list[VersionResult]) -> VersionResult | None:
+    """The highest accepted SSLv3..TLS 1.2 version with suites: what the one-hello questions ask with."""
+    legacy = [v for v in versions if v.accepted and v.suites and SSL3 <= _code(v.version) < TLS13]
+    return max(legacy, key=lambda v: _code(v.version), default=None)
+
+
+def _code(version: str) -> int:
+    return next(c for c, n in VERSION_NAMES.items() if n == version)
+
+
+def _sslv2(ep: Endpoint) -> tuple[VersionResult, str | None]:
+    """One SSLv2 CLIENT-HELLO: accepted only on an SSLv2 SERVER-HELLO; any other answer, none or a hang-up
+    is a refusal, with what happened as its note. A question that could not be asked is an error."""
+    vr = VersionResult(VERSION_NAMES[SSL2], accepted=False)
+    try:
+        answer = ask(ep, sslv2.client_hello(), parser=sslv2.AnswerParser())
+    except SmtpProbeError as exc:
+        vr.note = f"not asked: {exc}"
+        return vr, f"{vr.version}: {exc}"
+    if answer.hello is None:
+        alert = f"TLS alert {ALERTS.get(answer.alert[1], answer.alert[1])}" if answer.alert else None
+        vr.note = alert or answer.error or "refused"
+        return vr, None
+    vr.accepted, vr.order = True, preference.NOT_APPLICABLE  # SSLv2: the client picks among the kinds
+    for kind in answer.hello.ciphers:
+        name = sslv2.cipher_name(kind)
+        vr.suites.append({"code": kind, "name": name, "grade": "insecure", "flags": sslv2.cipher_flags(name)})
+    vr.note = None if vr.suites else "a SERVER-HELLO with no cipher kind in common"
+    return vr, None
 
 
 def _spent(ep: Endpoint) -> str:
@@ -291,8 +337,6 @@ def _tls_greeting_name(tls_sock: ssl.SSLSocket) -> str | None:
 
 
 def _refusal(flight, hello, version: int) -> str:
-    from smtpprobe.tlsscan.hello import ALERTS
-
     if hello is not None and hello.version != version:
         return f"the server chose {VERSION_NAMES.get(hello.version, hex(hello.version))} instead"
     if flight.alert is not None:
