@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from smtpprobe.tls import printable
 from smtpprobe.tlsscan import grade
+from smtpprobe.tlsscan import groups as grp
 from smtpprobe.tlsscan.scan import ScanResult
 
 ROLE_BY_PORT = {25: "mx", 587: "submission", 465: "smtps"}
@@ -123,7 +124,37 @@ def ciphers(result: ScanResult, role: str) -> list[Finding]:
                 "RFC 9325 §4.5 (at least 2048 bits REQUIRED)",
             )
         )
-    return out + order(result)
+    return out + groups(result) + order(result)
+
+
+def groups(result: ScanResult) -> list[Finding]:
+    """Elliptic curves under 224 bits accepted for key exchange (RFC 9325 §4.5 MUST NOT, like a broken suite:
+    a client that offers only such a curve gets it), and the other curves RFC 8422 deprecated (an info)."""
+    curves = [name for name in result.groups if name in {n for n, _ in grp.EC.values()}]
+    weak = [n for n in curves if grp.weak(n)]
+    out = []
+    if weak:
+        only = "the only curves accepted for ECDHE are" if len(weak) == len(curves) else "ECDHE accepts"
+        out.append(
+            Finding(
+                "fail",
+                "ciphers",
+                f"{only} under 224 bits: {', '.join(weak)}; such a key exchange offers less than 112 bits of "
+                "security",
+                "RFC 9325 §4.5 (curves under 224 bits MUST NOT be used); RFC 8422 §5.1.1 (deprecated)",
+            )
+        )
+    old = [n for n in curves if grp.deprecated(n) and n not in weak]
+    if old:
+        out.append(
+            Finding(
+                "info",
+                "ciphers",
+                f"deprecated curves accepted for ECDHE: {', '.join(old)}",
+                "RFC 8422 §5.1.1 (deprecated(1..22))",
+            )
+        )
+    return out
 
 
 ORDER_REFERENCE = (

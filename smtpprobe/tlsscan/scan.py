@@ -5,9 +5,10 @@ registry knows makes the server name the one it prefers in its ServerHello, whic
 suite is removed and the question asked again until the server refuses (nmap's ssl-enum-ciphers does the
 same). A version with n suites costs n + 1 short exchanges, no key is computed, and the five versions are
 asked in parallel, with one SSLv2 CLIENT-HELLO beside them (sslv2.py: another record format). Then, per
-version up to TLS 1.2, two more questions ask whose cipher order wins (preference.py), and one hello at the
-highest such version what it says about renegotiation, compression and heartbeat (features.py). One real
-handshake (Python's ssl) reads the certificate chain.
+version up to TLS 1.2, two more questions ask whose cipher order wins (preference.py), one hello at the
+highest such version what it says about renegotiation, compression and heartbeat (features.py), and the
+key-exchange groups are enumerated like the suites (kex.py). One real handshake (Python's ssl) reads the
+certificate chain.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from smtpprobe.errors import SmtpProbeError, TLSFailure, TransportError
-from smtpprobe.tlsscan import grade, preference, sslv2
+from smtpprobe.tlsscan import grade, kex, preference, sslv2
 from smtpprobe.tlsscan.features import read as read_features
+from smtpprobe.tlsscan.groups import key_exchange
 from smtpprobe.tlsscan.hello import (
     ALERTS,
     GROUPS,
@@ -62,7 +64,8 @@ class ScanResult:
     starttls: bool
     name: str | None
     versions: list[VersionResult] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
+    groups: list[str] = field(default_factory=list)  # every group seen, any version
+    groups_by_version: dict[str, dict] = field(default_factory=dict)  # kex.legacy() / kex.tls13(), by version
     dh_bits: int | None = None  # the smallest DH prime of any DHE suite accepted
     features: dict = field(default_factory=dict)  # features.read(); {} when only TLS 1.3 is accepted
     certificate: dict = field(default_factory=dict)
@@ -91,6 +94,7 @@ class ScanResult:
             "name": self.name,
             "versions": [v.__dict__ for v in self.versions],
             "groups": self.groups,
+            "groups_by_version": self.groups_by_version,
             "dh_bits": self.dh_bits,
             "features": self.features,
             "certificate": self.certificate,
@@ -115,7 +119,7 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
         jobs = {
             v: pool.submit(_version, ep, v, name, deadline) for v in sorted(RECORD_VERSIONS, key=ORDER.index)
         }
-        groups13 = pool.submit(_groups13, ep, name, deadline)
+        groups13 = pool.submit(kex.tls13, ep, name, deadline)
         old = pool.submit(_sslv2, ep)
         for job in jobs.values():
             vr, groups, dh_bits, errors = job.result()
@@ -124,10 +128,14 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
             result.groups += [g for g in groups if g not in result.groups]
             result.dh_bits = min(filter(None, [result.dh_bits, dh_bits]), default=None)
         asked = pool.submit(_features, ep, name, result.versions, deadline)
+        groups12 = pool.submit(_groups_legacy, ep, name, result.versions, deadline)
         sslv2_result, sslv2_error = old.result()
         result.versions.append(sslv2_result)
         result.errors += [sslv2_error] if sslv2_error else []
-        result.groups += [g for g in groups13.result() if g not in result.groups]
+        for found in (groups12.result(), groups13.result()):
+            if found is not None and (found["groups"] or found.get("dhe") or found["note"]):
+                result.groups_by_version[found.pop("version")] = found
+                result.groups += [g for g in found["groups"] if g not in result.groups]
         result.features = asked.result()
         try:
             result.certificate = cert.result()
@@ -232,6 +240,13 @@ def _features(ep: Endpoint, name: str | None, versions: list[VersionResult], dea
     return read_features(flight, version)
 
 
+def _groups_legacy(ep: Endpoint, name: str | None, versions: list[VersionResult], deadline: float):
+    """The groups of the highest accepted version below TLS 1.3 with (EC)DHE suites (kex.legacy), or None."""
+    with_kex = [v for v in versions if any(key_exchange(s["name"]) for s in v.suites)]
+    best = _highest_legacy(with_kex)
+    return kex.legacy(ep, name, _code(best.version), best.suites, deadline) if best else None
+
+
 def _highest_legacy(versions: list[VersionResult]) -> VersionResult | None:
     """The highest accepted SSLv3..TLS 1.2 version with suites: what the one-hello questions ask with."""
     legacy = [v for v in versions if v.accepted and v.suites and SSL3 <= _code(v.version) < TLS13]
@@ -265,25 +280,6 @@ def _sslv2(ep: Endpoint) -> tuple[VersionResult, str | None]:
 
 def _spent(ep: Endpoint) -> str:
     return f"not asked: the scan's {BUDGET * ep.timeout:g}s were spent"
-
-
-def _groups13(ep: Endpoint, name: str | None, deadline: float) -> list[str]:
-    """TLS 1.3 groups: an empty key_share makes the server name its group in a HelloRetryRequest."""
-    offered = list(GROUPS)
-    found: list[str] = []
-    for _ in range(len(GROUPS)):
-        if time.monotonic() > deadline:
-            break
-        try:
-            flight = ask(ep, client_hello(TLS13, TLS13_SUITES, name, offered, key_share=False))
-        except SmtpProbeError:
-            break
-        hello = flight.hello
-        if hello is None or hello.version != TLS13 or hello.group not in offered:
-            break
-        found.append(GROUPS[hello.group])
-        offered.remove(hello.group)
-    return found
 
 
 def _certificate(ep: Endpoint, name: str | None, ca_file: str | None) -> dict:
