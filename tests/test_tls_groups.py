@@ -165,3 +165,21 @@ def test_only_a_curve_under_224_bits_fails(postfix_factory):
     level0 = ("-tls1_2", "-cipher", "ECDHE:@SECLEVEL=0")  # OpenSSL's client refuses sect163k1 above it too
     assert server_temp_key(inst.smtps_port, *level0, "-groups", "sect163k1:P-256") == "ECDH, sect163k1"
     assert server_temp_key(inst.smtps_port, *level0, "-groups", "X25519:P-256") is None
+
+
+def test_dhe_is_the_servers_own_prime_and_the_smallest_is_judged(postfix_factory):
+    from tests.test_tls_postfix import WEAK
+
+    inst = postfix_factory("strict", WEAK)
+    _, report = scan(inst.smtps_port, "--tls-on-connect")
+    # OpenSSL 3 does not negotiate RFC 7919 groups below TLS 1.3: offered only FFDHE groups, it sends its own
+    assert by_version(report)["TLSv1.2"]["dhe"] == {"negotiated": False, "prime": None}
+    assert report["dh_bits"] == 1024
+    dh = next(f for f in report["findings"] if f["text"].startswith("Diffie-Hellman prime"))
+    assert dh["severity"] == "warn" and dh["reference"].startswith("RFC 9325 §4.5")
+    # OpenSSL's client sees both sizes the scan saw; the smaller one is the finding
+    level0 = ("-tls1_2", "-groups", "ffdhe2048")  # only FFDHE offered, as the scan's DHE question
+    assert "DH, 1024 bits" in s_client(inst.smtps_port, *level0, "-cipher", "ADH-AES128-SHA:@SECLEVEL=0")
+    assert "DH, 3072 bits" in s_client(
+        inst.smtps_port, *level0, "-cipher", "ADH-AES256-GCM-SHA384:@SECLEVEL=0"
+    )

@@ -133,7 +133,7 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
         result.versions.append(sslv2_result)
         result.errors += [sslv2_error] if sslv2_error else []
         for found in (groups12.result(), groups13.result()):
-            if found is not None and (found["groups"] or found.get("dhe") or found["note"]):
+            if found is not None and found["version"] in result.accepted():
                 result.groups_by_version[found.pop("version")] = found
                 result.groups += [g for g in found["groups"] if g not in result.groups]
         result.features = asked.result()
