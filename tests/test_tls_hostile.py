@@ -153,3 +153,34 @@ def test_an_sslv2_server_is_found_and_fails_and_odd_sslv2_answers_are_refusals()
         v2 = next(v for v in json.loads(run.out)["versions"] if v["version"] == "SSLv2")
         assert not v2["accepted"] and v2["note"], (answer[:4], v2)
         assert seconds < 20, (answer[:4], seconds)
+
+
+def _record(kind: int, body: bytes) -> bytes:
+    message = bytes([kind]) + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + struct.pack("!H", len(message)) + message
+
+
+def _same_curve_whatever_is_offered(conn, stop):
+    """TLS 1.2 ECDHE_ECDSA with a Certificate of junk and secp256r1 in every ServerKeyExchange."""
+    hello = struct.pack("!H", 0x0303) + b"\x01" * 32 + b"\x00" + struct.pack("!HB", 0xC02B, 0)
+    junk = b"\x30\x03junk"
+    chain = len(junk).to_bytes(3, "big") + junk
+    conn.sendall(
+        _record(2, hello)
+        + _record(11, len(chain).to_bytes(3, "big") + chain)
+        + _record(12, b"\x03\x00\x17\x41" + b"\x04" * 65)
+        + _record(14, b"")
+    )
+    stop.wait(1)
+
+
+def test_a_server_that_ignores_the_offered_curves_is_caught():
+    server = HostileServer(_after_hello(_same_curve_whatever_is_offered))
+    try:
+        run, seconds = _scan(server, "--tls-on-connect", "--timeout", "2", "--format", "json")
+    finally:
+        server.close()
+    report = json.loads(run.out)
+    tls12 = report["groups_by_version"]["TLSv1.2"]
+    assert tls12["groups"] == ["secp256r1"] and "was not offered" in tls12["note"], tls12
+    assert seconds < 30

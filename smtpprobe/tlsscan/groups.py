@@ -109,11 +109,12 @@ def certificate_curve(der: bytes | None) -> int | None:
     if not der:
         return None
     from cryptography import x509
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.asymmetric import ec
 
     try:
         key = x509.load_der_x509_certificate(der).public_key()
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, UnsupportedAlgorithm):  # whatever a hostile server sends
         return None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         return None
