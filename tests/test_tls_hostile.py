@@ -88,6 +88,7 @@ def test_garbage_endless_records_and_trickles_end_within_their_bounds():
             server.close()
         assert run.code == Exit.FAILED, (reply.__name__, run.out, run.err)
         assert "no TLS version was accepted" in run.out, (reply.__name__, run.out)
+        assert "  SSLv2    refused" in run.out, (reply.__name__, run.out)
         assert seconds < limit, (reply.__name__, seconds)
         assert "\x1b" not in run.out
 
@@ -104,4 +105,82 @@ def test_a_server_that_ignores_the_offer_is_not_believed():
         assert [s["name"] for s in v["suites"]] == (
             ["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"] if v["version"] == "TLSv1.2" else []
         ), v
+    assert seconds < 30
+
+
+def _speaks_sslv2(server_hello: bytes):
+    """A 'server' that answers an SSLv2 CLIENT-HELLO (two-byte header, message type 1) with `server_hello`
+    and hangs up on anything else: what no OpenSSL 3 server can do any more."""
+
+    def behaviour(conn, stop):
+        conn.settimeout(10)
+        first = conn.recv(3)
+        if len(first) == 3 and first[0] & 0x80 and first[2] == 1:
+            conn.sendall(server_hello)
+            stop.wait(1)
+
+    return behaviour
+
+
+def test_an_sslv2_server_is_found_and_fails_and_odd_sslv2_answers_are_refusals():
+    from tests.unit.test_tlsscan_sslv2 import server_hello
+
+    server = HostileServer(_speaks_sslv2(server_hello()))
+    try:
+        run, seconds = _scan(server, "--tls-on-connect", "--timeout", "2", "--format", "json")
+    finally:
+        server.close()
+    assert run.code == Exit.FAILED and seconds < 30
+    report = json.loads(run.out)
+    v2 = next(v for v in report["versions"] if v["version"] == "SSLv2")
+    assert v2["accepted"] and [s["name"] for s in v2["suites"]] == [
+        "SSL_CK_RC4_128_WITH_MD5",
+        "SSL_CK_DES_192_EDE3_CBC_WITH_MD5",
+    ]
+    failed = [f for f in report["findings"] if f["text"].startswith("SSLv2 accepted")]
+    assert failed and failed[0]["severity"] == "fail" and failed[0]["reference"].startswith("RFC 6176 §3")
+    odd = (
+        server_hello(version=0x0300),  # says SERVER-HELLO, is not SSLv2
+        b"\xff\xff" + b"\x04" * 100,  # announces 32767 bytes, sends 100 and waits
+        b"\x80\x03\x00\x00\x01",  # an SSLv2 ERROR: NO-CIPHER
+    )
+    for answer in odd:
+        server = HostileServer(_speaks_sslv2(answer))
+        try:
+            run, seconds = _scan(server, "--tls-on-connect", "--timeout", "1", "--format", "json")
+        finally:
+            server.close()
+        v2 = next(v for v in json.loads(run.out)["versions"] if v["version"] == "SSLv2")
+        assert not v2["accepted"] and v2["note"], (answer[:4], v2)
+        assert seconds < 20, (answer[:4], seconds)
+
+
+def _record(kind: int, body: bytes) -> bytes:
+    message = bytes([kind]) + len(body).to_bytes(3, "big") + body
+    return b"\x16\x03\x03" + struct.pack("!H", len(message)) + message
+
+
+def _same_curve_whatever_is_offered(conn, stop):
+    """TLS 1.2 ECDHE_ECDSA with a Certificate of junk and secp256r1 in every ServerKeyExchange."""
+    hello = struct.pack("!H", 0x0303) + b"\x01" * 32 + b"\x00" + struct.pack("!HB", 0xC02B, 0)
+    junk = b"\x30\x03junk"
+    chain = len(junk).to_bytes(3, "big") + junk
+    conn.sendall(
+        _record(2, hello)
+        + _record(11, len(chain).to_bytes(3, "big") + chain)
+        + _record(12, b"\x03\x00\x17\x41" + b"\x04" * 65)
+        + _record(14, b"")
+    )
+    stop.wait(1)
+
+
+def test_a_server_that_ignores_the_offered_curves_is_caught():
+    server = HostileServer(_after_hello(_same_curve_whatever_is_offered))
+    try:
+        run, seconds = _scan(server, "--tls-on-connect", "--timeout", "2", "--format", "json")
+    finally:
+        server.close()
+    report = json.loads(run.out)
+    tls12 = report["groups_by_version"]["TLSv1.2"]
+    assert tls12["groups"] == ["secp256r1"] and "was not offered" in tls12["note"], tls12
     assert seconds < 30

@@ -67,7 +67,7 @@ def tls(
     fmt: str,
     debug: bool,
 ) -> None:
-    """Scan a mail server port's TLS: versions SSLv3..TLS 1.3, suites per version with a grade, key-exchange
+    """Scan a mail server port's TLS: versions SSLv2..TLS 1.3, suites per version with a grade, key-exchange
     groups, the certificate chain; with --dane and --mta-sts, what authenticating senders check.
 
     Exit 0: nothing fails; 1: a finding fails (RFC 8996, RFC 9325, ...); 3: unreachable; 12: no STARTTLS."""

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from smtpprobe.tls import printable
 from smtpprobe.tlsscan import grade
+from smtpprobe.tlsscan import groups as grp
 from smtpprobe.tlsscan.scan import ScanResult
 
 ROLE_BY_PORT = {25: "mx", 587: "submission", 465: "smtps"}
@@ -42,7 +43,7 @@ def versions(result: ScanResult) -> list[Finding]:
     for v in result.versions:
         level, reference = grade.VERSION_VERDICT[_code(v.version)]
         if v.accepted and level == "insecure":
-            out.append(Finding("fail", "versions", f"{v.version} accepted", reference))
+            out.append(Finding("fail", "versions", _accepted(v), reference))
     if not accepted:
         out.append(Finding("fail", "versions", "no TLS version was accepted", "RFC 9325 §3.1.1"))
     elif "TLSv1.2" not in accepted and "TLSv1.3" not in accepted:
@@ -59,6 +60,17 @@ def versions(result: ScanResult) -> list[Finding]:
             )
         )
     return out
+
+
+def _accepted(v) -> str:
+    if v.version != "SSLv2":
+        return f"{v.version} accepted"
+    kinds = [s["name"] for s in v.suites]
+    return (
+        f"SSLv2 accepted: the server answered an SSLv2 CLIENT-HELLO with a SERVER-HELLO "
+        f"({_few(kinds) if kinds else 'no cipher kind in common'}); a server that speaks SSLv2 lets an attacker "
+        "decrypt recorded TLS sessions made with the same RSA key (DROWN, CVE-2016-0800)"
+    )
 
 
 def ciphers(result: ScanResult, role: str) -> list[Finding]:
@@ -108,11 +120,41 @@ def ciphers(result: ScanResult, role: str) -> list[Finding]:
             Finding(
                 "fail" if dh == "insecure" else "warn",
                 "ciphers",
-                f"Diffie-Hellman group of {result.dh_bits} bits",
-                "RFC 9325 §4.1 (at least 2048 bits)",
+                f"Diffie-Hellman prime of {result.dh_bits} bits (the smallest of the DHE suites accepted)",
+                "RFC 9325 §4.5 (at least 2048 bits REQUIRED)",
             )
         )
-    return out + order(result)
+    return out + groups(result) + order(result)
+
+
+def groups(result: ScanResult) -> list[Finding]:
+    """Elliptic curves under 224 bits accepted for key exchange (RFC 9325 §4.5 MUST NOT, like a broken suite:
+    a client that offers only such a curve gets it), and the other curves RFC 8422 deprecated (an info)."""
+    curves = [name for name in result.groups if name in {n for n, _ in grp.EC.values()}]
+    weak = [n for n in curves if grp.weak(n)]
+    out = []
+    if weak:
+        only = "the only curves accepted for ECDHE are" if len(weak) == len(curves) else "ECDHE accepts"
+        out.append(
+            Finding(
+                "fail",
+                "ciphers",
+                f"{only} under 224 bits: {', '.join(weak)}; such a key exchange offers less than 112 bits of "
+                "security",
+                "RFC 9325 §4.5 (curves under 224 bits MUST NOT be used); RFC 8422 §5.1.1 (deprecated)",
+            )
+        )
+    old = [n for n in curves if grp.deprecated(n) and n not in weak]
+    if old:
+        out.append(
+            Finding(
+                "info",
+                "ciphers",
+                f"deprecated curves accepted for ECDHE: {', '.join(old)}",
+                "RFC 8422 §5.1.1 (deprecated(1..22))",
+            )
+        )
+    return out
 
 
 ORDER_REFERENCE = (

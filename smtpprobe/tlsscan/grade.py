@@ -11,12 +11,13 @@ Suite grades, worst first:
 
 from __future__ import annotations
 
-from smtpprobe.tlsscan.hello import SSL3, TLS10, TLS11, TLS12, TLS13
+from smtpprobe.tlsscan.hello import SSL2, SSL3, TLS10, TLS11, TLS12, TLS13
 
 GRADES = ("strong", "acceptable", "weak", "insecure")
 
-# RFC 7568 (SSLv3), RFC 8996 (TLS 1.0 and 1.1): MUST NOT be negotiated.
+# RFC 6176 (SSLv2), RFC 7568 (SSLv3), RFC 8996 (TLS 1.0 and 1.1): MUST NOT be negotiated.
 VERSION_VERDICT = {
+    SSL2: ("insecure", "RFC 6176 §3: TLS servers MUST NOT reply with an SSL 2.0 SERVER-HELLO"),
     SSL3: ("insecure", "RFC 7568 §2: SSLv3 MUST NOT be used"),
     TLS10: ("insecure", "RFC 8996 §4: TLS 1.0 MUST NOT be negotiated"),
     TLS11: ("insecure", "RFC 8996 §5: TLS 1.1 MUST NOT be negotiated"),
@@ -78,7 +79,7 @@ def anonymous_severity(role: str) -> str:
 
 
 def dh_grade(bits: int | None) -> str | None:
-    """RFC 9325 §4.1: DH groups under 2048 bits SHOULD NOT be used; under 1024 are broken (Logjam)."""
+    """RFC 9325 §4.5: DH keys of at least 2048 bits are REQUIRED; under 1024 are broken (Logjam)."""
     if bits is None:
         return None
     if bits < 1024:
@@ -94,6 +95,7 @@ def worst(grades: list[str]) -> str | None:
 
 __all__ = [
     "GRADES",
+    "SSL2",
     "SSL3",
     "TLS10",
     "TLS11",

@@ -14,9 +14,19 @@ import struct
 from dataclasses import dataclass, field
 
 from smtpprobe.target import is_ip
+from smtpprobe.tlsscan.groups import LEGACY_OFFER, key_exchange
 
-SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0300, 0x0301, 0x0302, 0x0303, 0x0304
-VERSION_NAMES = {SSL3: "SSLv3", TLS10: "TLSv1.0", TLS11: "TLSv1.1", TLS12: "TLSv1.2", TLS13: "TLSv1.3"}
+SSL2, SSL3, TLS10, TLS11, TLS12, TLS13 = 0x0002, 0x0300, 0x0301, 0x0302, 0x0303, 0x0304
+# SSLv2 has another record format: sslv2.py asks about it, client_hello() below never does.
+VERSION_NAMES = {
+    SSL2: "SSLv2",
+    SSL3: "SSLv3",
+    TLS10: "TLSv1.0",
+    TLS11: "TLSv1.1",
+    TLS12: "TLSv1.2",
+    TLS13: "TLSv1.3",
+}
+RECORD_VERSIONS = (SSL3, TLS10, TLS11, TLS12, TLS13)  # the versions a TLS-format ClientHello asks for
 
 HANDSHAKE, ALERT = 22, 21
 SERVER_HELLO, CERTIFICATE, SERVER_KEY_EXCHANGE, SERVER_HELLO_DONE = 2, 11, 12, 14
@@ -85,12 +95,13 @@ def client_hello(
 
     TLS 1.3 is asked for with supported_versions; `key_share=False` sends an empty key_share list so
     the server answers with a HelloRetryRequest naming its group (a scan learns the group without keys).
+    `groups` by default: GROUPS for TLS 1.3, every curve and FFDHE group below (groups.LEGACY_OFFER).
     With key_share, a random X25519 share: any 32 bytes are a valid public value (RFC 7748 §5).
     Every hello up to TLS 1.2 asks for secure renegotiation (RFC 5746 §3.4: the extension, or for SSLv3 the
     SCSV). `features` (up to TLS 1.2) also offers DEFLATE before null compression and the heartbeat
     extension (RFC 6520 §2, mode peer_not_allowed_to_send: we never answer a heartbeat): the ServerHello
     says whether the server would use them."""
-    groups = list(groups if groups is not None else GROUPS)
+    groups = list(groups if groups is not None else GROUPS if version >= TLS13 else LEGACY_OFFER)
     legacy = min(version, TLS12)
     features = features and version < TLS13  # RFC 8446 §4.1.2: a TLS 1.3 hello offers null compression only
     if version == SSL3 and RENEGOTIATION_SCSV not in suites:
@@ -141,6 +152,8 @@ class Flight:
     alert: tuple[int, int] | None = None  # (level, description)
     group: int | None = None  # TLS 1.2 ECDHE: the named curve of the ServerKeyExchange
     dh_bits: int | None = None  # TLS 1.2 DHE: the size of the prime
+    dh_prime: bytes | None = None  # ... and the prime itself (an RFC 7919 group or the server's own)
+    leaf: bytes | None = None  # the first certificate of the Certificate message (DER), when read
     done: bool = False  # nothing more is needed from this server
     error: str | None = None  # not TLS, or a malformed message
     seen: list[int] = field(default_factory=list)  # handshake message types, in order
@@ -197,6 +210,9 @@ class FlightParser:
             self.flight.hello = parse_server_hello(body)
             tls13 = self.flight.hello.version >= TLS13 or self.flight.hello.retry
             self.flight.done = tls13 or not self._want_kx
+        elif kind == CERTIFICATE and len(body) >= 6:
+            first = int.from_bytes(body[3:6], "big")  # certificate_list<3>, then each certificate<3>
+            self.flight.leaf = body[6 : 6 + first] or None
         elif kind == SERVER_KEY_EXCHANGE:
             self._key_exchange(body)
             self.flight.done = True
@@ -204,13 +220,14 @@ class FlightParser:
             self.flight.done = True
 
     def _key_exchange(self, body: bytes) -> None:
-        if body[0] == 3:  # ECParameters: named_curve (RFC 8422 §5.4)
+        """The suite says which structure it is: a DH prime of 768 bytes (6144 bits) starts with 0x03 too."""
+        kex = key_exchange(_suite_name(self.flight.hello.suite)) if self.flight.hello else None
+        if kex == "ecdhe" and body[0] == 3:  # ECParameters: named_curve (RFC 8422 §5.4)
             self.flight.group = struct.unpack("!H", body[1:3])[0]
-        elif self.flight.hello and any(
-            k in _suite_name(self.flight.hello.suite) for k in ("_DHE_", "_DH_anon_")
-        ):
+        elif kex == "dhe":  # ServerDHParams: dh_p<1..2^16-1> first (RFC 5246 §7.4.3)
             p_len = struct.unpack("!H", body[0:2])[0]
             p = body[2 : 2 + p_len].lstrip(b"\x00")
+            self.flight.dh_prime = p or None
             self.flight.dh_bits = int.from_bytes(p, "big").bit_length() if p else None
 
     def _stop(self, error: str) -> None:

@@ -97,11 +97,13 @@ def greeting_name(greeting: Reply) -> str | None:
     return name if ok else None
 
 
-def ask(ep: Endpoint, hello: bytes, want_key_exchange: bool = False) -> Flight:
+def ask(ep: Endpoint, hello: bytes, want_key_exchange: bool = False, parser=None) -> Flight:
     """Send one ClientHello on a fresh connection; the server's answer (a hello, an alert, or nothing).
-    A connection refused by a limit (Busy) is tried again, with pauses, before the error is raised."""
+    A connection refused by a limit (Busy) is tried again, with pauses, before the error is raised.
+    `parser`: another reader of the answer with FlightParser's shape (feed(); flight.hello, .alert, .error,
+    .done), such as sslv2.AnswerParser."""
     sock = connect_patiently(ep)
-    parser = FlightParser(want_key_exchange)
+    parser = parser or FlightParser(want_key_exchange)
     deadline = time.monotonic() + ep.timeout
     try:
         sock.sendall(hello)

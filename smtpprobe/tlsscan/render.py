@@ -29,7 +29,9 @@ def text(result: ScanResult, role: str, findings: list[Finding], extra_lines: li
     ]
     lines.append("Protocol versions")
     for v in result.versions:
-        mark = "accepted" if v.accepted else "refused"
+        mark = (
+            "accepted" if v.accepted else "unknown" if (v.note or "").startswith("not asked") else "refused"
+        )
         why = f" ({v.note})" if v.note and not v.accepted else f" {_order(v)}" if v.accepted else ""
         lines.append(f"  {v.version:<8} {mark:<9}{why}".rstrip())
     lines += ["", "Cipher suites (in the order found: the server's preference where it enforces its order)"]
@@ -37,11 +39,7 @@ def text(result: ScanResult, role: str, findings: list[Finding], extra_lines: li
         for s in v.suites:
             flags = ", ".join(f for f in s["flags"] if f != "CBC" or s["grade"] == "acceptable")
             lines.append(f"  {v.version:<8} {s['name']:<48} {s['grade']:<10} {flags}".rstrip())
-    lines.append("")
-    lines.append(
-        f"Key exchange groups: {', '.join(result.groups) or '(none seen)'}"
-        + (f"; DH prime {result.dh_bits} bits" if result.dh_bits else "")
-    )
+    lines += _groups(result)
     lines += _features(result.features)
     cert = result.certificate
     if cert:
@@ -59,12 +57,40 @@ def text(result: ScanResult, role: str, findings: list[Finding], extra_lines: li
     return "\n".join(lines)
 
 
+def _groups(result: ScanResult) -> list[str]:
+    """The groups each enumerated version accepts (kex.py), with why a list may be short, and DHE."""
+    dh = f"smallest DH prime {result.dh_bits} bits" if result.dh_bits else ""
+    if not result.groups_by_version:
+        shown = ", ".join(printable(g) for g in result.groups) or "(none seen)"
+        return ["", f"Key exchange groups: {shown}" + (f"; {dh}" if dh else "")]
+    lines = ["", "Key exchange groups (in the order found)"]
+    for version, found in result.groups_by_version.items():
+        lines.append(f"  {version:<8} {', '.join(printable(g) for g in found['groups']) or '(none)'}")
+        dhe = found.get("dhe")
+        if dhe:
+            how = (
+                "RFC 7919 groups negotiated"
+                if dhe["negotiated"]
+                else f"always {printable(dhe['prime'])}, whatever the client offers"
+                if dhe["prime"]
+                else "the server's own prime, whatever the client offers (no RFC 7919 negotiation)"
+            )
+            lines.append(f"           DHE: {how}" + (f"; {dh}" if dh else ""))
+        if found["note"]:
+            lines.append(f"           ({printable(found['note'], 300)})")
+    if dh and not any(f.get("dhe") for f in result.groups_by_version.values()):
+        lines.append(f"  DHE      {dh}")
+    return lines
+
+
 def _order(v) -> str:
     """Whose cipher order the server follows on an accepted version, as the two order questions found."""
     if v.order in ("server", "client"):
         return f"{v.order} order"
     if v.order == "not applicable":
-        return "order n/a (TLS 1.3)" if v.version == "TLSv1.3" else "order n/a (one suite)"
+        return {"TLSv1.3": "order n/a (TLS 1.3)", "SSLv2": "order n/a (SSLv2)"}.get(
+            v.version, "order n/a (one suite)"
+        )
     error = (v.order_evidence or {}).get("error")
     return f"order unknown ({printable(error, 80)})" if error else "order unknown"
 

@@ -4,9 +4,11 @@ Why this shape (and not a handshake per suite, as sslyze does): a ClientHello of
 registry knows makes the server name the one it prefers in its ServerHello, which is all we read; that
 suite is removed and the question asked again until the server refuses (nmap's ssl-enum-ciphers does the
 same). A version with n suites costs n + 1 short exchanges, no key is computed, and the five versions are
-asked in parallel. Then, per version up to TLS 1.2, two more questions ask whose cipher order wins
-(preference.py), and one hello at the highest such version what it says about renegotiation, compression
-and heartbeat (features.py). One real handshake (Python's ssl) reads the certificate chain.
+asked in parallel, with one SSLv2 CLIENT-HELLO beside them (sslv2.py: another record format). Then, per
+version up to TLS 1.2, two more questions ask whose cipher order wins (preference.py), one hello at the
+highest such version what it says about renegotiation, compression and heartbeat (features.py), and the
+key-exchange groups are enumerated like the suites (kex.py). One real handshake (Python's ssl) reads the
+certificate chain.
 """
 
 from __future__ import annotations
@@ -17,9 +19,19 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from smtpprobe.errors import SmtpProbeError, TLSFailure, TransportError
-from smtpprobe.tlsscan import grade, preference
+from smtpprobe.tlsscan import grade, kex, preference, sslv2
 from smtpprobe.tlsscan.features import read as read_features
-from smtpprobe.tlsscan.hello import GROUPS, TLS13, VERSION_NAMES, client_hello
+from smtpprobe.tlsscan.groups import key_exchange
+from smtpprobe.tlsscan.hello import (
+    ALERTS,
+    GROUPS,
+    RECORD_VERSIONS,
+    SSL2,
+    SSL3,
+    TLS13,
+    VERSION_NAMES,
+    client_hello,
+)
 from smtpprobe.tlsscan.probe import Endpoint, ask, connect_patiently, open_channel
 from smtpprobe.tlsscan.registry import SUITES
 
@@ -52,8 +64,9 @@ class ScanResult:
     starttls: bool
     name: str | None
     versions: list[VersionResult] = field(default_factory=list)
-    groups: list[str] = field(default_factory=list)
-    dh_bits: int | None = None
+    groups: list[str] = field(default_factory=list)  # every group seen, any version
+    groups_by_version: dict[str, dict] = field(default_factory=dict)  # kex.legacy() / kex.tls13(), by version
+    dh_bits: int | None = None  # the smallest DH prime of any DHE suite accepted
     features: dict = field(default_factory=dict)  # features.read(); {} when only TLS 1.3 is accepted
     certificate: dict = field(default_factory=dict)
     chain: list[bytes] = field(default_factory=list)  # DER, leaf first: for DANE matching (not in JSON)
@@ -64,8 +77,11 @@ class ScanResult:
         return [v.version for v in self.versions if v.accepted]
 
     def suites(self) -> list[dict]:
+        """The TLS suites accepted, any version; not SSLv2's cipher kinds (the SSLv2 finding names them)."""
         seen: dict[int, dict] = {}
         for v in self.versions:
+            if v.version == VERSION_NAMES[SSL2]:
+                continue
             for s in v.suites:
                 seen.setdefault(s["code"], s)
         return list(seen.values())
@@ -78,6 +94,7 @@ class ScanResult:
             "name": self.name,
             "versions": [v.__dict__ for v in self.versions],
             "groups": self.groups,
+            "groups_by_version": self.groups_by_version,
             "dh_bits": self.dh_bits,
             "features": self.features,
             "certificate": self.certificate,
@@ -100,17 +117,25 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
         cert = pool.submit(_certificate, ep, name, ca_file)
         # the versions with the most suites first, so three connections at a time finish together
         jobs = {
-            v: pool.submit(_version, ep, v, name, deadline) for v in sorted(VERSION_NAMES, key=ORDER.index)
+            v: pool.submit(_version, ep, v, name, deadline) for v in sorted(RECORD_VERSIONS, key=ORDER.index)
         }
-        groups13 = pool.submit(_groups13, ep, name, deadline)
+        groups13 = pool.submit(kex.tls13, ep, name, deadline)
+        old = pool.submit(_sslv2, ep)
         for job in jobs.values():
             vr, groups, dh_bits, errors = job.result()
             result.versions.append(vr)
             result.errors += errors
             result.groups += [g for g in groups if g not in result.groups]
-            result.dh_bits = max(filter(None, [result.dh_bits, dh_bits]), default=None)
+            result.dh_bits = min(filter(None, [result.dh_bits, dh_bits]), default=None)
         asked = pool.submit(_features, ep, name, result.versions, deadline)
-        result.groups += [g for g in groups13.result() if g not in result.groups]
+        groups12 = pool.submit(_groups_legacy, ep, name, result.versions, deadline)
+        sslv2_result, sslv2_error = old.result()
+        result.versions.append(sslv2_result)
+        result.errors += [sslv2_error] if sslv2_error else []
+        for found in (groups12.result(), groups13.result()):
+            if found is not None and found["version"] in result.accepted():
+                result.groups_by_version[found.pop("version")] = found
+                result.groups += [g for g in found["groups"] if g not in result.groups]
         result.features = asked.result()
         try:
             result.certificate = cert.result()
@@ -120,8 +145,8 @@ def scan(ep: Endpoint, name: str | None, ca_file: str | None = None) -> ScanResu
         result.chain = result.certificate.pop("chain", [])
     result.versions.sort(key=lambda v: list(VERSION_NAMES.values()).index(v.version))
     result.seconds = time.monotonic() - start
-    unasked = [e for e in result.errors if not e.startswith("certificate:")]
-    if not result.accepted() and len(unasked) >= len(VERSION_NAMES):  # every version's question failed
+    unasked = [e for e in result.errors if not e.startswith(("certificate:", "SSLv2:"))]
+    if not result.accepted() and len(unasked) >= len(RECORD_VERSIONS):  # every version's question failed
         raise ScanIncomplete(f"no TLS version could be asked about: {unasked[0]}")
     return result
 
@@ -167,7 +192,7 @@ def _version(
         group = hello.group if version == TLS13 else flight.group
         if group is not None and GROUPS.get(group, str(group)) not in groups:
             groups.append(GROUPS.get(group, str(group)))
-        dh_bits = max(filter(None, [dh_bits, flight.dh_bits]), default=None)
+        dh_bits = min(filter(None, [dh_bits, flight.dh_bits]), default=None)  # the weakest a client can get
     if vr.accepted:
         _order(ep, version, name, vr, deadline)
     return vr, groups, dh_bits, errors
@@ -201,12 +226,10 @@ def _features(ep: Endpoint, name: str | None, versions: list[VersionResult], dea
     """Renegotiation, compression, heartbeat: one hello at the highest accepted version below TLS 1.3,
     offering the suites it accepted there. Empty when only TLS 1.3 is accepted (it has none of the three
     in the ServerHello: renegotiation and compression are gone, a heartbeat would be encrypted)."""
-    codes = {n: c for c, n in VERSION_NAMES.items()}
-    legacy = [v for v in versions if v.accepted and v.suites and codes[v.version] < TLS13]
-    if not legacy:
+    best = _highest_legacy(versions)
+    if best is None:
         return {}
-    best = max(legacy, key=lambda v: codes[v.version])
-    version = codes[best.version]
+    version = _code(best.version)
     if time.monotonic() > deadline:
         return {"asked_with": best.version, "error": _spent(ep)}
     suites = [s["code"] for s in best.suites]
@@ -217,27 +240,46 @@ def _features(ep: Endpoint, name: str | None, versions: list[VersionResult], dea
     return read_features(flight, version)
 
 
+def _groups_legacy(ep: Endpoint, name: str | None, versions: list[VersionResult], deadline: float):
+    """The groups of the highest accepted version below TLS 1.3 with (EC)DHE suites (kex.legacy), or None."""
+    with_kex = [v for v in versions if any(key_exchange(s["name"]) for s in v.suites)]
+    best = _highest_legacy(with_kex)
+    return kex.legacy(ep, name, _code(best.version), best.suites, deadline) if best else None
+
+
+def _highest_legacy(versions: list[VersionResult]) -> VersionResult | None:
+    """The highest accepted SSLv3..TLS 1.2 version with suites: what the one-hello questions ask with."""
+    legacy = [v for v in versions if v.accepted and v.suites and SSL3 <= _code(v.version) < TLS13]
+    return max(legacy, key=lambda v: _code(v.version), default=None)
+
+
+def _code(version: str) -> int:
+    return next(c for c, n in VERSION_NAMES.items() if n == version)
+
+
+def _sslv2(ep: Endpoint) -> tuple[VersionResult, str | None]:
+    """One SSLv2 CLIENT-HELLO: accepted only on an SSLv2 SERVER-HELLO; any other answer, none or a hang-up
+    is a refusal, with what happened as its note. A question that could not be asked is an error."""
+    vr = VersionResult(VERSION_NAMES[SSL2], accepted=False)
+    try:
+        answer = ask(ep, sslv2.client_hello(), parser=sslv2.AnswerParser())
+    except SmtpProbeError as exc:
+        vr.note = f"not asked: {exc}"
+        return vr, f"{vr.version}: {exc}"
+    if answer.hello is None:
+        alert = f"TLS alert {ALERTS.get(answer.alert[1], answer.alert[1])}" if answer.alert else None
+        vr.note = alert or answer.error or "refused"
+        return vr, None
+    vr.accepted, vr.order = True, preference.NOT_APPLICABLE  # SSLv2: the client picks among the kinds
+    for kind in answer.hello.ciphers:
+        name = sslv2.cipher_name(kind)
+        vr.suites.append({"code": kind, "name": name, "grade": "insecure", "flags": sslv2.cipher_flags(name)})
+    vr.note = None if vr.suites else "a SERVER-HELLO with no cipher kind in common"
+    return vr, None
+
+
 def _spent(ep: Endpoint) -> str:
     return f"not asked: the scan's {BUDGET * ep.timeout:g}s were spent"
-
-
-def _groups13(ep: Endpoint, name: str | None, deadline: float) -> list[str]:
-    """TLS 1.3 groups: an empty key_share makes the server name its group in a HelloRetryRequest."""
-    offered = list(GROUPS)
-    found: list[str] = []
-    for _ in range(len(GROUPS)):
-        if time.monotonic() > deadline:
-            break
-        try:
-            flight = ask(ep, client_hello(TLS13, TLS13_SUITES, name, offered, key_share=False))
-        except SmtpProbeError:
-            break
-        hello = flight.hello
-        if hello is None or hello.version != TLS13 or hello.group not in offered:
-            break
-        found.append(GROUPS[hello.group])
-        offered.remove(hello.group)
-    return found
 
 
 def _certificate(ep: Endpoint, name: str | None, ca_file: str | None) -> dict:
@@ -291,8 +333,6 @@ def _tls_greeting_name(tls_sock: ssl.SSLSocket) -> str | None:
 
 
 def _refusal(flight, hello, version: int) -> str:
-    from smtpprobe.tlsscan.hello import ALERTS
-
     if hello is not None and hello.version != version:
         return f"the server chose {VERSION_NAMES.get(hello.version, hex(hello.version))} instead"
     if flight.alert is not None:

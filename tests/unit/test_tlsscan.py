@@ -87,6 +87,12 @@ def test_key_exchange_group_and_dh_size():
     message = b"\x0c" + len(ske).to_bytes(3, "big") + ske
     data = _server_hello(TLS12, 0x009E) + b"\x16\x03\x03" + struct.pack("!H", len(message)) + message
     assert FlightParser(want_key_exchange=True).feed(data).dh_bits == 1024
+    prime = b"\xff" + b"\x01" * 767  # 6144 bits: its length 0x0300 starts with 3, like a named_curve
+    ske = struct.pack("!H", len(prime)) + prime + b"\x00\x01\x02\x00\x01\x05"
+    message = b"\x0c" + len(ske).to_bytes(3, "big") + ske
+    data = _server_hello(TLS12, 0x009E) + b"\x16\x03\x03" + struct.pack("!H", len(message)) + message
+    flight = FlightParser(want_key_exchange=True).feed(data)
+    assert (flight.group, flight.dh_bits) == (None, 6144)
 
 
 def test_alert_not_tls_malformed_and_oversized():
