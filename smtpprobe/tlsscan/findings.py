@@ -118,10 +118,10 @@ def ciphers(result: ScanResult, role: str) -> list[Finding]:
     if dh in ("weak", "insecure"):
         out.append(
             Finding(
-                "fail" if dh == "insecure" else "warn",
+                grade.dh_severity(dh, role),
                 "ciphers",
                 f"Diffie-Hellman prime of {result.dh_bits} bits (the smallest of the DHE suites accepted)",
-                "RFC 9325 §4.5 (at least 2048 bits REQUIRED)",
+                "RFC 9325 §4.5 (at least 2048 bits REQUIRED); RFC 7435 §1.2 on an MX port",
             )
         )
     return out + groups(result) + order(result)

@@ -78,6 +78,14 @@ def anonymous_severity(role: str) -> str:
     return "warn" if role == "mx" else "fail"
 
 
+def dh_severity(grade: str, role: str) -> str:
+    """A prime under 1024 bits fails everywhere (Logjam). Under 2048 (RFC 9325 §4.5: at least 2048 bits
+    REQUIRED) fails where clients authenticate the server and rely on the channel (submission, implicit TLS:
+    RFC 8314), and warns on an MX port, where TLS is opportunistic and still beats clear text (RFC 7435 §1.2),
+    as for anonymous suites."""
+    return "fail" if grade == "insecure" else anonymous_severity(role)
+
+
 def dh_grade(bits: int | None) -> str | None:
     """RFC 9325 §4.5: DH keys of at least 2048 bits are REQUIRED; under 1024 are broken (Logjam)."""
     if bits is None:
