@@ -66,22 +66,17 @@ def legacy(ep: Endpoint, name: str | None, version: int, suites: list[dict], dea
 
 def _curves(ep, name, version: int, suites: list[int], deadline: float) -> tuple[list[str], str | None]:
     search = g.GroupSearch(EC_CANDIDATES)
-    note = None
-    for _ in range(len(EC_CANDIDATES) + 2):
-        if search.done:
-            break
-        flight, note = _ask(ep, name, version, suites, search.offer(), deadline)
-        if note:
-            break
-        if flight is None:
-            search.answer(None)
-            continue
+
+    def read(flight) -> tuple[int | None, str | None]:
         if flight.group is None:
-            note = f"no named curve in the ServerKeyExchange ({flight.error or 'not sent'})"
-            break
-        search.answer(flight.group)
+            return None, f"no named curve in the ServerKeyExchange ({flight.error or 'not sent'})"
+        return flight.group, None
+
+    def after(flight) -> None:
         if search.anchor is None and "_ECDSA_" in SUITES.get(flight.hello.suite, ""):
             search.anchor = g.certificate_curve(flight.leaf)  # must stay in every offer from now on
+
+    note = _search(ep, name, version, suites, deadline, search, len(EC_CANDIDATES) + 2, read, after)
     found = [g.name(c) for c in search.found]
     if note is None and search.ignored is not None:
         note = (
@@ -101,26 +96,40 @@ def _ffdhe(
     """RFC 7919 §4: a server that negotiates FFDHE answers with one of the groups offered, or not with DHE.
     One that does not sends its own prime whatever is offered: the same prime after it was taken out."""
     search = g.GroupSearch(FFDHE_CANDIDATES)
-    note = None
-    for _ in range(len(FFDHE_CANDIDATES) + 1):
-        if search.done:
-            break
-        flight, note = _ask(ep, name, version, suites, search.offer(), deadline)
-        if note:
-            break
-        if flight is None:
-            search.answer(None)
-            continue
+
+    def read(flight) -> tuple[int | None, str | None]:
         if flight.dh_prime is None:
-            note = f"no DH prime in the ServerKeyExchange ({flight.error or 'not sent'})"
-            break
-        search.answer(g.ffdhe(flight.dh_prime))
+            return None, f"no DH prime in the ServerKeyExchange ({flight.error or 'not sent'})"
+        return g.ffdhe(flight.dh_prime), None
+
+    note = _search(ep, name, version, suites, deadline, search, len(FFDHE_CANDIDATES) + 1, read)
     if search.ignored is not None:  # the same prime whatever is offered
         prime = None if search.ignored == g.OWN_PRIME else g.name(search.ignored)
         return [], {"negotiated": False, "prime": prime}, note
     if note and not search.found:
         return [], None, note
     return [g.name(c) for c in search.found], {"negotiated": True, "prime": None}, note
+
+
+def _search(ep, name, version, suites, deadline, search, rounds, read, after=None) -> str | None:
+    """Asks what `search` offers until it is done, `read(flight)` giving the group chosen or why the answer
+    cannot be read; `after(flight)` runs once that answer is taken. The note that ended it early, if any."""
+    for _ in range(rounds):
+        if search.done:
+            return None
+        flight, note = _ask(ep, name, version, suites, search.offer(), deadline)
+        if note:
+            return note
+        if flight is None:
+            search.answer(None)
+            continue
+        chosen, note = read(flight)
+        if note:
+            return note
+        search.answer(chosen)
+        if after is not None:
+            after(flight)
+    return None
 
 
 def _ask(ep, name, version: int, suites: list[int], offer: list[int], deadline: float):
