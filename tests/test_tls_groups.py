@@ -10,7 +10,6 @@ for ECDHE; with the server's own order and P-256 accepted, the scan says what it
 
 from __future__ import annotations
 
-import datetime
 import shutil
 import subprocess
 import time
@@ -57,33 +56,14 @@ def named(temp_key: str | None) -> str | None:
 
 
 def rsa_certificate(directory) -> tuple[str, str]:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
-    from cryptography.x509.oid import NameOID
+
+    from tests.servers._certs import self_signed, write_key_pair
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.lab.test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .sign(key, hashes.SHA256())
-    )
     directory.chmod(0o755)
     cert_path, key_path = directory / "rsa-cert.pem", directory / "rsa-key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    key_path.chmod(0o600)
+    write_key_pair(self_signed(key, "mx.lab.test"), key, cert_path, key_path)
     return str(cert_path), str(key_path)
 
 

@@ -3,7 +3,6 @@ grades, name matching (RFC 6125), MTA-STS policy syntax and MX patterns (RFC 846
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import struct
 
@@ -179,24 +178,13 @@ def test_mta_sts_policy_syntax_and_mx_patterns():
 
 
 def test_dane_matching_usages_selectors_and_types():
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+
+    from tests.servers._certs import self_signed
 
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.example.org")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed(key, "mx.example.org", days=1)
     der = cert.public_bytes(serialization.Encoding.DER)
     spki = key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo

@@ -9,7 +9,6 @@ order, or in its own with SSL_OP_CIPHER_SERVER_PREFERENCE (Postfix: tls_preempt_
 
 from __future__ import annotations
 
-import datetime
 import random
 import shutil
 import struct
@@ -144,23 +143,11 @@ def test_rfc7919_primes_are_recognised_as_openssl_generates_them():
 
 
 def _certificate(key) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.x509.oid import NameOID
+    from cryptography.hazmat.primitives import serialization
 
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mx.example.org")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    return cert.public_bytes(serialization.Encoding.DER)
+    from tests.servers._certs import self_signed
+
+    return self_signed(key, "mx.example.org", days=1).public_bytes(serialization.Encoding.DER)
 
 
 def test_certificate_curve():
