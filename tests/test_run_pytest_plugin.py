@@ -41,6 +41,10 @@ def pytest_run(directory, *args: str) -> subprocess.CompletedProcess:
             "no:cacheprovider",
             "--rootdir",
             str(directory),
+            # its own temporary directory: a nested pytest using the shared /tmp/pytest-of-USER would count
+            # towards the three it keeps, and could delete the outer run's (its servers' working directories)
+            "--basetemp",
+            str(directory / ".basetemp"),
             str(directory),
             "-q",
             "-rfE",
