@@ -33,6 +33,19 @@ class Summary:
     failing: dict[str, int] = field(default_factory=dict)  # finding id -> domains with that error
     closed: bool = False  # our output was closed by its reader
 
+    def count(self, report: dict[str, Any]) -> None:
+        """One domain's JSON line as written: pass, fail (with its error findings' ids) or invalid."""
+        self.audited += 1
+        result = report.get("result")
+        if result == "pass":
+            self.passed += 1
+        elif result == "fail":
+            self.failed += 1
+            for fid in {f.get("id") for f in report.get("findings", []) if f.get("severity") == "error"}:
+                self.failing[fid] = self.failing.get(fid, 0) + 1
+        else:
+            self.invalid += 1
+
     @property
     def rate(self) -> float:
         return self.audited / self.seconds if self.seconds else 0.0
@@ -107,6 +120,7 @@ async def run_bulk(
     def emit(obj: dict[str, Any]) -> None:
         if summary.closed:
             return
+        summary.count(obj)
         try:
             out.write(json.dumps(obj, ensure_ascii=False, separators=(",", ":")) + "\n")
             out.flush()
@@ -127,11 +141,9 @@ async def run_bulk(
         while (name := await queue.get()) is not None:
             if summary.closed:
                 continue
-            summary.audited += 1
             try:
                 opts = validate(replace(template, domain=name))
             except BadInput as exc:
-                summary.invalid += 1
                 emit({"schema": 1, "domain": name, "result": "invalid", "error": str(exc)})
                 continue
             resolver = base.fork()
@@ -139,7 +151,6 @@ async def run_bulk(
             try:
                 report = await _audit(opts, resolver)
             except Exception as exc:  # noqa: BLE001 - a bug on one domain must not end the other 9,999
-                summary.invalid += 1
                 emit(
                     {
                         "schema": 1,
@@ -150,12 +161,6 @@ async def run_bulk(
                 )
                 continue
             finish(report, resolver, opts, t0)
-            if report.failed:
-                summary.failed += 1
-                for fid in {f.id for f in report.findings if f.severity.value == "error"}:
-                    summary.failing[fid] = summary.failing.get(fid, 0) + 1
-            else:
-                summary.passed += 1
             emit(to_json(report))
             if progress:
                 progress.update(summary, started)

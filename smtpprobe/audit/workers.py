@@ -119,18 +119,9 @@ def run(names: Iterator[str], template: Any, concurrency: int, workers: int, out
 def _count(summary: Summary, line: str) -> None:
     try:
         report = json.loads(line)
-        result = report.get("result")
-    except (ValueError, AttributeError):
-        result, report = "invalid", {}
-    summary.audited += 1
-    if result == "pass":
-        summary.passed += 1
-    elif result == "fail":
-        summary.failed += 1
-        for fid in {f.get("id") for f in report.get("findings", []) if f.get("severity") == "error"}:
-            summary.failing[fid] = summary.failing.get(fid, 0) + 1
-    else:
-        summary.invalid += 1
+    except ValueError:
+        report = None
+    summary.count(report if isinstance(report, dict) else {"result": "invalid"})
 
 
 def _reap(child: subprocess.Popen, given: list[int], got: list[int], i: int, summary: Summary,
