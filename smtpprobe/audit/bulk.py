@@ -200,7 +200,7 @@ def run(
     err = err or sys.stderr
     chunk = 1 if streaming or worker else _CHUNK
     summary = asyncio.run(run_bulk(domains, template, concurrency, out, None if worker else Progress(err), chunk))
-    close_quietly(summary, out)
+    end_if_closed(summary)
     return summary
 
 
@@ -209,13 +209,10 @@ def check_concurrency(concurrency: int) -> None:
         raise BadInput(f"--concurrency: expected 1 to {MAX_CONCURRENCY}, got {concurrency}")
 
 
-def close_quietly(summary: Summary, out: IO[str]) -> None:
+def end_if_closed(summary: Summary) -> None:
+    """The reader of our output went away (`| head`): the broken pipe, held back until the domains in flight
+    were done, goes on to the command's error handling (cli.common), which ends quietly with exit 141."""
     if summary.closed:
-        # the reader of our output closed it (`| head`): stop quietly, like other Unix filters
-        import os
+        import errno
 
-        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
-        from smtpprobe.exitcodes import Exit
-
-        raise SystemExit(int(Exit.OUTPUT_CLOSED))
-    return summary
+        raise BrokenPipeError(errno.EPIPE, "the reader of the output went away")

@@ -102,7 +102,7 @@ def _bulk(domains: tuple[str, ...], from_file: str | None, concurrency: int, wor
     try:
         if workers > 1:
             summary = pool.run(names, template, concurrency, workers)
-            bulk.close_quietly(summary, sys.stdout)
+            bulk.end_if_closed(summary)
         else:
             summary = bulk.run(names, template, concurrency, streaming=stream is not None and not _regular(stream),
                                worker=child)
