@@ -22,10 +22,10 @@ import dns.rrset
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from smtpprobe.audit.dnswire import name_wire
 from smtpprobe.audit.interpret import interpret
 from smtpprobe.audit.lookup import Lookup, Status
 from smtpprobe.audit.resolver import _convert
-from smtpprobe.audit.udpclient import wire_name
 
 LABELS = [b"mail", b"MAIL", b"example", b"Example", b"test", b"_dmarc", b"a.b", b"x y", b"\xff\x00", b"@$;", b"x" * 63]
 TYPES = ["A", "AAAA", "TXT", "MX", "PTR", "CNAME", "NS"]
@@ -122,7 +122,7 @@ def _in_class(owner: dns.name.Name, rd: dns.rdata.Rdata, rdclass: int) -> dns.rr
 
 
 def ours(name: str, asked: str, wire: bytes) -> Lookup:
-    return interpret(name, asked, dns.rdatatype.from_text(asked), wire_name(name), wire)
+    return interpret(name, asked, dns.rdatatype.from_text(asked), name_wire(name), wire)
 
 
 @settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -154,10 +154,10 @@ def test_a_corrupted_answer_is_read_as_dnspython_reads_it_or_refused_by_both(
 
 def test_names_are_built_as_dnspython_builds_them() -> None:
     for text in ["example.com", "Example.COM.", "_dmarc.x-y.example", "a" * 63 + ".b", "."]:
-        assert wire_name(text) == dns.name.from_text(text).to_wire().lower()
+        assert name_wire(text) == dns.name.from_text(text).to_wire().lower()
     for bad in ["a" * 64 + ".b", "a..b", ".".join(["a" * 60] * 5)]:
         try:
-            wire_name(bad)
+            name_wire(bad)
         except (dns.exception.DNSException, ValueError):
             continue
         raise AssertionError(f"{bad!r} accepted")

@@ -14,10 +14,12 @@ import re
 import struct
 
 CNAME, NS, OPT, IN = 5, 2, 41, 1
+QR, AA, TC, RD, AD = 0x8000, 0x0400, 0x0200, 0x0100, 0x0020  # header flags (RFC 1035 §4.1.1, RFC 4035 §3.2.3)
 MAX_POINTER_HOPS = 16  # dnspython's MAX_COMPRESSION_POINTER_CHAIN
 _PLAIN_LABEL = re.compile(rb"[!#%&'*+,\-/0-9:<=>?A-Z\[\]^_`a-z{|}~]*\Z")  # printed as is; else escaped
 _ESCAPED = b'"().;\\@$'
 _RR = struct.Struct("!HHIH")
+_LDH = re.compile(r"[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.?\Z")
 
 
 class Malformed(ValueError):
@@ -99,17 +101,18 @@ class Message:
             raise Malformed(f"{type(exc).__name__}: {exc}"[:120]) from None
 
     def target(self, record: Record, skip: int = 0) -> str:
-        """The domain name in the rdata after `skip` bytes, as text; it must end where the rdata ends."""
+        """The domain name in the rdata after `skip` bytes, as text."""
+        return text(self._rdata_name(record, skip))
+
+    def target_wire(self, record: Record) -> bytes:
+        return _to_wire(self._rdata_name(record, 0))
+
+    def _rdata_name(self, record: Record, skip: int) -> list[bytes]:
+        """The labels of the name in the rdata after `skip` bytes; it must end where the rdata ends."""
         labels, after = _name(self.wire, record.start + skip, record.end)
         if after != record.end:
             raise Malformed("a name does not fill its record")
-        return text(labels)
-
-    def target_wire(self, record: Record) -> bytes:
-        labels, after = _name(self.wire, record.start, record.end)
-        if after != record.end:
-            raise Malformed("a name does not fill its record")
-        return _to_wire(labels)
+        return labels
 
 
 def text(labels: list[bytes]) -> str:
@@ -124,6 +127,20 @@ def text(labels: list[bytes]) -> str:
 def wire_text(name: bytes) -> str:
     """A name in uncompressed wire form as text."""
     return text(_name(name, 0, len(name))[0])
+
+
+def name_wire(name: str) -> bytes:
+    """A name's uncompressed wire form, lower-case; ValueError (or dnspython's) for a name that is not one.
+    Plain host names are encoded here; anything else (escapes, IDNA, odd lengths) by dnspython."""
+    if _LDH.match(name):
+        labels = name.rstrip(".").split(".") if name not in (".", "") else []
+        if all(0 < len(label) < 64 for label in labels):
+            wire = _to_wire([label.encode() for label in labels])
+            if len(wire) <= 255:
+                return wire
+    import dns.name
+
+    return dns.name.from_text(name).to_wire().lower()
 
 
 def _escapify(label: bytes) -> str:

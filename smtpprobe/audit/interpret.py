@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import struct
 
-from smtpprobe.audit.dnswire import CNAME, IN, NS, Malformed, Message, wire_text
+from smtpprobe.audit.dnswire import AA, AD, CNAME, IN, NS, Malformed, Message, wire_text
 from smtpprobe.audit.lookup import Lookup, Status
 
 NOERROR, SERVFAIL, NXDOMAIN, REFUSED = 0, 2, 3, 5
-QR, AA, TC, AD = 0x8000, 0x0400, 0x0200, 0x0020
 MAX_CHAIN = 16  # CNAMEs followed inside one answer, as dnspython's resolver
 
 
@@ -22,12 +21,10 @@ def interpret(name: str, rdtype: str, want: int, qname: bytes, wire: bytes) -> L
     _id, flags, _qd, ancount, nscount, _ar = struct.unpack_from("!HHHHHH", wire)
     secure = bool(flags & AD)
     rcode = flags & 0x000F
-    if rcode == NXDOMAIN and ancount == 0:
-        return Lookup(name, rdtype, Status.NXDOMAIN, secure=secure)
-    if rcode == SERVFAIL:
-        return Lookup(name, rdtype, Status.SERVFAIL)
-    if rcode == REFUSED:
-        return Lookup(name, rdtype, Status.REFUSED)
+    if ancount == 0 or rcode != NXDOMAIN:  # an NXDOMAIN with answers ends a CNAME chain: read it whole
+        failed = _failed(name, rdtype, rcode, secure)
+        if failed is not None:
+            return failed
     if rcode == NOERROR and ancount == 0 and (flags & AA or nscount == 0):
         return Lookup(name, rdtype, Status.NODATA, secure=secure)  # a referral needs a non-authoritative NS set
     try:
@@ -39,12 +36,9 @@ def interpret(name: str, rdtype: str, want: int, qname: bytes, wire: bytes) -> L
 def _read(name: str, rdtype: str, want: int, qname: bytes, msg: Message, secure: bool) -> Lookup:
     import dns.rcode
 
-    if msg.rcode == NXDOMAIN:
-        return Lookup(name, rdtype, Status.NXDOMAIN, secure=secure)
-    if msg.rcode == SERVFAIL:
-        return Lookup(name, rdtype, Status.SERVFAIL)
-    if msg.rcode == REFUSED:
-        return Lookup(name, rdtype, Status.REFUSED)
+    failed = _failed(name, rdtype, msg.rcode, secure)
+    if failed is not None:
+        return failed
     if msg.rcode != NOERROR:
         return Lookup(name, rdtype, Status.ERROR, error=f"the DNS server answered {dns.rcode.to_text(msg.rcode)}")
     current, seen = qname, {qname}
@@ -65,6 +59,17 @@ def _read(name: str, rdtype: str, want: int, qname: bytes, msg: Message, secure:
     if not msg.answers and not msg.flags & AA and NS in msg.authority_types:
         return Lookup(name, rdtype, Status.REFERRAL)
     return Lookup(name, rdtype, Status.NODATA, secure=secure)
+
+
+def _failed(name: str, rdtype: str, rcode: int, secure: bool) -> Lookup | None:
+    """NXDOMAIN, SERVFAIL and REFUSED, from the rcode alone."""
+    if rcode == NXDOMAIN:
+        return Lookup(name, rdtype, Status.NXDOMAIN, secure=secure)
+    if rcode == SERVFAIL:
+        return Lookup(name, rdtype, Status.SERVFAIL)
+    if rcode == REFUSED:
+        return Lookup(name, rdtype, Status.REFUSED)
+    return None
 
 
 def _chain(msg: Message) -> tuple[tuple[str, str], ...]:

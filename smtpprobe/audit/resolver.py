@@ -186,13 +186,14 @@ class Resolver:
 
     async def _ask_pooled(self, name: str, rdtype: str) -> Lookup:
         """One server: queries share a few sockets (udpclient), answers read by interpret (as dnspython's)."""
+        from smtpprobe.audit.dnswire import name_wire
         from smtpprobe.audit.interpret import interpret
-        from smtpprobe.audit.udpclient import Malformed, UdpClient, wire_name
+        from smtpprobe.audit.udpclient import Malformed, UdpClient
 
         if self._client is None:
             self._client = UdpClient((str(self._async.nameservers[0]), self._async.port), self._async.timeout)
         try:
-            qname, want = wire_name(name), dns.rdatatype.from_text(rdtype)
+            qname, want = name_wire(name), dns.rdatatype.from_text(rdtype)
             wire = await self._client.query(qname, want, self.timeout)
         except Malformed as exc:
             return Lookup(name, rdtype, Status.MALFORMED, error=str(exc))

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import struct
 from typing import Any
 
@@ -87,7 +86,7 @@ class UdpClient:
         while (qid := _ids.take()) in sock.waiting:
             pass
         # header (RD and AD set, one question, one additional: EDNS0 OPT with a 1232-byte payload)
-        wire = struct.pack("!HHHHHH", qid, 0x0120, 1, 0, 0, 1) + question + _OPT
+        wire = struct.pack("!HHHHHH", qid, dnswire.RD | dnswire.AD, 1, 0, 0, 1) + question + _OPT
         loop = asyncio.get_running_loop()
         deadline = loop.time() + lifetime
         try:
@@ -110,13 +109,13 @@ class UdpClient:
         finally:
             sock.waiting.pop(qid, None)
         flags = int.from_bytes(data[2:4], "big")
-        if not flags & 0x8000 or data[12 : 12 + len(question)].lower() != question:
+        if not flags & dnswire.QR or data[12 : 12 + len(question)].lower() != question:
             try:  # not an answer to this question: say why if it does not even parse
                 dnswire.Message(data)
             except dnswire.Malformed as exc:
                 raise Malformed(str(exc)) from None
             raise Malformed("an answer to another question")
-        if flags & 0x0200:  # TC: ask again over TCP (RFC 7766 §5)
+        if flags & dnswire.TC:  # truncated: ask again over TCP (RFC 7766 §5)
             return await self._tcp(wire, max(deadline - loop.time(), 0.1))
         return data
 
@@ -159,19 +158,3 @@ class _Entropy:
 
 _ids = _Entropy()
 _OPT = b"\x00" + struct.pack("!HHIH", 41, 1232, 0, 0)
-
-
-def wire_name(name: str) -> bytes:
-    """A name's uncompressed wire form, lower-case; ValueError (or dnspython's) for a name that is not one."""
-    if _LDH.match(name):
-        labels = name.rstrip(".").split(".") if name not in (".", "") else []
-        if all(0 < len(label) < 64 for label in labels):
-            wire = b"".join(bytes((len(label),)) + label.encode() for label in labels).lower() + b"\x00"
-            if len(wire) <= 255:
-                return wire
-    import dns.name
-
-    return dns.name.from_text(name).to_wire().lower()
-
-
-_LDH = re.compile(r"[A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\.?\Z")
