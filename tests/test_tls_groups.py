@@ -64,6 +64,7 @@ def rsa_certificate(directory) -> tuple[str, str]:
     directory.chmod(0o755)
     cert_path, key_path = directory / "rsa-cert.pem", directory / "rsa-key.pem"
     write_key_pair(self_signed(key, "mx.lab.test"), key, cert_path, key_path)
+    key_path.chmod(0o600)
     return str(cert_path), str(key_path)
 
 

@@ -32,12 +32,11 @@ def self_signed(key, cn: str, days: float = 2, sans: list | None = None, ca: boo
 
 
 def write_key_pair(cert: x509.Certificate, key, cert_path: Path, key_path: Path) -> None:
-    """The certificate and its unencrypted PKCS#8 key as PEM files (the key readable by its owner only)."""
+    """The certificate and its unencrypted PKCS#8 key as PEM files."""
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     )
-    key_path.chmod(0o600)
 
 
 def _name(cn: str) -> x509.Name:
@@ -103,10 +102,5 @@ def make_server_cert(
     cert = builder.sign(issuer_key, hashes.SHA256())
     stem = directory / f"server-{names[0]}-{x509.random_serial_number() % 10**6}"
     cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    write_key_pair(cert, key, cert_path, key_path)
     return cert_path, key_path

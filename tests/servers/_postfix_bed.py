@@ -90,6 +90,7 @@ def make_cert(directory: Path, hostname: str = MYHOSTNAME) -> tuple[Path, Path]:
     sans = [x509.DNSName(hostname), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     cert_path, key_path = directory / "cert.pem", directory / "key.pem"
     write_key_pair(self_signed(key, hostname, sans=sans, ca=True), key, cert_path, key_path)
+    key_path.chmod(0o600)
     return cert_path, key_path
 
 

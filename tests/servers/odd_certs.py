@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers._certs import make_ca
+from tests.servers._certs import make_ca, write_key_pair
 from tests.servers._common import free_port
 
 
@@ -30,7 +30,7 @@ class OddTarget:
 
 def make_odd_cert(directory: Path, sans: list[str], cn: str, issuer) -> tuple[Path, Path]:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -64,12 +64,7 @@ def make_odd_cert(directory: Path, sans: list[str], cn: str, issuer) -> tuple[Pa
     cert = builder.sign(issuer_key, hashes.SHA256())
     stem = directory / f"odd-{x509.random_serial_number() % 10**6}"
     cert_path, key_path = stem.with_suffix(".crt"), stem.with_suffix(".key")
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
+    write_key_pair(cert, key, cert_path, key_path)
     return cert_path, key_path
 
 
