@@ -68,8 +68,8 @@ def run(names: Iterator[str], template: Any, concurrency: int, workers: int, out
                     break
                 given[i] += 1  # counted first: if the write fails, the line is among the child's lost ones
                 pipe.write(name + "\n")
-        except (BrokenPipeError, OSError):
-            pass  # the child died: its collector reports it
+        except OSError:
+            pass  # the child died (a broken pipe): its collector reports it
         finally:
             try:
                 pipe.close()
